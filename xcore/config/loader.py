@@ -1,0 +1,130 @@
+"""Loading ``integration.yaml``: read, expand ``${VAR}``, validate, and explain what is wrong.
+
+Every error is a :class:`~xcore.errors.ConfigError` whose message is one paragraph: the file, the
+key path, what is wrong, and (for a misspelt key) the closest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import BaseModel, ValidationError
+
+from xcore.config.expand import expand, key_path
+from xcore.config.models import XcoreConfig
+from xcore.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "integration.yaml"
+
+
+@dataclass
+class LoadedConfig:
+    """The validated config plus what produced it (for ``xcore config check`` and redaction)."""
+
+    config: XcoreConfig
+    raw: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def find_config(path: str | os.PathLike[str] | None) -> Path | None:
+    """The config file to read: ``path`` if given (it must exist), else ``./integration.yaml`` if present."""
+    if path is not None:
+        candidate = Path(path)
+        if not candidate.is_file():
+            raise ConfigError(f"config file {candidate} does not exist")
+        return candidate
+    candidate = Path(DEFAULT_CONFIG_NAME)
+    return candidate if candidate.is_file() else None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> LoadedConfig:
+    """Load and validate the configuration.
+
+    ``data`` (a dict shaped like the YAML) takes the place of a file, for tests and embedding.
+    Variables come from ``env`` (default ``os.environ``) over a ``.env`` file beside the config.
+    """
+    source: Path | None = None
+    if data is None:
+        source = find_config(path)
+        data = _read_yaml(source) if source is not None else {}
+    environment = dict(_dotenv(source))
+    environment.update(os.environ if env is None else env)
+    where = str(source) if source is not None else "configuration"
+    try:
+        expanded = expand(dict(data), environment)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return LoadedConfig(config=validate(XcoreConfig, expanded, where), raw=expanded, path=source)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping (app, plugins, services)")
+    return loaded
+
+
+def _dotenv(source: Path | None) -> dict[str, str]:
+    folder = source.parent if source is not None else Path.cwd()
+    env_file = folder / ".env"
+    if not env_file.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+
+
+def validate(model: type[BaseModel], data: Any, where: str, prefix: Iterable[str | int] = ()) -> Any:
+    """``model.model_validate(data)``, with errors rewritten as one paragraph naming key paths."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: " + "; ".join(describe(exc, model, tuple(prefix)))) from None
+
+
+def describe(exc: ValidationError, model: type[BaseModel], prefix: tuple[str | int, ...] = ()) -> list[str]:
+    """Readable lines for a pydantic error, with a did-you-mean for unknown keys."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        path = key_path(prefix + loc)
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(model, loc[:-1])
+            guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f"; did you mean {guess[0]!r}?" if guess else (f"; valid keys: {', '.join(known)}" if known else "")
+            lines.append(f"{path}: unknown key{hint}")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: required key is missing")
+        else:
+            lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
+    return lines
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the sub-model found by walking ``loc`` through ``model``'s fields."""
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return []
+        current = fields[part].annotation
+        # unwrap Optional[Model]
+        for arg in getattr(current, "__args__", ()) or ():
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                current = arg
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if fields else []

@@ -1,0 +1,90 @@
+"""The shape of ``integration.yaml``, validated with pydantic.
+
+Service sections are validated in two steps: here, only their outline (a mapping with a ``type`` or
+``backend`` naming a service type); then, by the host, each section's remaining keys against the
+settings model of the type an installed backend registered. That is how a backend published as its
+own package brings its own settings without XCore knowing them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppConfig(Strict):
+    """``app``: the host itself."""
+
+    name: str = "xcore"
+    plugin_prefix: str = "/plugins"
+    api_key: SecretStr | None = None
+    strict: bool = False
+    load_timeout: float = Field(30.0, gt=0)
+    health_timeout: float = Field(2.0, gt=0)
+    shutdown_timeout: float = Field(10.0, gt=0)
+    log_level: str = "INFO"
+    docs: bool = True
+
+    @field_validator("plugin_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        return "" if value == "/" else value
+
+
+class PluginsConfig(Strict):
+    """``plugins``: which plugins run, local development plugins, and per-plugin settings.
+
+    ``enabled`` is an allow-list (``None``: every installed plugin); ``disabled`` wins over it.
+    ``local`` maps a name to ``module:attr`` for plugins that are not pip-installed.
+    ``settings.<name>`` reaches plugin ``<name>`` as ``self.ctx.config``.
+    """
+
+    enabled: list[str] | None = None
+    disabled: list[str] = Field(default_factory=list)
+    local: dict[str, str] = Field(default_factory=dict)
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("local")
+    @classmethod
+    def _local(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, target in value.items():
+            if ":" not in target:
+                raise ValueError(f"plugins.local.{name}: {target!r} must be written 'module:attribute'")
+        return value
+
+
+class ServicesConfig(Strict):
+    """``services``: sections validated further by each service type's own settings model."""
+
+    databases: dict[str, dict[str, Any]] | None = None
+    cache: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None
+    events: dict[str, Any] | None = None
+    extensions: dict[str, dict[str, Any]] | None = None
+
+
+class XcoreConfig(Strict):
+    """The whole of ``integration.yaml`` after ``${VAR}`` expansion."""
+
+    app: AppConfig = Field(default_factory=AppConfig)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
+
+
+EMBEDDED_DATA_DIR = ".xcore"
+
+EMBEDDED_DEFAULTS: dict[str, Any] = {
+    "databases": {"default": {"type": "sqlite", "url": f"sqlite:///{EMBEDDED_DATA_DIR}/xcore.db"}},
+    "cache": {"backend": "memory"},
+    "scheduler": {"backend": "memory"},
+    "events": {"backend": "memory"},
+    "extensions": {"storage": {"type": "local", "root": f"{EMBEDDED_DATA_DIR}/storage"}},
+}
+"""What a missing ``services`` section means: a SQLite file, memory cache, scheduler and events,
+and local storage, all under ``./.xcore``. ``xcore serve`` starts with no config file at all."""

@@ -1,0 +1,266 @@
+"""The service container: builds services from config in order, checks their health, closes them.
+
+Order is the seed's: databases, cache, events, scheduler, extensions; closing runs in reverse.
+Names: each database by its config key and ``db`` for the first one, ``cache``, ``events``,
+``scheduler``, ``ext.<name>`` for extensions. A service whose ``start()`` fails stays registered and
+reports the failure through its health check, unless its settings say ``required: true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from xcore.config.loader import validate
+from xcore.config.models import EMBEDDED_DEFAULTS, ServicesConfig
+from xcore.errors import BootError, ConfigError, ServiceError, ServiceNotFoundError
+from xcore.sdk.context import PluginHandle
+from xcore.services.types import PluginScoped, Service, ServiceKind, ServiceSetup, ServiceType
+
+log = logging.getLogger("xcore.services")
+
+START_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class RegisteredType:
+    """A service type and the plugin (and distribution) that registered it."""
+
+    type: ServiceType
+    provider: str
+    distribution: str | None
+
+
+class ServiceTypeRegistry:
+    """Every service type that installed backends declared, keyed by (kind, name)."""
+
+    def __init__(self) -> None:
+        self._types: dict[tuple[str, str], RegisteredType] = {}
+
+    def add(self, service_type: ServiceType, provider: str, distribution: str | None = None) -> None:
+        key = (service_type.kind, service_type.name)
+        existing = self._types.get(key)
+        if existing is not None and existing.provider != provider:
+            raise ServiceError(
+                f"{service_type.kind} type {service_type.name!r} is registered twice: by plugin "
+                f"{existing.provider!r} ({existing.distribution or 'local'}) and by plugin {provider!r} "
+                f"({distribution or 'local'})"
+            )
+        self._types[key] = RegisteredType(service_type, provider, distribution)
+
+    def of_kind(self, kind: str) -> dict[str, RegisteredType]:
+        return {name: reg for (k, name), reg in self._types.items() if k == kind}
+
+    def __iter__(self) -> Iterator[RegisteredType]:
+        return iter(self._types.values())
+
+    def lookup(self, kind: ServiceKind, name: object, key_path: str) -> RegisteredType:
+        found = self._types.get((kind, str(name)))
+        if found is not None:
+            return found
+        known = self.of_kind(kind)
+        listing = ", ".join(f"{n} (from {r.distribution or r.provider})" for n, r in sorted(known.items()))
+        guess = difflib.get_close_matches(str(name), list(known), n=1)
+        hint = f" Did you mean {guess[0]!r}?" if guess else ""
+        raise ConfigError(
+            f"{key_path}: unknown {kind} type {name!r}.{hint} Known {kind} types: {listing or '(none)'}. "
+            f"A type comes from an installed package that registers it through xcore_register_service."
+        )
+
+
+@dataclass
+class ServiceSpec:
+    """One service to build, as read from config."""
+
+    name: str
+    kind: ServiceKind
+    type_name: str
+    key_path: str
+    settings: dict[str, Any]
+
+
+def service_specs(services: ServicesConfig) -> list[ServiceSpec]:
+    """The services the config asks for, in build order, with embedded defaults for absent sections."""
+
+    def section(name: str) -> Any:
+        value = getattr(services, name)
+        return EMBEDDED_DEFAULTS[name] if value is None else value
+
+    specs: list[ServiceSpec] = []
+
+    def add(name: str, kind: ServiceKind, selector: str, key: str, raw: Any) -> None:
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{key}: must be a mapping of settings (got {raw!r})")
+        settings = dict(raw)
+        if selector not in settings:
+            raise ConfigError(f"{key}.{selector}: required key is missing (it names the {kind} type)")
+        specs.append(ServiceSpec(name, kind, str(settings.pop(selector)), key, settings))
+
+    for db_name, raw in section("databases").items():
+        add(db_name, "database", "type", f"services.databases.{db_name}", raw)
+    for single, kind in (("cache", "cache"), ("events", "events"), ("scheduler", "scheduler")):
+        raw = section(single)
+        if isinstance(raw, Mapping) and raw.get("enabled", True) in (False, "false", "False", "0", 0):
+            continue
+        if isinstance(raw, Mapping):
+            raw = {k: v for k, v in raw.items() if k != "enabled"}
+        add(single, kind, "backend", f"services.{single}", raw)  # type: ignore[arg-type]
+    for ext_name, raw in section("extensions").items():
+        add(f"ext.{ext_name}", "extension", "type", f"services.extensions.{ext_name}", raw)
+    return specs
+
+
+@dataclass
+class ServiceEntry:
+    """A built service and what the host knows of it."""
+
+    spec: ServiceSpec
+    service: Service
+    registered: RegisteredType
+    settings: Any
+    start_error: str | None = None
+
+
+class ServiceContainer:
+    """Holds the built services by name; one container per host."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, ServiceEntry] = {}
+        self._aliases: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ access
+
+    def names(self) -> list[str]:
+        return [*self._entries, *self._aliases]
+
+    def entries(self) -> list[ServiceEntry]:
+        return list(self._entries.values())
+
+    def entry(self, name: str) -> ServiceEntry:
+        real = self._aliases.get(name, name)
+        try:
+            return self._entries[real]
+        except KeyError:
+            raise ServiceNotFoundError(name, self.names()) from None
+
+    def get(self, name: str) -> Any:
+        return self.entry(name).service
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def validate_specs(self, specs: list[ServiceSpec], types: ServiceTypeRegistry) -> list[tuple[ServiceSpec, RegisteredType, Any]]:
+        """Check every section against its type's settings model before anything is built."""
+        checked = []
+        for spec in specs:
+            registered = types.lookup(spec.kind, spec.type_name, spec.key_path)
+            settings = validate(registered.type.config, spec.settings, "configuration",
+                                prefix=tuple(spec.key_path.split(".")))
+            checked.append((spec, registered, settings))
+        return checked
+
+    async def build(
+        self,
+        specs: list[ServiceSpec],
+        types: ServiceTypeRegistry,
+        app_name: str,
+        plugins: Any,
+    ) -> None:
+        """Validate, create and start every service in order."""
+        for spec, registered, settings in self.validate_specs(specs, types):
+            setup = ServiceSetup(
+                name=spec.name, key_path=spec.key_path, app_name=app_name,
+                logger=logging.getLogger(f"xcore.service.{spec.name}"),
+                plugins=plugins, services=self.get,
+            )
+            try:
+                service = registered.type.factory(settings, setup)
+            except ConfigError:
+                raise
+            except Exception as exc:
+                raise ServiceError(f"{spec.key_path}: cannot create {spec.kind} {spec.type_name!r}: {exc}") from exc
+            entry = ServiceEntry(spec, service, registered, settings)
+            self._entries[spec.name] = entry
+            if spec.kind == "database" and "db" not in self._aliases and spec.name != "db":
+                self._aliases["db"] = spec.name
+            try:
+                await asyncio.wait_for(service.start(), START_TIMEOUT)
+            except Exception as exc:
+                entry.start_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if getattr(settings, "required", False):
+                    raise BootError(f"{spec.key_path}: required service {spec.name!r} failed to start: "
+                                    f"{entry.start_error}") from exc
+                log.warning("service %r (%s) failed to start; it stays unhealthy until its server answers: %s",
+                            spec.name, spec.key_path, entry.start_error)
+
+    async def health(self, timeout: float) -> dict[str, dict[str, Any]]:
+        """Run every health check concurrently, each bounded by ``timeout`` seconds."""
+
+        async def check(entry: ServiceEntry) -> dict[str, Any]:
+            began = time.perf_counter()
+            report: dict[str, Any] = {"type": entry.spec.type_name, "kind": entry.spec.kind}
+            try:
+                details = await asyncio.wait_for(entry.service.health(), timeout)
+                report["status"] = "ok"
+                if details:
+                    report.update(details)
+            except TimeoutError:
+                report.update(status="error", error=f"health check timed out after {timeout}s")
+            except Exception as exc:
+                report.update(status="error", error=f"{type(exc).__name__}: {exc}")
+            report["latency_ms"] = round((time.perf_counter() - began) * 1000, 3)
+            return report
+
+        entries = self.entries()
+        results = await asyncio.gather(*(check(e) for e in entries))
+        return {e.spec.name: r for e, r in zip(entries, results, strict=True)}
+
+    async def close(self) -> None:
+        """Close every service in reverse order of creation; log failures, never raise."""
+        for entry in reversed(self.entries()):
+            try:
+                await entry.service.close()
+            except Exception:
+                log.exception("closing service %r (%s) failed", entry.spec.name, entry.spec.key_path)
+        self._entries.clear()
+        self._aliases.clear()
+
+
+class ServiceView(Mapping[str, Any]):
+    """``ctx.services``: a read-only mapping of the container as one plugin sees it.
+
+    Services implementing ``for_plugin`` (see :class:`~xcore.services.types.PluginScoped`) are
+    handed out as that plugin's own view, built once on first use.
+    """
+
+    __slots__ = ("_container", "_plugin", "_scoped")
+
+    def __init__(self, container: ServiceContainer, plugin: PluginHandle | None) -> None:
+        self._container = container
+        self._plugin = plugin
+        self._scoped: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        scoped = self._scoped.get(name)
+        if scoped is not None:
+            return scoped
+        service = self._container.get(name)
+        if self._plugin is not None and isinstance(service, PluginScoped):
+            service = self._scoped[name] = service.for_plugin(self._plugin)
+        return service
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._container.names())
+
+    def __len__(self) -> int:
+        return len(self._container.names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._container.names()
+
+    def __repr__(self) -> str:
+        return f"<services {', '.join(self._container.names())}>"

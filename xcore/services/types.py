@@ -1,0 +1,103 @@
+"""What a service backend declares (``ServiceType``) and what the host expects of a service.
+
+A backend returns ``ServiceType`` objects from ``xcore_register_service``. The host validates the
+settings from ``integration.yaml`` with ``ServiceType.config`` (a pydantic model), then calls
+``ServiceType.factory(settings, setup)`` to build the object plugins receive from
+``get_service(name)``. The host drives its life through the three coroutines of :class:`Service`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from xcore.sdk.context import PluginHandle
+
+ServiceKind = Literal["database", "cache", "scheduler", "extension", "events"]
+SERVICE_KINDS: tuple[ServiceKind, ...] = ("database", "cache", "scheduler", "extension", "events")
+
+
+class ServiceSettings(BaseModel):
+    """Base of every service settings model: unknown keys are errors, types are coerced.
+
+    ``port: "${SMTP_PORT}"`` arrives as a string after variable expansion; pydantic's lax mode
+    turns it into an ``int``. ``required: true`` makes a failing ``start()`` a boot failure.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    required: bool = False
+
+
+@runtime_checkable
+class Service(Protocol):
+    """The lifecycle every service object offers the host (``ServiceBase`` gives no-op defaults)."""
+
+    async def start(self) -> None:
+        """Connect. Raising leaves the service registered but unhealthy (boot fails if required)."""
+
+    async def health(self) -> dict[str, Any] | None:
+        """Check the backend; raise on failure. Extra details may be returned as a dict."""
+
+    async def close(self) -> None:
+        """Release connections and threads. Called once, in reverse order of creation."""
+
+
+class ServiceBase:
+    """Convenience base with no-op lifecycle methods; backends override what they need."""
+
+    async def start(self) -> None:
+        return None
+
+    async def health(self) -> dict[str, Any] | None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+@runtime_checkable
+class PluginScoped(Protocol):
+    """A service that gives each plugin its own view (the scheduler scopes jobs per plugin).
+
+    When a service implements ``for_plugin``, ``ctx.services[name]`` in plugin ``p`` returns
+    ``service.for_plugin(handle_of_p)`` (built once per plugin) instead of the shared object.
+    """
+
+    def for_plugin(self, plugin: PluginHandle) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ServiceSetup:
+    """What a factory gets besides its settings.
+
+    ``name`` is the service name (``default``, ``cache``, ``ext.email``), ``key_path`` the config
+    path to quote in errors (``services.databases.default``), ``app_name`` the application name
+    (the cache's default key prefix), ``plugins`` looks up live plugins by name (the scheduler
+    resolves persistent jobs through it), ``services`` gives the services built before this one
+    (a database-backed scheduler finds its database there).
+    """
+
+    name: str
+    key_path: str
+    app_name: str
+    logger: logging.Logger
+    plugins: Callable[[str], PluginHandle | None]
+    services: Callable[[str], Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceType:
+    """One service type a backend provides: ``kind`` + ``name`` as written in ``integration.yaml``."""
+
+    kind: ServiceKind
+    name: str
+    config: type[ServiceSettings]
+    factory: Callable[[Any, ServiceSetup], Service]
+    description: str = ""

@@ -1,0 +1,168 @@
+"""Real servers on 127.0.0.1 for tests: PostgreSQL, Redis, SMTP (aiosmtpd) and S3 (moto).
+
+Each launcher starts a private server on a free port in a temporary directory, waits until it
+answers, and removes everything on ``stop()``. Tests use real servers, never mocks, so what passes
+here passes against production servers. An environment variable can point a test run at an
+existing server instead (``XCORE_TEST_POSTGRES_URL``, ``XCORE_TEST_REDIS_URL``).
+
+``stop()`` followed by ``start()`` restarts a server on the same port with the same data, which is
+how the tests prove that services recover when their server returns.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class ServerUnavailable(RuntimeError):
+    """The server binary is missing or the server did not come up."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until something accepts connections on ``127.0.0.1:port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ServerUnavailable(f"server on port {port} exited with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ServerUnavailable(f"nothing answered on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+class RedisServer:
+    """``redis-server`` with persistence off on a free port."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServerUnavailable("redis-server is not installed (apt-get install redis-server)")
+        self.binary = binary
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="xcore-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, process=self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (``initdb`` + ``pg_ctl``) owned by an unprivileged user.
+
+    PostgreSQL refuses to run as root; when the tests run as root the cluster is created for the
+    ``nobody`` user (or ``XCORE_TEST_PG_USER``).
+    """
+
+    def __init__(self) -> None:
+        self.bindir = self._bindir()
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="xcore-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.user = "xcore"
+        self.password = "xcore-secret"
+        self.database = "xcore"
+        self._run_as: str | None = None
+        if os.geteuid() == 0:
+            self._run_as = os.environ.get("XCORE_TEST_PG_USER", "nobody")
+            entry = pwd.getpwnam(self._run_as)
+            os.chmod(self.dir, 0o755)
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+        self._initdb()
+
+    @staticmethod
+    def _bindir() -> Path:
+        candidates: list[Path] = []
+        pg_config = shutil.which("pg_config")
+        if pg_config:
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+            candidates.append(Path(out.stdout.strip()))
+        candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+        for path in candidates:
+            if (path / "initdb").exists() and (path / "pg_ctl").exists():
+                return path
+        raise ServerUnavailable("PostgreSQL server binaries not found (apt-get install postgresql)")
+
+    def _run(self, *args: str) -> None:
+        cmd = list(args)
+        if self._run_as is not None:
+            cmd = ["runuser", "-u", self._run_as, "--", *cmd]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=self.dir)
+        if proc.returncode != 0:
+            raise ServerUnavailable(f"{' '.join(args[:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+
+    def _initdb(self) -> None:
+        pwfile = os.path.join(self.dir, "pw")
+        with open(pwfile, "w") as fh:
+            fh.write(self.password)
+        if self._run_as is not None:
+            entry = pwd.getpwnam(self._run_as)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        self._run(str(self.bindir / "initdb"), "-D", self.data, "-U", self.user, "--pwfile", pwfile,
+                  "-A", "scram-sha-256", "-E", "UTF8", "--no-sync")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
+
+    def start(self) -> PostgresServer:
+        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir} "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._run(str(self.bindir / "pg_ctl"), "-D", self.data, "-o", opts, "-l",
+                  os.path.join(self.dir, "log"), "-w", "-t", "60", "start")
+        wait_for_port(self.port)
+        self._ensure_database()
+        return self
+
+    def _ensure_database(self) -> None:
+        import psycopg  # the postgres extra; only the tests of the PostgreSQL paths need it
+
+        with psycopg.connect(self.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def stop(self) -> None:
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            self._run(str(self.bindir / "pg_ctl"), "-D", self.data, "-m", "immediate", "-w", "stop")
+
+    def cleanup(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
