@@ -108,7 +108,7 @@ def xcore_get_router(ctx: PluginContext) -> APIRouter | None:
 
 
 @hookspec
-def xcore_handle(ctx: PluginContext, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+def xcore_handle(ctx: PluginContext, action: str, payload: dict[str, Any]) -> dict[str, Any]:  # type: ignore[empty-body]
     """Run one action of this plugin and return its response (build it with ``ok()`` / ``error()``).
 
     Called by ``await host.call(plugin, action, payload)``, by another plugin through

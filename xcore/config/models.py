@@ -24,9 +24,9 @@ class AppConfig(Strict):
     plugin_prefix: str = "/plugins"
     api_key: SecretStr | None = None
     strict: bool = False
-    load_timeout: float = Field(30.0, gt=0)
-    health_timeout: float = Field(2.0, gt=0)
-    shutdown_timeout: float = Field(10.0, gt=0)
+    load_timeout: float = Field(default=30.0, gt=0)
+    health_timeout: float = Field(default=2.0, gt=0)
+    shutdown_timeout: float = Field(default=10.0, gt=0)
     log_level: str = "INFO"
     docs: bool = True
 
@@ -72,9 +72,9 @@ class ServicesConfig(Strict):
 class XcoreConfig(Strict):
     """The whole of ``integration.yaml`` after ``${VAR}`` expansion."""
 
-    app: AppConfig = Field(default_factory=AppConfig)
-    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
-    services: ServicesConfig = Field(default_factory=ServicesConfig)
+    app: AppConfig = Field(default_factory=lambda: AppConfig())
+    plugins: PluginsConfig = Field(default_factory=lambda: PluginsConfig())
+    services: ServicesConfig = Field(default_factory=lambda: ServicesConfig())
 
 
 EMBEDDED_DATA_DIR = ".xcore"

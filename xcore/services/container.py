@@ -153,7 +153,9 @@ class ServiceContainer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def validate_specs(self, specs: list[ServiceSpec], types: ServiceTypeRegistry) -> list[tuple[ServiceSpec, RegisteredType, Any]]:
+    def validate_specs(
+        self, specs: list[ServiceSpec], types: ServiceTypeRegistry
+    ) -> list[tuple[ServiceSpec, RegisteredType, Any]]:
         """Check every section against its type's settings model before anything is built."""
         checked = []
         for spec in specs:

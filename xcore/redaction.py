@@ -1,16 +1,16 @@
 """Redaction of secrets in config output and log lines.
 
 A value is secret when its key looks like one (``password``, ``secret``, ``token``, ``api_key``...)
-or when it is the password part of a URL. The host registers every secret value of the loaded
-config with :class:`RedactingFilter`, so even a driver's exception text quoting a URL is cleaned
-before it reaches a log line, the CLI or an HTTP body.
+or when it is the password part of a URL. At boot the host registers every secret value of its
+config with :func:`install_redaction`, so even a driver's exception text quoting a URL is cleaned
+before it reaches any log handler; the CLI and HTTP output go through :func:`redact`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 MASK = "***"
@@ -64,19 +64,40 @@ def secret_values(tree: Any, key: object = None) -> set[str]:
     return {s for s in found if len(s) >= 3}
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that masks secrets in the formatted message and exception text."""
+_active: list[set[str]] = []
+_base_factory: Callable[..., logging.LogRecord] | None = None
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self.secrets: set[str] = set(secrets)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact_text(message, self.secrets)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and record.exc_info[1] is not None:
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = redact_text(text, self.secrets)
-        return True
+def _redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    assert _base_factory is not None
+    record = _base_factory(*args, **kwargs)
+    secrets = set().union(*_active)
+    message = record.getMessage()
+    cleaned = redact_text(message, secrets)
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+    if record.exc_info and record.exc_info[1] is not None:
+        record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info), secrets)
+    return record
+
+
+def install_redaction(config: Any) -> Callable[[], None]:
+    """Mask this config's secrets (and any URL password) in every log record of the process.
+
+    Works at record creation, so it covers every logger and handler, including libraries' and
+    handlers added later. Returns the function that removes this config's secrets again.
+    """
+    global _base_factory
+    secrets = secret_values(config)
+    if _base_factory is None:
+        _base_factory = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(_redacting_factory)
+    _active.append(secrets)
+
+    def undo() -> None:
+        for index, item in enumerate(_active):
+            if item is secrets:
+                del _active[index]
+                return
+
+    return undo

@@ -1,0 +1,208 @@
+"""The ``xcore`` command line: serve, inspect plugins and services, check config and health.
+
+Every command takes ``--config`` (default ``$XCORE_CONFIG`` or ``./integration.yaml``, else the
+embedded defaults). Errors in the config are one paragraph on stderr with exit code 2; a failed
+boot or an unhealthy check exits 1. Plugins add commands through ``xcore_register_commands``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+import pluggy
+import yaml
+
+from xcore import __version__, hookspecs
+from xcore.config.loader import load_config
+from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, scan_entry_points
+from xcore.errors import XcoreError
+from xcore.host import Xcore
+from xcore.redaction import redact
+
+T = TypeVar("T")
+
+config_option = click.option(
+    "--config", "-c", "config_path", type=click.Path(dir_okay=False), envvar="XCORE_CONFIG",
+    help="integration.yaml to use (default: $XCORE_CONFIG, ./integration.yaml, else embedded defaults).",
+)
+strict_option = click.option("--strict", is_flag=True, help="Any plugin failure fails the boot (exit 1).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def run_host(config_path: str | None, strict: bool, work: Callable[[Xcore], Awaitable[T]]) -> T:
+    """Boot a host, run ``work`` on it, shut it down; config and boot errors exit cleanly."""
+
+    async def main() -> T:
+        host = Xcore(config_path)
+        if strict:
+            host.config.app.strict = True
+        await host.boot()
+        try:
+            return await work(host)
+        finally:
+            await host.shutdown()
+
+    try:
+        return asyncio.run(main())
+    except XcoreError as exc:
+        fail(str(exc), 2 if type(exc).__name__ == "ConfigError" else 1)
+        raise  # unreachable: fail() exits
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain-text table; long cells are kept whole (errors must be readable)."""
+    cells = [[str(row.get(col) if row.get(col) is not None else "-") for col in columns] for row in rows]
+    widths = [max([len(col), *(len(r[i]) for r in cells)]) for i, col in enumerate(columns)]
+    lines = ["  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="xcore")
+def cli() -> None:
+    """XCore: a FastAPI host whose features arrive as plugins."""
+
+
+@cli.command()
+@config_option
+@strict_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--reload", is_flag=True, help="Restart on code changes (development).")
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(config_path: str | None, strict: bool, host: str, port: int, reload: bool, workers: int) -> None:
+    """Serve the application with uvicorn."""
+    import uvicorn
+
+    try:
+        load_config(config_path)  # fail here, in one paragraph, rather than in every worker
+    except XcoreError as exc:
+        fail(str(exc))
+    if config_path:
+        os.environ["XCORE_CONFIG"] = os.path.abspath(config_path)
+    if strict:
+        os.environ["XCORE_STRICT"] = "1"
+    uvicorn.run("xcore.web:app_from_env", factory=True, host=host, port=port, reload=reload,
+                workers=workers if not reload else None)
+
+
+@cli.command("plugins")
+@config_option
+@strict_option
+@json_option
+def plugins_command(config_path: str | None, strict: bool, as_json: bool) -> None:
+    """List plugins and service backends: version, distribution, state, error, hooks."""
+
+    async def work(host: Xcore) -> list[dict[str, Any]]:
+        return [r.report() for r in host.plugins]
+
+    rows = run_host(config_path, strict, work)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        row["hooks"] = ",".join(h.removeprefix("xcore_") for h in row["hooks"])
+    click.echo(table(rows, ["name", "kind", "version", "distribution", "state", "hooks", "error"]))
+
+
+@cli.command("services")
+@config_option
+@json_option
+def services_command(config_path: str | None, as_json: bool) -> None:
+    """List services: name, kind, type, the package providing it, and its health."""
+
+    async def work(host: Xcore) -> list[dict[str, Any]]:
+        health = await host.services.health(host.config.app.health_timeout)
+        return [
+            {
+                "name": e.spec.name, "kind": e.spec.kind, "type": e.spec.type_name,
+                "provided_by": e.registered.distribution or e.registered.provider,
+                "health": health[e.spec.name]["status"], "latency_ms": health[e.spec.name]["latency_ms"],
+                "error": health[e.spec.name].get("error"),
+            }
+            for e in host.services.entries()
+        ]
+
+    rows = run_host(config_path, False, work)
+    click.echo(json.dumps(rows, indent=2) if as_json else
+               table(rows, ["name", "kind", "type", "provided_by", "health", "latency_ms", "error"]))
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@config_option
+def config_check(config_path: str | None) -> None:
+    """Validate the config (service settings included) and print it resolved, secrets redacted."""
+    try:
+        host = Xcore(config_path)
+        host.prepare()
+    except XcoreError as exc:
+        fail(str(exc))
+    resolved = host.config.model_dump(mode="json", exclude_none=True)
+    resolved["app"]["api_key"] = host.config.app.api_key.get_secret_value() if host.config.app.api_key else None
+    click.echo(f"# {host.loaded.path or 'embedded defaults (no integration.yaml)'}: valid")
+    click.echo(yaml.safe_dump(redact(resolved), sort_keys=False).rstrip())
+
+
+@cli.command("health")
+@config_option
+@json_option
+def health_command(config_path: str | None, as_json: bool) -> None:
+    """Boot the services and plugins, run every health check; exit 0 when all are ok, else 1."""
+
+    report = run_host(config_path, False, lambda host: host.health())
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        rows = [{"name": n, **r} for n, r in report["services"].items()]
+        rows += [{"name": f"plugin {n}", **r} for n, r in report["plugins"].items()]
+        click.echo(table(rows, ["name", "status", "latency_ms", "error"]))
+    sys.exit(0 if report["status"] == "ok" else 1)
+
+
+def _add_plugin_commands(group: click.Group) -> None:
+    """Let installed, enabled plugins add commands. Config errors are reported by the commands."""
+    try:
+        config = load_config(os.environ.get("XCORE_CONFIG")).config
+    except XcoreError:
+        return
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    found = scan_entry_points((SERVICES_GROUP, PLUGINS_GROUP))
+    for group_name, sources in found.items():
+        for name, source in sources.items():
+            allowed = config.plugins.enabled
+            if name in config.plugins.disabled or (group_name == PLUGINS_GROUP and allowed is not None
+                                                   and name not in allowed):
+                continue
+            try:
+                obj = source.load()
+                pm.register(obj() if isinstance(obj, type) else obj, name=f"{group_name}:{name}")
+            except Exception as exc:  # a broken plugin must not break the CLI
+                click.echo(f"warning: plugin {name!r} not loaded for CLI commands: {exc}", err=True)
+    pm.hook.xcore_register_commands(cli=group)
+
+
+def main() -> None:
+    _add_plugin_commands(cli)
+    cli()
+
+
+if __name__ == "__main__":
+    main()

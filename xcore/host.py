@@ -1,0 +1,426 @@
+"""``Xcore``: the host. Boot = config, discovery, services, plugins; shutdown = the reverse.
+
+1. Load config (``integration.yaml``, ``${VAR}`` expansion, validation).
+2. Discover plugins and service backends (entry points read once), import and register the enabled
+   ones with this host's own pluggy ``PluginManager`` (one per host: tests boot many isolated hosts).
+3. Collect service types (``xcore_register_service``) and build services in order.
+4. Load plugins in dependency order: context, ``on_load`` (with a timeout), router, actions.
+   A failing plugin is recorded with its error; the others load regardless.
+5. Shutdown: unload plugins in reverse, then close services in reverse; every step runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import pluggy
+from fastapi import APIRouter, FastAPI
+
+from xcore import hookspecs
+from xcore.config.loader import LoadedConfig, load_config
+from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_source, local_source, scan_entry_points
+from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
+from xcore.ordering import resolve_order
+from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
+from xcore.redaction import install_redaction
+from xcore.sdk.base import TrustedBase
+from xcore.sdk.context import PluginContext, PluginHandle
+from xcore.sdk.responses import ActionNotFound
+from xcore.services.container import ServiceContainer, ServiceTypeRegistry, ServiceView, service_specs
+from xcore.services.types import ServiceType
+
+log = logging.getLogger("xcore")
+
+ActionHandler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class Xcore:
+    """One XCore host. Build it, ``await boot(app)``, serve, ``await shutdown()``.
+
+    ``config_path`` names ``integration.yaml`` (default: ``./integration.yaml`` if present, else the
+    embedded defaults); ``config`` gives the same content as a dict instead. ``plugins`` adds plugin
+    objects by name (a ``TrustedBase`` subclass, a module, or any object with ``@hookimpl``
+    functions). ``discover=False`` ignores installed application plugins (service backends are
+    always discovered: they are how the built-in services exist).
+    """
+
+    def __init__(
+        self,
+        config_path: str | os.PathLike[str] | None = None,
+        *,
+        config: Mapping[str, Any] | None = None,
+        plugins: Mapping[str, Any] | None = None,
+        discover: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.loaded: LoadedConfig = load_config(config_path, env=env, data=config)
+        self.config = self.loaded.config
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.services = ServiceContainer()
+        self.service_types = ServiceTypeRegistry()
+        self.records: dict[str, PluginRecord] = {}
+        self.app: FastAPI | None = None
+        self.booted = False
+        self._given = dict(plugins or {})
+        self._discover = discover
+        self._actions: dict[str, ActionHandler] = {}
+        self._load_order: list[str] = []
+        self._plugin_health_cache: dict[str, Any] = {}
+        self._undo_redaction: Callable[[], None] | None = None
+        self._prepared = False
+        if os.environ.get("XCORE_TRACE_HOOKS"):
+            self.pm.trace.root.setwriter(logging.getLogger("xcore.hooks").info)
+            self.pm.enable_tracing()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def plugins(self) -> list[PluginRecord]:
+        """Every plugin and service backend the host knows of, with state and error."""
+        return list(self.records.values())
+
+    def get_service(self, name: str) -> Any:
+        """The shared service called ``name`` (``KeyError`` listing the known names if none)."""
+        return self.services.get(name)
+
+    async def call(self, plugin: str, action: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run ``action`` of ``plugin`` in process and return its response dict."""
+        try:
+            handler = self._actions[plugin]
+        except KeyError:
+            raise self._plugin_not_found(plugin) from None
+        return await handler(action, {} if payload is None else payload)
+
+    async def boot(self, app: FastAPI | None = None) -> None:
+        """Discover, build services, load plugins; mount routers on ``app`` if given."""
+        if self.booted:
+            raise XcoreError("this host is already booted; build a new Xcore for another boot")
+        self.app = app
+        self._undo_redaction = install_redaction(self.loaded.raw)
+        began = time.perf_counter()
+        try:
+            self.prepare()
+            await self.services.build(
+                service_specs(self.config.services), self.service_types,
+                app_name=self.config.app.name, plugins=self._plugin_handle,
+            )
+            await self._load_plugins()
+        except BaseException:
+            await self._teardown()
+            raise
+        self.booted = True
+        await self._broadcast("xcore_host_started", host=self)
+        failed = [r for r in self.records.values() if r.state == "failed"]
+        log.info("xcore booted in %.0f ms: %d plugins loaded, %d failed", (time.perf_counter() - began) * 1000,
+                 sum(r.state == "loaded" for r in self.records.values() if r.source.kind == "plugin"), len(failed))
+        if failed and self.config.app.strict:
+            await self.shutdown()
+            raise BootError("strict mode: plugins failed: " + "; ".join(f"{r.name}: {r.error}" for r in failed))
+
+    def prepare(self) -> None:
+        """Discover and register plugins, collect service types, validate every service's settings.
+
+        Nothing is built or connected: ``xcore config check`` stops here. ``boot`` calls it first.
+        """
+        if self._prepared:
+            return
+        self._register_all()
+        self._collect_service_types()
+        self.services.validate_specs(service_specs(self.config.services), self.service_types)
+        self._prepared = True
+
+    async def shutdown(self) -> None:
+        """Unload plugins in reverse order, then close services in reverse; log every error."""
+        if self.booted:
+            await self._broadcast("xcore_host_stopping", host=self)
+        await self._teardown()
+        self.booted = False
+
+    async def health(self) -> dict[str, Any]:
+        """Services (concurrent checks, each bounded) and plugins, with an overall status."""
+        timeout = self.config.app.health_timeout
+        services, plugins = await asyncio.gather(self.services.health(timeout), self._plugins_health(timeout))
+        healthy = all(s["status"] == "ok" for s in services.values()) and all(
+            p["status"] == "ok" for p in plugins.values()
+        )
+        return {"status": "ok" if healthy else "error", "services": services, "plugins": plugins}
+
+    # ------------------------------------------------------------------ discovery and registration
+
+    def _sources(self) -> list[PluginSource]:
+        groups = (SERVICES_GROUP, PLUGINS_GROUP) if self._discover else (SERVICES_GROUP,)
+        found = scan_entry_points(groups)
+        sources = list(found[SERVICES_GROUP].values())
+        plugin_sources: dict[str, PluginSource] = dict(found.get(PLUGINS_GROUP, {}))
+        for name, target in self.config.plugins.local.items():
+            plugin_sources[name] = local_source(name, target)
+        for name, obj in self._given.items():
+            plugin_sources[name] = given_source(name, obj)
+        return sources + list(plugin_sources.values())
+
+    def _enabled(self, source: PluginSource) -> bool:
+        if source.kind == "service":
+            return source.name not in self.config.plugins.disabled
+        allowed = self.config.plugins.enabled
+        if source.name in self.config.plugins.disabled:
+            return False
+        return allowed is None or source.name in allowed or source.group in ("given", "local")
+
+    def _register_all(self) -> None:
+        for source in self._sources():
+            key = self._key(source)
+            record = PluginRecord(source)
+            self.records[key] = record
+            if not self._enabled(source):
+                record.state = "disabled"
+                continue
+            if source.clashes:
+                record.fail(
+                    f"name {source.name!r} is claimed by several distributions: "
+                    f"{source.distribution} {source.version} ({source.target}) and {'; '.join(source.clashes)}"
+                )
+                continue
+            self._register(record, key)
+        enabled_plugins = [r for r in self.records.values() if r.source.kind == "plugin" and r.state != "disabled"]
+        unknown = set(self.config.plugins.settings) - {r.name for r in enabled_plugins}
+        for name in sorted(unknown):
+            log.warning("plugins.settings.%s: no enabled plugin has this name", name)
+
+    @staticmethod
+    def _key(source: PluginSource) -> str:
+        return f"service:{source.name}" if source.kind == "service" else source.name
+
+    def _register(self, record: PluginRecord, key: str) -> None:
+        source = record.source
+        try:
+            obj = source.load()
+            if isinstance(obj, type):
+                obj = obj()
+        except Exception as exc:
+            record.fail(f"import of {source.target} failed: {type(exc).__name__}: {exc}")
+            log.error("plugin %r: %s", source.name, record.error, exc_info=True)
+            return
+        problems = unknown_hooks(obj)
+        if problems:
+            record.fail(f"unknown hook implementation(s): {', '.join(problems)}")
+            return
+        try:
+            self.pm.register(obj, name=key)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            record.fail(f"invalid plugin: {exc}")
+            return
+        record.handle = PluginHandle(source.name, obj, source.version, source.distribution)
+        record.hooks = PluginHooks(self.pm, obj)
+        record.dependencies = declared_dependencies(obj)
+
+    def _collect_service_types(self) -> None:
+        for record in self.records.values():
+            if record.hooks is None or "xcore_register_service" not in record.hooks or record.state == "failed":
+                continue
+            try:
+                declared = record.hooks.bind("xcore_register_service")()
+            except Exception as exc:
+                record.fail(f"xcore_register_service raised {type(exc).__name__}: {exc}")
+                log.error("plugin %r: %s", record.name, record.error, exc_info=True)
+                continue
+            items = declared if isinstance(declared, list | tuple) else [declared] if declared else []
+            for item in items:
+                if not isinstance(item, ServiceType):
+                    raise ConfigError(f"plugin {record.name!r}: xcore_register_service returned {item!r}, "
+                                      "expected xcore.services.ServiceType objects")
+                self.service_types.add(item, record.name, record.source.distribution)
+
+    def _plugin_handle(self, name: str) -> PluginHandle | None:
+        record = self.records.get(name)
+        if record is None or record.state != "loaded" or record.source.kind != "plugin":
+            return None
+        return record.handle
+
+    # ------------------------------------------------------------------ loading
+
+    async def _load_plugins(self) -> None:
+        candidates = {
+            r.name: r.dependencies for r in self.records.values()
+            if r.source.kind == "plugin" and r.state == "registered"
+        }
+        order, failures = resolve_order(candidates)
+        for name, reason in failures.items():
+            self.records[name].fail(reason)
+            log.error("plugin %r not loaded: %s", name, reason)
+        for name in order:
+            record = self.records[name]
+            broken = [r for r in record.dependencies.requires if self.records[r].state != "loaded"]
+            if broken:
+                record.fail(f"requires plugin {broken[0]!r}, which failed: {self.records[broken[0]].error}")
+                continue
+            await self._load_one(record)
+
+    async def _load_one(self, record: PluginRecord) -> None:
+        assert record.handle is not None and record.hooks is not None
+        ctx = self._context(record)
+        record.context = ctx
+        hooks = record.hooks
+        timeout = self.config.app.load_timeout
+        try:
+            self._subscribe_marked(record, ctx)
+            await asyncio.wait_for(hooks.call("xcore_on_load", ctx=ctx), timeout)
+        except TimeoutError:
+            record.fail(f"on_load did not finish within {timeout:g}s (app.load_timeout)")
+            log.error("plugin %r failed: %s", record.name, record.error)
+            await self._release_failed(record)
+            return
+        except Exception as exc:
+            record.fail(f"on_load raised {type(exc).__name__}: {exc}")
+            log.error("plugin %r failed in on_load", record.name, exc_info=True)
+            await self._release_failed(record)
+            return
+        try:
+            router = await hooks.call("xcore_get_router", ctx=ctx)
+            if router is not None and not isinstance(router, APIRouter):
+                raise TypeError(f"get_router returned {type(router).__name__}, expected fastapi.APIRouter or None")
+        except Exception as exc:
+            record.fail(f"get_router raised {type(exc).__name__}: {exc}")
+            log.error("plugin %r failed in get_router", record.name, exc_info=True)
+            await self._unload_one(record)
+            return
+        if router is not None and self.app is not None:
+            prefix = f"{self.config.app.plugin_prefix}/{record.name}"
+            self.app.include_router(router, prefix=prefix, tags=[record.name])
+            record.mounted_at = prefix
+        if "xcore_handle" in hooks:
+            self._actions[record.name] = self._action_handler(record, ctx)
+        record.state = "loaded"
+        self._load_order.append(record.name)
+        log.info("plugin %r loaded (%s)", record.name, record.source.version or record.source.group)
+
+    def _context(self, record: PluginRecord) -> PluginContext:
+        assert record.handle is not None
+        services = ServiceView(self.services, record.handle)
+        return PluginContext(
+            name=record.name,
+            config=dict(self.config.plugins.settings.get(record.name, {})),
+            services=services,
+            logger=logging.getLogger(f"xcore.plugin.{record.name}"),
+            call=self.call,
+            events=services.get("events"),
+            handle=record.handle,
+        )
+
+    def _subscribe_marked(self, record: PluginRecord, ctx: PluginContext) -> None:
+        """Subscribe ``@on(...)``-marked methods of a plugin to its event bus view."""
+        if ctx.events is None:
+            return
+        from xcore.events import subscribe_marked
+
+        subscribe_marked(ctx.events, record.handle.instance if record.handle else None)
+
+    def _action_handler(self, record: PluginRecord, ctx: PluginContext) -> ActionHandler:
+        assert record.hooks is not None and record.handle is not None
+        instance = record.handle.instance
+        if isinstance(instance, TrustedBase):
+            # The class-based face: call the plugin's own ``handle`` without the hook's extra frame.
+            return instance.handle
+        impl = record.hooks.impls["xcore_handle"]
+        function, argnames = impl.function, impl.argnames
+
+        async def handler(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+            values = {"ctx": ctx, "action": action, "payload": payload}
+            result: Any = function(*[values[a] for a in argnames])
+            if inspect.isawaitable(result):
+                result = await result
+            return dict(result)
+
+        return handler
+
+    def _plugin_not_found(self, plugin: str) -> PluginNotFoundError:
+        record = self.records.get(plugin)
+        if record is not None and record.state == "failed":
+            return PluginNotFoundError(f"plugin {plugin!r} failed to load: {record.error}")
+        if record is not None and record.state == "disabled":
+            return PluginNotFoundError(f"plugin {plugin!r} is disabled in the configuration")
+        if record is not None:
+            return PluginNotFoundError(f"plugin {plugin!r} has no actions (it does not implement handle)")
+        known = sorted(self._actions)
+        return PluginNotFoundError(f"no plugin named {plugin!r}; plugins with actions: {', '.join(known) or '(none)'}")
+
+    # ------------------------------------------------------------------ health
+
+    async def _plugins_health(self, timeout: float) -> dict[str, dict[str, Any]]:
+        records = [r for r in self.records.values() if r.source.kind == "plugin" and r.state != "disabled"]
+
+        async def check(record: PluginRecord) -> dict[str, Any]:
+            if record.state != "loaded":
+                return {"status": "error", "state": record.state, "error": record.error}
+            assert record.hooks is not None
+            try:
+                result = await asyncio.wait_for(record.hooks.call("xcore_health", ctx=record.context), timeout)
+            except TimeoutError:
+                return {"status": "error", "state": "loaded", "error": f"health check timed out after {timeout}s"}
+            except Exception as exc:
+                return {"status": "error", "state": "loaded", "error": f"{type(exc).__name__}: {exc}"}
+            if result is None or result is True:
+                return {"status": "ok", "state": "loaded"}
+            if result is False:
+                return {"status": "error", "state": "loaded"}
+            return {"status": "ok", "state": "loaded", **dict(result)}
+
+        results = await asyncio.gather(*(check(r) for r in records))
+        return {r.name: res for r, res in zip(records, results, strict=True)}
+
+    # ------------------------------------------------------------------ teardown
+
+    async def _broadcast(self, hook: str, **kwargs: Any) -> None:
+        """Call a broadcast hook on every plugin; a raising implementation is logged, not fatal."""
+        for record in list(self.records.values()):
+            if record.hooks is None or hook not in record.hooks or record.state == "failed":
+                continue
+            try:
+                await record.hooks.call(hook, **kwargs)
+            except Exception:
+                log.exception("plugin %r: %s raised", record.name, hook)
+
+    async def _unload_one(self, record: PluginRecord) -> None:
+        assert record.hooks is not None
+        try:
+            await asyncio.wait_for(record.hooks.call("xcore_on_unload", ctx=record.context),
+                                   self.config.app.shutdown_timeout)
+        except Exception:
+            log.exception("plugin %r: on_unload failed", record.name)
+        await self._release_failed(record)
+        if record.state == "loaded":
+            record.state = "unloaded"
+
+    async def _release_failed(self, record: PluginRecord) -> None:
+        """Tell services a plugin is gone, so they drop its jobs and subscriptions."""
+        self._actions.pop(record.name, None)
+        for entry in reversed(self.services.entries()):
+            release = getattr(entry.service, "plugin_unloaded", None)
+            if release is None:
+                continue
+            try:
+                await release(record.name)
+            except Exception:
+                log.exception("service %r: releasing plugin %r failed", entry.spec.name, record.name)
+
+    async def _teardown(self) -> None:
+        for name in reversed(self._load_order):
+            await self._unload_one(self.records[name])
+        self._load_order.clear()
+        await self.services.close()
+        for key in list(self.records):
+            obj = self.pm.get_plugin(key)
+            if obj is not None:
+                self.pm.unregister(obj, name=key)
+        if self._undo_redaction is not None:
+            self._undo_redaction()
+            self._undo_redaction = None
+
+
+__all__ = ["ActionNotFound", "Xcore"]

@@ -1,0 +1,128 @@
+"""What the host records of each plugin, and how it calls one plugin's own hook implementations.
+
+Per-plugin hooks (``xcore_on_load``, ``xcore_handle``...) are called for one plugin at a time with
+its own context, so a failing or slow plugin can be timed out and recorded without touching the
+others. :class:`PluginHooks` finds that plugin's implementations once, through pluggy's registry,
+and calls them with the subset of arguments each declares, as pluggy itself does.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pluggy
+
+from xcore import hookspecs
+from xcore.discovery import PluginSource
+from xcore.ordering import Dependencies
+from xcore.sdk.context import PluginContext, PluginHandle
+
+PluginState = Literal["disabled", "registered", "loaded", "failed", "unloaded"]
+
+trace = logging.getLogger("xcore.hooks")
+
+HOOK_NAMES = frozenset(name for name in dir(hookspecs) if name.startswith("xcore_"))
+
+
+@dataclass(eq=False)
+class PluginRecord:
+    """One plugin as the host knows it: origin, state, error, hooks, mount point."""
+
+    source: PluginSource
+    state: PluginState = "registered"
+    error: str | None = None
+    handle: PluginHandle | None = None
+    hooks: PluginHooks | None = None
+    context: PluginContext | None = None
+    dependencies: Dependencies = field(default_factory=Dependencies)
+    mounted_at: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def fail(self, error: str) -> None:
+        self.state, self.error = "failed", error
+
+    def report(self) -> dict[str, Any]:
+        """The row shown by ``xcore plugins`` and ``GET /health/ready``."""
+        return {
+            "name": self.name,
+            "kind": self.source.kind,
+            "version": self.source.version,
+            "distribution": self.source.distribution,
+            "source": self.source.target,
+            "state": self.state,
+            "error": self.error,
+            "hooks": sorted(self.hooks.names) if self.hooks else [],
+            "requires": list(self.dependencies.requires),
+            "mounted_at": self.mounted_at,
+        }
+
+
+class PluginHooks:
+    """The hook implementations of one registered plugin object, by hook name."""
+
+    def __init__(self, pm: pluggy.PluginManager, plugin: object) -> None:
+        self.impls: dict[str, pluggy.HookImpl] = {}
+        for caller in pm.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin:
+                    self.impls[caller.name] = impl
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.impls)
+
+    def __contains__(self, hook: str) -> bool:
+        return hook in self.impls
+
+    def bind(self, hook: str, **kwargs: Any) -> Any:
+        """A zero-argument callable running ``hook`` with the arguments its implementation accepts."""
+        impl = self.impls[hook]
+        args = [kwargs[name] for name in impl.argnames]
+        function = impl.function
+        return lambda: function(*args)
+
+    async def call(self, hook: str, **kwargs: Any) -> Any:
+        """Run ``hook`` if this plugin implements it (awaiting a coroutine result); else ``None``."""
+        if hook not in self.impls:
+            return None
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug("%s(%s) on %s", hook, ", ".join(self.impls[hook].argnames), self.impls[hook].plugin_name)
+        result = self.bind(hook, **kwargs)()
+        if inspect.isawaitable(result):
+            result = await result
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug("%s on %s returned %r", hook, self.impls[hook].plugin_name, result)
+        return result
+
+
+def unknown_hooks(plugin: object) -> list[str]:
+    """Names of ``@hookimpl`` functions on ``plugin`` that match no hookspec, with a suggestion."""
+    problems = []
+    for attr in dir(plugin):
+        if not attr.startswith("xcore_") or attr in HOOK_NAMES:
+            continue
+        value = getattr(plugin, attr, None)
+        if getattr(value, f"{hookspecs.PROJECT_NAME}_impl", None) is None:
+            continue
+        guess = difflib.get_close_matches(attr, HOOK_NAMES, n=1)
+        problems.append(f"{attr} (did you mean {guess[0]}?)" if guess else attr)
+    return problems
+
+
+def declared_dependencies(plugin: object) -> Dependencies:
+    """``requires`` / ``load_after`` declared on a plugin class or module."""
+
+    def names(attr: str) -> tuple[str, ...]:
+        value = getattr(plugin, attr, ())
+        if isinstance(value, str):
+            return (value,)
+        return tuple(str(v) for v in value or ())
+
+    return Dependencies(requires=names("requires"), load_after=names("load_after"))
