@@ -1,0 +1,64 @@
+"""Shared pieces of the host tests: a services-free config and throwaway plugin distributions."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from xcore.testing.distributions import write_distribution
+
+NO_SERVICES: dict[str, Any] = {
+    "databases": {},
+    "extensions": {},
+    "cache": {"enabled": False},
+    "scheduler": {"enabled": False},
+    "events": {"enabled": False},
+}
+
+
+def config(**sections: Any) -> dict[str, Any]:
+    """A config with no services (unless given) and the given sections."""
+    data: dict[str, Any] = {"services": dict(NO_SERVICES)}
+    for key, value in sections.items():
+        if key == "services":
+            data["services"].update(value)
+        else:
+            data[key] = value
+    return data
+
+
+class Site:
+    """A folder on ``sys.path`` in which tests 'pip install' plugin distributions."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tag = uuid.uuid4().hex[:8]
+        self.modules: list[str] = []
+
+    def module(self, stem: str) -> str:
+        """A module name unique to this test (``sys.modules`` outlives a test)."""
+        name = f"{stem}_{self.tag}"
+        self.modules.append(name)
+        return name
+
+    def plugin(self, name: str, source: str, dist: str | None = None, version: str = "1.0.0",
+               group: str = "xcore.plugins", attr: str = "Plugin") -> str:
+        """Install distribution ``dist`` (default ``xcore-<name>``) with one plugin entry point."""
+        module = self.module(name.replace("-", "_"))
+        write_distribution(
+            self.root, dist or f"xcore-{name}-{self.tag}", version,
+            entry_points={group: {name: f"{module}:{attr}" if attr else module}},
+            files={f"{module}.py": source},
+        )
+        return module
+
+    def distribution(self, dist: str, entry_points: Mapping[str, Mapping[str, str]],
+                     files: Mapping[str, str], version: str = "1.0.0") -> None:
+        write_distribution(self.root, dist, version, entry_points, files)
+
+    def cleanup(self) -> None:
+        for name in self.modules:
+            sys.modules.pop(name, None)

@@ -1,0 +1,108 @@
+"""The ``xcore`` command line, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from xcore import __version__
+
+from .support import NO_SERVICES, Site
+
+PLUGIN = """
+import click
+from xcore import hookimpl
+from xcore.sdk import TrustedBase
+
+class Plugin(TrustedBase):
+    @hookimpl
+    def xcore_register_commands(self, cli):
+        @cli.command("greet")
+        def greet():
+            click.echo("hello from a plugin command")
+"""
+
+
+def xcore(site: Site, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONPATH": f"{site.root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+                   **(env or {})}
+    return subprocess.run([sys.executable, "-m", "xcore.cli", *args], capture_output=True, text=True,
+                          env=environment, cwd=site.root.parent, timeout=60, check=False)
+
+
+def write_config(tmp_path: Path, data: dict[str, object]) -> Path:
+    path = tmp_path / "integration.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_version(site: Site) -> None:
+    result = xcore(site, "--version")
+    assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_plugins_lists_state_version_and_error(site: Site, tmp_path: Path) -> None:
+    site.plugin("good", PLUGIN, dist="acme-good", version="1.2.3")
+    site.plugin("bad", "raise ImportError('broken wheel')", dist="acme-bad")
+    path = write_config(tmp_path, {"services": NO_SERVICES, "plugins": {"enabled": ["good", "bad"]}})
+    result = xcore(site, "plugins", "--config", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout) if row["kind"] == "plugin"}
+    assert rows["good"]["state"] == "loaded" and rows["good"]["version"] == "1.2.3"
+    assert rows["good"]["distribution"] == "acme-good" and "xcore_register_commands" in rows["good"]["hooks"]
+    assert rows["bad"]["state"] == "failed" and "broken wheel" in rows["bad"]["error"]
+    table = xcore(site, "plugins", "--config", str(path))
+    assert "acme-good" in table.stdout and "broken wheel" in table.stdout
+
+
+def test_strict_flag_makes_a_plugin_failure_exit_non_zero(site: Site, tmp_path: Path) -> None:
+    site.plugin("bad", "raise ImportError('broken wheel')")
+    path = write_config(tmp_path, {"services": NO_SERVICES, "plugins": {"enabled": ["bad"]}})
+    result = xcore(site, "plugins", "--config", str(path), "--strict")
+    assert result.returncode == 1
+    assert "strict mode: plugins failed:" in result.stderr and "bad: import of" in result.stderr
+    assert "Traceback" not in result.stderr.split("error:")[-1]
+
+
+def test_config_check_prints_the_resolved_config_with_secrets_redacted(site: Site, tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"services": NO_SERVICES, "app": {"api_key": "${API_KEY}"},
+                                   "plugins": {"settings": {"x": {"dsn": "postgresql://u:${PW}@h/db"}}}})
+    result = xcore(site, "config", "check", "--config", str(path), env={"API_KEY": "key-abc", "PW": "pw-xyz"})
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout and "postgresql://u:***@h/db" in result.stdout
+    assert "key-abc" not in result.stdout and "pw-xyz" not in result.stdout
+
+
+def test_config_check_reports_an_error_in_one_paragraph_with_exit_2(site: Site, tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"servics": {}})
+    result = xcore(site, "config", "check", "--config", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {path}: servics: unknown key; did you mean 'services'?"
+
+
+def test_health_exit_code_follows_the_checks(site: Site, tmp_path: Path) -> None:
+    site.plugin("sick", """
+from xcore.sdk import TrustedBase
+class Plugin(TrustedBase):
+    async def health(self):
+        return False
+""")
+    ok_config = write_config(tmp_path, {"services": NO_SERVICES, "plugins": {"enabled": []}})
+    assert xcore(site, "health", "--config", str(ok_config)).returncode == 0
+    sick_config = write_config(tmp_path, {"services": NO_SERVICES, "plugins": {"enabled": ["sick"]}})
+    result = xcore(site, "health", "--config", str(sick_config), "--json")
+    assert result.returncode == 1 and json.loads(result.stdout)["plugins"]["sick"]["status"] == "error"
+
+
+def test_plugins_add_commands_and_disabled_plugins_do_not(site: Site, tmp_path: Path) -> None:
+    site.plugin("greeter", PLUGIN)
+    result = xcore(site, "greet")
+    assert result.returncode == 0 and result.stdout.strip() == "hello from a plugin command"
+    path = write_config(tmp_path, {"plugins": {"disabled": ["greeter"]}})
+    hidden = xcore(site, "greet", env={"XCORE_CONFIG": str(path)})
+    assert hidden.returncode == 2 and "No such command 'greet'" in hidden.stderr
