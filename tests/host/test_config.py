@@ -36,7 +36,8 @@ plugins:
 
 
 def test_missing_variable_names_the_variable_and_the_key_path(tmp_path: Path) -> None:
-    path = write(tmp_path, "services:\n  databases:\n    default:\n      type: postgresql\n      url: ${DATABASE_URL}\n")
+    path = write(tmp_path, "services:\n  databases:\n    default:\n      type: postgresql\n"
+                           "      url: ${DATABASE_URL}\n")
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
     assert "DATABASE_URL is not set" in str(info.value)

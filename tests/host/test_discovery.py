@@ -123,7 +123,8 @@ async def test_cycle_fails_the_plugins_on_it_naming_each_other(site: Site) -> No
 
 
 async def test_a_plugin_whose_requirement_fails_at_load_fails_too(site: Site) -> None:
-    site.plugin("base", class_plugin().replace('EVENTS.append(("load", self.ctx.name))', "raise RuntimeError('db down')"))
+    failing = class_plugin().replace('EVENTS.append(("load", self.ctx.name))', "raise RuntimeError('db down')")
+    site.plugin("base", failing)
     site.plugin("child", class_plugin(requires=("base",)))
     host = await boot(site, plugins={"enabled": ["base", "child"]})
     try:

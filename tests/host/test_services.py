@@ -157,7 +157,7 @@ async def test_two_backends_registering_one_type_is_an_error_naming_both() -> No
         pass
 
     host = Xcore(config=config(), plugins={"probes": ProbeBackend(), "twin": Twin()}, discover=False)
-    with pytest.raises(ServiceError, match="registered twice: by plugin 'probes' .* and by plugin 'twin'"):
+    with pytest.raises(ServiceError, match=r"registered twice: by plugin 'probes' .* and by plugin 'twin'"):
         await host.boot()
 
 
