@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from typing import IO, Any
+from typing import IO
 
 from xcore.builtin_services.storage.errors import StorageError
 from xcore.builtin_services.storage.keys import check_key, check_prefix
@@ -113,7 +113,3 @@ class Storage(ServiceBase, ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.service_name}>"
-
-    def describe(self) -> dict[str, Any]:
-        """Non-secret facts for health reports."""
-        return {}

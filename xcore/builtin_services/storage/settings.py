@@ -59,7 +59,13 @@ class S3StorageSettings(ServiceSettings):
     create_bucket: bool = False
 
     _blank = field_validator(
-        "region", "endpoint_url", "access_key_id", "secret_access_key", "session_token", "profile", "public_url",
+        "region",
+        "endpoint_url",
+        "access_key_id",
+        "secret_access_key",
+        "session_token",
+        "profile",
+        "public_url",
         mode="before",
     )(_blank_is_none)
 
