@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,11 @@ strict_option = click.option("--strict", is_flag=True, help="Any plugin failure 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
+def configure_logging(level: str) -> None:
+    """Plain log lines on stderr at the config's ``app.log_level`` (uvicorn keeps its own format)."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
 def fail(message: str, code: int = 2) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -45,6 +51,7 @@ def run_host(config_path: str | None, strict: bool, work: Callable[[Xcore], Awai
 
     async def main() -> T:
         host = Xcore(config_path)
+        configure_logging(os.environ.get("XCORE_LOG_LEVEL", "WARNING"))
         if strict:
             host.config.app.strict = True
         await host.boot()

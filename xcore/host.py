@@ -26,6 +26,7 @@ from xcore import hookspecs
 from xcore.config.loader import LoadedConfig, load_config
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_source, local_source, scan_entry_points
 from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
+from xcore.events import kernel
 from xcore.ordering import resolve_order
 from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
 from xcore.redaction import install_redaction
@@ -75,8 +76,12 @@ class Xcore:
         self._plugin_health_cache: dict[str, Any] = {}
         self._undo_redaction: Callable[[], None] | None = None
         self._prepared = False
+        self._service_healthy: dict[str, bool] = {}
+        self._monitor_task: asyncio.Task[None] | None = None
         if os.environ.get("XCORE_TRACE_HOOKS"):
-            self.pm.trace.root.setwriter(logging.getLogger("xcore.hooks").info)
+            hooks_log = logging.getLogger("xcore.hooks")
+            hooks_log.setLevel(logging.DEBUG)
+            self.pm.trace.root.setwriter(hooks_log.debug)
             self.pm.enable_tracing()
 
     # ------------------------------------------------------------------ public API
@@ -116,7 +121,14 @@ class Xcore:
             await self._teardown()
             raise
         self.booted = True
+        for entry in self.services.entries():
+            if entry.start_error is not None:
+                self._service_healthy[entry.spec.name] = False
         await self._broadcast("xcore_host_started", host=self)
+        await self._announce(kernel.HOST_STARTED, {"plugins": list(self._load_order)})
+        if self.config.app.health_interval > 0:
+            self._monitor_task = asyncio.create_task(self._monitor(self.config.app.health_interval),
+                                                     name="xcore-health-monitor")
         failed = [r for r in self.records.values() if r.state == "failed"]
         log.info("xcore booted in %.0f ms: %d plugins loaded, %d failed", (time.perf_counter() - began) * 1000,
                  sum(r.state == "loaded" for r in self.records.values() if r.source.kind == "plugin"), len(failed))
@@ -138,7 +150,11 @@ class Xcore:
 
     async def shutdown(self) -> None:
         """Unload plugins in reverse order, then close services in reverse; log every error."""
+        if self._monitor_task is not None:
+            self._monitor_task.cancel()
+            self._monitor_task = None
         if self.booted:
+            await self._announce(kernel.HOST_STOPPING, {})
             await self._broadcast("xcore_host_stopping", host=self)
         await self._teardown()
         self.booted = False
@@ -147,6 +163,7 @@ class Xcore:
         """Services (concurrent checks, each bounded) and plugins, with an overall status."""
         timeout = self.config.app.health_timeout
         services, plugins = await asyncio.gather(self.services.health(timeout), self._plugins_health(timeout))
+        await self._track_health(services)
         healthy = all(s["status"] == "ok" for s in services.values()) and all(
             p["status"] == "ok" for p in plugins.values()
         )
@@ -259,8 +276,11 @@ class Xcore:
             broken = [r for r in record.dependencies.requires if self.records[r].state != "loaded"]
             if broken:
                 record.fail(f"requires plugin {broken[0]!r}, which failed: {self.records[broken[0]].error}")
-                continue
-            await self._load_one(record)
+            else:
+                await self._load_one(record)
+        for record in self.records.values():
+            if record.state == "failed":
+                await self._announce(kernel.PLUGIN_FAILED, {"plugin": record.name, "error": str(record.error)})
 
     async def _load_one(self, record: PluginRecord) -> None:
         assert record.handle is not None and record.hooks is not None
@@ -274,12 +294,12 @@ class Xcore:
         except TimeoutError:
             record.fail(f"on_load did not finish within {timeout:g}s (app.load_timeout)")
             log.error("plugin %r failed: %s", record.name, record.error)
-            await self._release_failed(record)
+            await self._release_plugin(record)
             return
         except Exception as exc:
             record.fail(f"on_load raised {type(exc).__name__}: {exc}")
             log.error("plugin %r failed in on_load", record.name, exc_info=True)
-            await self._release_failed(record)
+            await self._release_plugin(record)
             return
         try:
             router = await hooks.call("xcore_get_router", ctx=ctx)
@@ -298,6 +318,7 @@ class Xcore:
             self._actions[record.name] = self._action_handler(record, ctx)
         record.state = "loaded"
         self._load_order.append(record.name)
+        await self._announce(kernel.PLUGIN_LOADED, {"plugin": record.name, "version": record.source.version})
         log.info("plugin %r loaded (%s)", record.name, record.source.version or record.source.group)
 
     def _context(self, record: PluginRecord) -> PluginContext:
@@ -374,6 +395,40 @@ class Xcore:
         results = await asyncio.gather(*(check(r) for r in records))
         return {r.name: res for r, res in zip(records, results, strict=True)}
 
+    # ------------------------------------------------------------------ kernel events
+
+    async def _announce(self, name: str, data: dict[str, Any]) -> None:
+        """Emit a kernel event (``xcore.events.kernel``) when an events service exists."""
+        try:
+            bus = self.services.get("events")
+        except KeyError:
+            return
+        try:
+            await bus.emit(name, data, source="xcore")
+        except Exception:
+            log.exception("kernel event %s could not be delivered", name)
+
+    async def _track_health(self, services: dict[str, dict[str, Any]]) -> None:
+        """Announce services turning unhealthy or recovering, once per transition."""
+        for name, report in services.items():
+            healthy = report["status"] == "ok"
+            was = self._service_healthy.get(name, True)
+            self._service_healthy[name] = healthy
+            if was and not healthy:
+                log.warning("service %r is unhealthy: %s", name, report.get("error"))
+                await self._announce(kernel.SERVICE_UNHEALTHY, {"service": name, "error": str(report.get("error"))})
+            elif healthy and not was:
+                log.info("service %r recovered", name)
+                await self._announce(kernel.SERVICE_RECOVERED, {"service": name})
+
+    async def _monitor(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.health()
+            except Exception:
+                log.exception("periodic health check failed")
+
     # ------------------------------------------------------------------ teardown
 
     async def _broadcast(self, hook: str, **kwargs: Any) -> None:
@@ -393,11 +448,12 @@ class Xcore:
                                    self.config.app.shutdown_timeout)
         except Exception:
             log.exception("plugin %r: on_unload failed", record.name)
-        await self._release_failed(record)
         if record.state == "loaded":
             record.state = "unloaded"
+            await self._announce(kernel.PLUGIN_UNLOADED, {"plugin": record.name})
+        await self._release_plugin(record)
 
-    async def _release_failed(self, record: PluginRecord) -> None:
+    async def _release_plugin(self, record: PluginRecord) -> None:
         """Tell services a plugin is gone, so they drop its jobs and subscriptions."""
         self._actions.pop(record.name, None)
         for entry in reversed(self.services.entries()):

@@ -103,6 +103,8 @@ def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str) -> 
 def app_from_env() -> FastAPI:
     """The app ``xcore serve`` runs in each uvicorn worker: config from ``$XCORE_CONFIG``."""
     xcore = Xcore(os.environ.get("XCORE_CONFIG") or None)
+    logging.basicConfig(level=xcore.config.app.log_level.upper(),
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     if os.environ.get("XCORE_STRICT"):
         xcore.config.app.strict = True
     return create_app(host=xcore)

@@ -27,6 +27,7 @@ class AppConfig(Strict):
     load_timeout: float = Field(default=30.0, gt=0)
     health_timeout: float = Field(default=2.0, gt=0)
     shutdown_timeout: float = Field(default=10.0, gt=0)
+    health_interval: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
     docs: bool = True
 
