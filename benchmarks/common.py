@@ -85,3 +85,31 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+async def paired_async(
+    xcore: Callable[[], Awaitable[object]],
+    baseline: Callable[[], Awaitable[object]],
+    ops: int,
+    rounds: int = 101,
+) -> tuple[float, float, float]:
+    """Per-op medians (ns) of two paths, and the median of their per-round difference.
+
+    Made for small overheads on a noisy machine: many short rounds, each timing both paths back to
+    back (first one, then the other, alternating), so a preemption spoils one pair, not the medians.
+    """
+    xs: list[float] = []
+    bs: list[float] = []
+    diffs: list[float] = []
+    for index in range(rounds):
+        pair = [0.0, 0.0]
+        for slot in (0, 1) if index % 2 == 0 else (1, 0):
+            fn = xcore if slot == 0 else baseline
+            began = time.perf_counter_ns()
+            for _ in range(ops):
+                await fn()
+            pair[slot] = (time.perf_counter_ns() - began) / ops
+        xs.append(pair[0])
+        bs.append(pair[1])
+        diffs.append(pair[0] - pair[1])
+    return statistics.median(xs), statistics.median(bs), statistics.median(diffs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -57,3 +58,33 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
     client.close()
+
+
+if TYPE_CHECKING:
+    from xcore.testing.conformance.servers import S3Server, SmtpServer
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    """A plain-SMTP aiosmtpd server recording what it receives (``.messages``); AUTH with ``.user``/``.password``."""
+    from xcore.testing.conformance.servers import SmtpServer
+
+    try:
+        server = SmtpServer(user="mailer@example.test", password="smtp-secret-pw").start()
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 API on 127.0.0.1 (``.endpoint_url``, ``.create_bucket(name)``, ``.settings(bucket)``)."""
+    from xcore.testing.conformance.servers import S3Server
+
+    try:
+        server = S3Server().start()
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+    yield server
+    server.cleanup()

@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # imported when a fixture runs: every pytest run loads this m
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - the kit's async fixtures need it; say so instead of failing oddly
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]
 
 BootFactory = Callable[..., Awaitable["XcoreTestHost"]]
 

@@ -41,6 +41,7 @@ class S3StorageSettings(ServiceSettings):
     chain applies (environment variables, ``~/.aws`` files and ``profile``, instance roles).
     ``prefix`` keeps this service's objects under one folder of a shared bucket. ``public_url`` is
     the URL prefix ``upload`` returns (a CDN in front of the bucket); otherwise the bucket's own URL.
+    ``max_attempts`` counts tries per call, retries backing off on throttling and dropped connections.
     """
 
     bucket: str = Field(min_length=3, max_length=63)
@@ -55,6 +56,7 @@ class S3StorageSettings(ServiceSettings):
     presign_expires: int = Field(3600, ge=1, le=7 * 24 * 3600)
     addressing_style: Literal["auto", "path", "virtual"] = "auto"
     timeout: float = Field(30.0, gt=0)
+    max_attempts: int = Field(3, ge=1, le=10)
     max_connections: int = Field(10, ge=1)
     create_bucket: bool = False
 

@@ -1,0 +1,211 @@
+"""The cache service against the raw libraries it wraps, side by side in one run.
+
+* memory get/set through the service (``host.get_service("cache")``) against cachetools' fastest hit
+  path, ``cache[key]`` in a coroutine, on a ``TLRUCache`` of the same size (target <= 1.5x);
+* a container value on the memory backend: the service hands out a private copy (decoded from its
+  stored JSON), raw cachetools hands out the shared object; and the copy made by ``copy.deepcopy``
+  instead, which is the alternative the memory backend deliberately does not use;
+* Redis get/set through the service against raw ``redis.asyncio`` on the same server (target <= 1.15x);
+* the stampede: 1,000 concurrent ``get_or_set`` on one cold key with a 5 ms factory, against the naive
+  get / compute / set a plugin would write without it (which calls the factory 1,000 times).
+
+Paths run back to back in alternating rounds (``paired_async``); figures are medians. The benchmark
+starts its own redis-server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cachetools import TLRUCache
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from benchmarks.common import Result, paired_async
+from benchmarks.failures import CasesFailed
+from xcore import Xcore
+from xcore.testing.servers import RedisServer
+
+AREA = "cache"
+NO_OTHER_SERVICES: dict[str, Any] = {
+    "databases": {}, "extensions": {}, "scheduler": {"enabled": False}, "events": {"enabled": False},
+}
+ROW = {"id": 42, "username": "ada", "email": "ada@example.test", "roles": ["admin", "dev"], "active": True}
+STAMPEDE_CALLERS = 1000
+FACTORY_SECONDS = 0.005
+
+
+async def boot(cache: dict[str, Any]) -> Xcore:
+    host = Xcore(config={"app": {"name": "bench"}, "services": {**NO_OTHER_SERVICES, "cache": cache}},
+                 discover=False)
+    await host.boot()
+    return host
+
+
+def ratio_note(overhead: float, extra: str = "") -> str:
+    return f"median paired overhead {overhead:.0f} ns/op" + (f"; {extra}" if extra else "")
+
+
+async def memory_cases(quick: bool) -> list[Result]:
+    ops, rounds = (2_000, 31) if quick else (3_000, 101)
+    host = await boot({"backend": "memory", "max_size": 10_000})
+    try:
+        cache = host.get_service("cache")
+        raw: TLRUCache[str, Any] = TLRUCache(10_000, lambda _k, _v, now: now + 300)
+        await cache.set("hit", "value")
+        raw["hit"] = "value"
+
+        async def raw_get(key: str) -> Any:
+            return raw[key]
+
+        async def raw_set(key: str, value: Any) -> None:
+            raw[key] = value
+
+        get, set_ = cache.get, cache.set
+        results = []
+        x, b, d = await paired_async(lambda: get("hit"), lambda: raw_get("hit"), ops, rounds)
+        results.append(Result(AREA, "memory get hit (str) vs TLRUCache[key]", x, b, "ns/op", target=1.5,
+                              note=ratio_note(d)))
+        x, b, d = await paired_async(lambda: set_("k", "value"), lambda: raw_set("k", "value"), ops, rounds)
+        results.append(Result(AREA, "memory set (str) vs TLRUCache[key] = v", x, b, "ns/op", target=1.5,
+                              note=ratio_note(d)))
+
+        await cache.set("row", ROW)
+        raw["row"] = ROW
+        assert await cache.get("row") == ROW
+
+        async def deepcopy_get(key: str) -> Any:
+            return copy.deepcopy(raw[key])
+
+        x, b, d = await paired_async(lambda: get("row"), lambda: raw_get("row"), ops, rounds)
+        results.append(Result(AREA, "memory get hit (dict) vs TLRUCache[key]", x, b, "ns/op",
+                              note=ratio_note(d, "the service returns a private copy, raw cachetools the shared "
+                                                 "object; no target")))
+        x, b, d = await paired_async(lambda: get("row"), lambda: deepcopy_get("row"), ops, rounds)
+        results.append(Result(AREA, "memory get hit (dict) vs deepcopy(TLRUCache[key])", x, b, "ns/op",
+                              note=ratio_note(d, "why containers are stored encoded rather than deep-copied")))
+    finally:
+        await host.shutdown()
+    return results
+
+
+async def redis_cases(quick: bool, url: str) -> list[Result]:
+    ops, rounds = (100, 9) if quick else (200, 31)
+    host = await boot({"backend": "redis", "url": url})
+    raw = Redis.from_url(url)
+    try:
+        cache = host.get_service("cache")
+        await cache.set("hit", "value")
+        text = await raw.get("bench:hit")
+        assert text == b'"value"', text
+        get, set_ = cache.get, cache.set
+        results = []
+        x, b, d = await paired_async(lambda: get("hit"), lambda: raw.get("bench:hit"), ops, rounds)
+        results.append(Result(AREA, "redis get hit vs redis.asyncio get", x, b, "ns/op", target=1.15,
+                              note=ratio_note(d, "raw returns the bytes undecoded")))
+        x, b, d = await paired_async(lambda: set_("k", "value", ttl=300), lambda: raw.set("bench:k", text, px=300_000),
+                                     ops, rounds)
+        results.append(Result(AREA, "redis set vs redis.asyncio set", x, b, "ns/op", target=1.15,
+                              note=ratio_note(d)))
+    finally:
+        await raw.aclose()
+        await host.shutdown()
+    return results
+
+
+async def timed_burst(calls: Callable[[], list[Awaitable[Any]]]) -> float:
+    began = time.perf_counter()
+    await asyncio.gather(*calls())
+    return (time.perf_counter() - began) * 1000
+
+
+async def stampede_case(label: str, cache_section: dict[str, Any], naive_get: Callable[[str], Awaitable[Any]],
+                        naive_set: Callable[[str, Any], Awaitable[Any]], rounds: int) -> Result:
+    host = await boot(cache_section)
+    try:
+        cache = host.get_service("cache")
+        calls = {"xcore": 0, "naive": 0}
+
+        def factory_for(path: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+            async def factory() -> dict[str, Any]:
+                calls[path] += 1
+                await asyncio.sleep(FACTORY_SECONDS)
+                return ROW
+            return factory
+
+        async def naive(key: str) -> Any:
+            value = await naive_get(key)
+            if value is None:
+                value = await factory_for("naive")()
+                await naive_set(key, value)
+            return value
+
+        xs, bs = [], []
+        for index in range(rounds):
+            key = f"cold:{index}"
+            calls["xcore"] = 0
+            xs.append(await timed_burst(
+                lambda key=key: [cache.get_or_set(key, factory_for("xcore")) for _ in range(STAMPEDE_CALLERS)]))
+            if calls["xcore"] != 1:
+                raise AssertionError(f"{label}: the factory ran {calls['xcore']} times for one cold key")
+            calls["naive"] = 0
+            bs.append(await timed_burst(lambda key=key: [naive(key) for _ in range(STAMPEDE_CALLERS)]))
+        return Result(AREA, f"{label} stampede: {STAMPEDE_CALLERS} get_or_set, one cold key", statistics.median(xs),
+                      statistics.median(bs), "ms/burst",
+                      note=f"factory calls: service 1, naive get/compute/set {calls['naive']}; "
+                           f"factory takes {FACTORY_SECONDS * 1000:.0f} ms; no target")
+    finally:
+        await host.shutdown()
+
+
+async def run(quick: bool) -> list[Result]:
+    results: list[Result] = []
+    errors: dict[str, str] = {}
+    rounds = 3 if quick else 7
+    results += await memory_cases(quick)
+
+    memory_raw: TLRUCache[str, Any] = TLRUCache(10_000, lambda _k, _v, now: now + 300)
+
+    async def memory_get(key: str) -> Any:
+        return memory_raw.get(key)
+
+    async def memory_set(key: str, value: Any) -> None:
+        memory_raw[key] = value
+
+    results.append(await stampede_case("memory", {"backend": "memory"}, memory_get, memory_set, rounds))
+
+    try:
+        server = RedisServer().start()
+    except Exception as exc:
+        raise CasesFailed(results, {"redis get/set and stampede": f"{type(exc).__name__}: {exc}"}) from None
+    try:
+        results += await redis_cases(quick, server.url)
+        pool = BlockingConnectionPool.from_url(server.url, max_connections=50)  # as the service's pool
+        raw = Redis.from_pool(pool)
+
+        async def redis_set(key: str, value: Any) -> None:
+            await raw.set(f"naive:{key}", str(value), px=300_000)
+
+        try:
+            results.append(await stampede_case(
+                "redis", {"backend": "redis", "url": server.url},
+                lambda key: raw.get(f"naive:{key}"), redis_set, rounds))
+        except AssertionError as exc:
+            errors["redis stampede"] = str(exc)
+        finally:
+            await raw.aclose()
+    finally:
+        server.cleanup()
+    if errors:
+        raise CasesFailed(results, errors)
+    return results
+
+
+if __name__ == "__main__":
+    for result in asyncio.run(run(quick=True)):
+        print(f"{result.case:60} {result.xcore:12.1f} {result.baseline:12.1f} {result.unit:9} x{result.ratio:.2f}  "
+              f"{result.note}")

@@ -1,0 +1,94 @@
+"""What only the memory backend has: LRU eviction at ``max_size`` and per-key expiry on its clock."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from xcore.builtin_services.cache import MemoryCache, MemoryCacheSettings
+
+
+class Clock:
+    """A monotonic clock the test moves by hand, so expiry is tested without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_each_key_expires_after_its_own_ttl() -> None:
+    clock = Clock()
+    cache = MemoryCache(MemoryCacheSettings(ttl=60), timer=clock)
+    await cache.set("short", 1, ttl=5)
+    await cache.set("default", 2)
+    await cache.set("never", 3, ttl=0)
+    await cache.set("box", {"a": [1]}, ttl=10)
+    clock.now += 5.01
+    assert await cache.get("short") is None
+    assert await cache.get("box") == {"a": [1]}
+    assert await cache.ttl("default") == pytest.approx(54.99)
+    clock.now += 55
+    assert await cache.get_many(["short", "default", "never", "box"]) == {"never": 3}
+    assert await cache.ttl("never") == math.inf
+    assert not await cache.exists("default")
+
+
+async def test_get_or_set_after_expiry_computes_again() -> None:
+    clock = Clock()
+    cache = MemoryCache(MemoryCacheSettings(ttl=60), timer=clock)
+    calls = []
+    assert await cache.get_or_set("k", lambda: calls.append(1) or len(calls), ttl=1) == 1
+    assert await cache.get_or_set("k", lambda: calls.append(1) or len(calls), ttl=1) == 1
+    clock.now += 2
+    assert await cache.get_or_set("k", lambda: calls.append(1) or len(calls), ttl=1) == 2
+
+
+async def test_incr_on_an_expired_counter_starts_again() -> None:
+    clock = Clock()
+    cache = MemoryCache(MemoryCacheSettings(), timer=clock)
+    assert await cache.incr("rate", 5, ttl=1) == 5
+    clock.now += 1.5
+    assert await cache.incr("rate", 5, ttl=1) == 5
+
+
+async def test_least_recently_used_key_is_evicted_beyond_max_size() -> None:
+    cache = MemoryCache(MemoryCacheSettings(max_size=3))
+    await cache.set_many({"a": 1, "b": 2, "c": 3})
+    assert await cache.get("a") == 1  # "a" is now the most recently used; "b" the least
+    await cache.set("d", 4)
+    assert await cache.get_many(["a", "b", "c", "d"]) == {"a": 1, "c": 3, "d": 4}
+    health = await cache.health()
+    assert health == {"backend": "memory", "size": 3, "max_size": 3}
+
+
+async def test_expired_keys_are_evicted_before_live_ones() -> None:
+    clock = Clock()
+    cache = MemoryCache(MemoryCacheSettings(max_size=2), timer=clock)
+    await cache.set("old", 1, ttl=1)
+    await cache.set("live", 2, ttl=100)
+    clock.now += 2
+    await cache.set("new", 3)
+    assert await cache.get_many(["old", "live", "new"]) == {"live": 2, "new": 3}
+
+
+async def test_clear_and_delete_pattern_do_not_count_expired_keys() -> None:
+    clock = Clock()
+    cache = MemoryCache(MemoryCacheSettings(), timer=clock)
+    await cache.set_many({"page:1": 1, "page:2": 2})
+    await cache.set("page:3", 3, ttl=1)
+    clock.now += 2
+    assert await cache.delete_pattern("page:*") == 2
+    await cache.set("x", 1)
+    await cache.set("y", 1, ttl=1)
+    clock.now += 2
+    assert await cache.clear() == 1
+
+
+async def test_close_empties_the_cache() -> None:
+    cache = MemoryCache(MemoryCacheSettings())
+    await cache.set("k", 1)
+    await cache.close()
+    assert await cache.get("k") is None

@@ -1,0 +1,87 @@
+"""A service backend is a pip package: installing ``xcore-memory-storage`` adds ``type: memory``.
+
+The example package is installed into a throwaway virtualenv that sees XCore through the system
+site-packages; a script in that venv boots a real host with ``type: memory`` in its config, then
+again after ``pip uninstall``, when the same config must fail naming the section and the type.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_plugins" / "xcore-memory-storage"
+
+SCRIPT = """
+import asyncio, json
+from xcore import Xcore
+from xcore.errors import ConfigError
+
+CONFIG = {"services": {
+    "databases": {}, "cache": {"enabled": False}, "scheduler": {"enabled": False}, "events": {"enabled": False},
+    "extensions": {"storage": {"type": "memory", "max_bytes": 100}},
+}}
+
+async def main():
+    host = Xcore(config=CONFIG, discover=False)
+    try:
+        await host.boot()
+    except ConfigError as exc:
+        return {"error": str(exc)}
+    try:
+        storage = host.get_service("ext.storage")
+        url = await storage.upload(data=b"hello", path="docs/a.txt")
+        try:
+            await storage.upload(data=b"x" * 200, path="big.bin")
+            limit = None
+        except Exception as exc:
+            limit = str(exc)
+        provider = next(r for r in host.plugins if r.name == "memory_storage")
+        health = await host.health()
+        return {"url": url, "data": (await storage.download("docs/a.txt")).decode(), "limit": limit,
+                "distribution": provider.source.distribution, "health": health["services"]["ext.storage"]["status"]}
+    finally:
+        await host.shutdown()
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def run(*cmd: str, cwd: Path) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv without pip of its own (fast): the system pip installs into it with ``--python``."""
+    folder = tmp_path_factory.mktemp("backend-venv")
+    run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(folder / "venv"), cwd=folder)
+    return folder
+
+
+def test_installing_the_package_adds_the_type_and_uninstalling_removes_it(venv: Path) -> None:
+    python = str(venv / "venv" / "bin" / "python")
+    source = venv / "xcore-memory-storage"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
+    (venv / "boot.py").write_text(SCRIPT)
+    pip = [sys.executable, "-m", "pip", "--python", python, "--disable-pip-version-check", "-q"]
+
+    run(*pip, "install", "--no-deps", "--no-build-isolation", str(source), cwd=venv)
+    installed = json.loads(run(python, "boot.py", cwd=venv).strip().splitlines()[-1])
+    assert installed["url"] == "memory://ext.storage/docs/a.txt"
+    assert installed["data"] == "hello"
+    assert installed["distribution"] == "xcore-memory-storage"
+    assert installed["health"] == "ok"
+    assert installed["limit"] == "ext.storage: storing 'big.bin' would exceed max_bytes=100"
+
+    run(*pip, "uninstall", "-y", "xcore-memory-storage", cwd=venv)
+    removed = json.loads(run(python, "boot.py", cwd=venv).strip().splitlines()[-1])
+    assert "services.extensions.storage: unknown extension type 'memory'" in removed["error"]
+    assert "local (from xcore)" in removed["error"]

@@ -1,0 +1,54 @@
+"""The built-in cache service: ``services.cache`` with ``backend: memory`` or ``backend: redis``.
+
+Registered like any third-party backend, through the ``xcore.services`` entry point ``cache`` and
+the ``xcore_register_service`` hook below. Plugins get it with ``self.get_service("cache")``; both
+backends offer the same :class:`Cache` API (see :mod:`.base` for its guarantees)::
+
+    user = await self.cache.get_or_set(f"user:{user_id}", lambda: self._fetch_user(user_id), ttl=600)
+    await self.cache.delete_pattern("users:page:*")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xcore.builtin_services.cache.base import Cache, CacheUnavailableError
+from xcore.builtin_services.cache.codec import UnsupportedValueError
+from xcore.builtin_services.cache.decorator import CachedFunction
+from xcore.builtin_services.cache.memory import MemoryCache
+from xcore.builtin_services.cache.redis import RedisCache
+from xcore.builtin_services.cache.settings import CacheSettings, MemoryCacheSettings, RedisCacheSettings
+from xcore.hookspecs import hookimpl
+from xcore.services import ServiceSetup, ServiceType
+
+__all__ = [
+    "Cache",
+    "CacheSettings",
+    "CacheUnavailableError",
+    "CachedFunction",
+    "MemoryCache",
+    "MemoryCacheSettings",
+    "RedisCache",
+    "RedisCacheSettings",
+    "UnsupportedValueError",
+]
+
+
+def build_memory(settings: MemoryCacheSettings, setup: ServiceSetup) -> MemoryCache:
+    return MemoryCache(settings)
+
+
+def build_redis(settings: RedisCacheSettings, setup: ServiceSetup) -> RedisCache:
+    return RedisCache(settings, setup)
+
+
+@hookimpl
+def xcore_register_service() -> list[ServiceType]:
+    factories: list[tuple[str, Any, Any, str]] = [
+        ("memory", MemoryCacheSettings, build_memory, "per-process LRU cache with per-key TTL (cachetools)"),
+        ("redis", RedisCacheSettings, build_redis, "Redis cache shared by every process, under key_prefix"),
+    ]
+    return [
+        ServiceType(kind="cache", name=name, config=config, factory=factory, description=description)
+        for name, config, factory, description in factories
+    ]

@@ -1,0 +1,51 @@
+"""``services.cache`` settings, one model per backend.
+
+Both backends accept every key of the section so that switching ``backend: redis`` to
+``backend: memory`` (or back) needs no other edit: the spec's example carries ``max_size`` under a
+Redis cache and ``url`` is harmless under a memory one. Keys a backend does not use are ignored by it.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from xcore.services import ServiceSettings
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class CacheSettings(ServiceSettings):
+    """Settings shared by both cache backends.
+
+    ``ttl`` is the default lifetime in seconds of a key written without ``ttl=`` (``0``: never
+    expires). ``key_prefix`` namespaces Redis keys (default: ``app.name``); ``clear()`` and
+    ``delete_pattern()`` never reach beyond it. ``timeout`` bounds each Redis call, so a Redis that
+    stops answering costs at most that long per call. ``lock_timeout`` is how long a process may hold
+    the cross-process ``get_or_set`` lock before another process takes over the computation.
+    ``max_connections`` caps the Redis connection pool; calls beyond it wait for a free connection.
+    """
+
+    url: str | None = None
+    ttl: float = Field(300, ge=0)
+    max_size: int = Field(10_000, gt=0)
+    key_prefix: str | None = Field(None, min_length=1)
+    timeout: float = Field(1.0, gt=0)
+    lock_timeout: float = Field(10.0, gt=0)
+    max_connections: int = Field(50, gt=0)
+
+
+class MemoryCacheSettings(CacheSettings):
+    """``backend: memory``: a per-process LRU of at most ``max_size`` keys (``url`` is ignored)."""
+
+
+class RedisCacheSettings(CacheSettings):
+    """``backend: redis``: ``url`` is required (``redis://``, ``rediss://`` or ``unix://``)."""
+
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(REDIS_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(REDIS_SCHEMES)}")
+        return value

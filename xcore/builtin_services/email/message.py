@@ -1,0 +1,154 @@
+"""Turning ``send(to=..., subject=..., body=...)`` into one MIME message and its envelope.
+
+Kept apart from the SMTP transport so every email backend (a third-party HTTP API backend too)
+builds the same message from the same arguments and refuses the same bad input: no recipient, an
+address without ``@``, a line break in a header (header injection), text where bytes belong.
+
+Bcc recipients go into the envelope only: they receive the message but no header names them.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, getaddresses, make_msgid, parseaddr
+from pathlib import Path
+
+Recipients = str | Sequence[str]
+"""One address, a comma-separated string of addresses, or a list of them (``"Ann <ann@x.org>"`` works)."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to attach. ``content_type`` is guessed from ``filename`` when not given."""
+
+    filename: str
+    content: bytes
+    content_type: str | None = None
+
+
+AttachmentLike = Attachment | tuple[str, bytes] | tuple[str, bytes, str] | str | os.PathLike[str]
+"""An :class:`Attachment`, ``(filename, bytes)``, ``(filename, bytes, content_type)`` or a file path."""
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A message ready to hand to a transport."""
+
+    message: EmailMessage
+    sender: str
+    recipients: list[str]
+    message_id: str
+
+
+def parse_recipients(value: Recipients | None, field: str) -> list[tuple[str, str]]:
+    """``(display name, address)`` pairs, refusing anything that is not an address."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"email {field}: addresses must be strings, got {type(item).__name__}")
+        _no_line_break(item, field)
+    pairs = [(name, addr) for name, addr in getaddresses(items) if name or addr]
+    for _name, addr in pairs:
+        if "@" not in addr or addr.startswith("@") or addr.endswith("@") or " " in addr:
+            raise ValueError(f"email {field}: {addr!r} is not an email address")
+    return pairs
+
+
+def _no_line_break(value: str, field: str) -> None:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"email {field}: contains a line break, which would forge extra headers")
+
+
+def load_attachment(item: AttachmentLike) -> Attachment:
+    """An :class:`Attachment` from any accepted form (paths are read here: call it off the event loop)."""
+    if isinstance(item, Attachment):
+        attachment = item
+    elif isinstance(item, tuple):
+        if len(item) not in (2, 3) or not isinstance(item[0], str):
+            raise TypeError("email attachment tuples are (filename, bytes) or (filename, bytes, content_type)")
+        attachment = Attachment(item[0], item[1], item[2] if len(item) == 3 else None)  # type: ignore[misc]
+    elif isinstance(item, str | os.PathLike):
+        path = Path(item)
+        if not path.is_file():
+            raise FileNotFoundError(f"email attachment {str(path)!r} is not a file")
+        attachment = Attachment(path.name, path.read_bytes())
+    else:
+        raise TypeError(f"email attachment must be an Attachment, a (filename, bytes) tuple or a path, "
+                        f"got {type(item).__name__}")  # fmt: skip
+    if not isinstance(attachment.content, bytes | bytearray):
+        raise TypeError(f"email attachment {attachment.filename!r}: content must be bytes, "
+                        f"got {type(attachment.content).__name__}")  # fmt: skip
+    _no_line_break(attachment.filename, "attachment filename")
+    return attachment
+
+
+def compose(
+    *,
+    sender: str | None,
+    to: Recipients | None,
+    subject: str,
+    body: str,
+    html: str | None = None,
+    cc: Recipients | None = None,
+    bcc: Recipients | None = None,
+    attachments: Sequence[Attachment] = (),
+    reply_to: Recipients | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Composed:
+    """The MIME message (text, optional HTML alternative, attachments) and its envelope."""
+    if not sender:
+        raise ValueError("email: no sender; pass from_=... or set 'sender' in the service settings")
+    _no_line_break(sender, "from_")
+    sender_name, sender_addr = parseaddr(sender)
+    if "@" not in sender_addr:
+        raise ValueError(f"email from_: {sender!r} is not an email address")
+    if not isinstance(subject, str):
+        raise TypeError(f"email subject must be a string, got {type(subject).__name__}")
+    _no_line_break(subject, "subject")
+    if not isinstance(body, str):
+        raise TypeError(f"email body must be a string, got {type(body).__name__}")
+    if html is not None and not isinstance(html, str):
+        raise TypeError(f"email html must be a string, got {type(html).__name__}")
+
+    to_pairs, cc_pairs, bcc_pairs = (parse_recipients(to, "to"), parse_recipients(cc, "cc"),
+                                     parse_recipients(bcc, "bcc"))  # fmt: skip
+    if not (to_pairs or cc_pairs or bcc_pairs):
+        raise ValueError("email: no recipient; give at least one address in to, cc or bcc")
+
+    message = EmailMessage()
+    message["From"] = formataddr((sender_name, sender_addr))
+    if to_pairs:
+        message["To"] = ", ".join(formataddr(p) for p in to_pairs)
+    if cc_pairs:
+        message["Cc"] = ", ".join(formataddr(p) for p in cc_pairs)
+    if reply_to is not None:
+        message["Reply-To"] = ", ".join(formataddr(p) for p in parse_recipients(reply_to, "reply_to"))
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=True)
+    message_id = make_msgid(domain=Address(addr_spec=sender_addr).domain or None)
+    message["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        _no_line_break(name, "headers")
+        _no_line_break(value, f"headers[{name!r}]")
+        message[name] = value
+    message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    for attachment in attachments:
+        content_type = attachment.content_type or mimetypes.guess_type(attachment.filename)[0]
+        maintype, _, subtype = (content_type or "application/octet-stream").partition("/")
+        message.add_attachment(bytes(attachment.content), maintype=maintype, subtype=subtype or "octet-stream",
+                               filename=attachment.filename)  # fmt: skip
+
+    recipients: list[str] = []
+    for _name, addr in [*to_pairs, *cc_pairs, *bcc_pairs]:
+        if addr not in recipients:
+            recipients.append(addr)
+    return Composed(message, sender_addr, recipients, message_id)

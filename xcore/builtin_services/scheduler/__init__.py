@@ -1,0 +1,152 @@
+"""The built-in scheduler service (APScheduler 3): ``backend: memory``, ``redis`` or ``database``.
+
+Registered through ``xcore_register_service`` like any third-party backend. A plugin gets its own
+view of the scheduler from ``get_service("scheduler")``::
+
+    self.scheduler = self.get_service("scheduler")
+    self.scheduler.add_job(func=self._cleanup_task, trigger="interval", minutes=5,
+                           id="cleanup_job", replace_existing=True)
+
+Sync functions run on a thread pool, coroutine functions on the app's event loop. With ``redis`` or
+``database``, jobs survive restarts and are shared by every process of the app; each due run executes
+exactly once across them, and ``func=self.method`` is stored as (plugin, method) and run on the live
+plugin. ``xcore jobs`` lists every job with its next run and last outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xcore.builtin_services.scheduler.cli import xcore_register_commands
+from xcore.builtin_services.scheduler.errors import (
+    DuplicateJobError,
+    InvalidJobError,
+    JobNotFoundError,
+    SchedulerError,
+    StoreUnavailableError,
+)
+from xcore.builtin_services.scheduler.outcomes import JobFailure, JobOutcome, RunInfo, current_run
+from xcore.builtin_services.scheduler.service import SchedulerService
+from xcore.builtin_services.scheduler.settings import (
+    DatabaseSchedulerSettings,
+    MemorySchedulerSettings,
+    RedisSchedulerSettings,
+    SchedulerSettings,
+)
+from xcore.builtin_services.scheduler.stores.memory import MemoryStore
+from xcore.builtin_services.scheduler.targets import make_target
+from xcore.builtin_services.scheduler.triggers import build_trigger
+from xcore.builtin_services.scheduler.view import PluginScheduler, ScheduledJob
+from xcore.errors import ConfigError, XcoreError
+from xcore.hookspecs import hookimpl
+from xcore.services import ServiceSetup, ServiceType
+
+
+def _check_config_jobs(settings: SchedulerSettings, setup: ServiceSetup, persistent: str | None) -> None:
+    """Fail the boot, naming the key, on a config job whose function or trigger is wrong."""
+    from zoneinfo import ZoneInfo
+
+    from tzlocal import get_localzone
+
+    tz = ZoneInfo(settings.timezone) if settings.timezone else get_localzone()
+    for index, spec in enumerate(settings.jobs):
+        where = f"{setup.key_path}.jobs.{index}"
+        try:
+            build_trigger(spec.trigger, spec.trigger_args, tz)
+            make_target(spec.func, "", None, spec.args, spec.kwargs, persistent)
+        except XcoreError as exc:
+            raise ConfigError(f"{where} ({spec.job_id}): {exc}") from None
+
+
+def build_memory(settings: MemorySchedulerSettings, setup: ServiceSetup) -> SchedulerService:
+    _check_config_jobs(settings, setup, None)
+    return SchedulerService(settings, setup, MemoryStore())
+
+
+def build_redis(settings: RedisSchedulerSettings, setup: ServiceSetup) -> SchedulerService:
+    from xcore.builtin_services.scheduler.stores.redis import RedisStore
+
+    _check_config_jobs(settings, setup, "redis")
+    prefix = settings.key_prefix or f"xcore:{setup.app_name}:scheduler"
+    return SchedulerService(settings, setup, RedisStore(settings.url, prefix, settings.timeout))
+
+
+def build_database(settings: DatabaseSchedulerSettings, setup: ServiceSetup) -> SchedulerService:
+    from sqlalchemy.engine import Engine
+
+    from xcore.builtin_services.scheduler.stores.database import DatabaseStore
+
+    _check_config_jobs(settings, setup, "database")
+    where = f"{setup.key_path}.database"
+    try:
+        database: Any = setup.services(settings.database)
+    except KeyError as exc:
+        raise ConfigError(f"{where}: {exc.args[0] if exc.args else exc}") from None
+    engine = getattr(database, "engine", None)
+    if not isinstance(engine, Engine):
+        raise ConfigError(
+            f"{where}: service {settings.database!r} is not a synchronous SQL database (the scheduler needs one "
+            "of type postgresql, sqlite, mysql or sql, whose service exposes a SQLAlchemy Engine)"
+        )
+    return SchedulerService(settings, setup, DatabaseStore(lambda: database.engine, settings.database,
+                                                           settings.table_prefix))
+
+
+@hookimpl
+def xcore_register_service() -> list[ServiceType]:
+    return [
+        ServiceType("scheduler", "memory", MemorySchedulerSettings, build_memory,
+                    "APScheduler jobs in this process (the embedded default)"),
+        ServiceType("scheduler", "redis", RedisSchedulerSettings, build_redis,
+                    "APScheduler jobs in Redis: persistent, each run executed once across processes"),
+        ServiceType("scheduler", "database", DatabaseSchedulerSettings, build_database,
+                    "APScheduler jobs in a table of a SQL database: persistent, each run executed once"),
+    ]
+
+
+@hookimpl
+async def xcore_host_started(host: Any) -> None:
+    """Every plugin has loaded: the scheduler may run stored jobs against them now."""
+    service = _service_of(host)
+    if service is not None:
+        await service.host_started()
+
+
+@hookimpl
+async def xcore_host_stopping(host: Any) -> None:
+    """Shutdown begins: stop claiming new runs before plugins unload."""
+    service = _service_of(host)
+    if service is not None:
+        await service.host_stopping()
+
+
+def _service_of(host: Any) -> SchedulerService | None:
+    try:
+        service = host.get_service("scheduler")
+    except KeyError:
+        return None
+    return service if isinstance(service, SchedulerService) else None
+
+
+__all__ = [
+    "DatabaseSchedulerSettings",
+    "DuplicateJobError",
+    "InvalidJobError",
+    "JobFailure",
+    "JobNotFoundError",
+    "JobOutcome",
+    "MemorySchedulerSettings",
+    "PluginScheduler",
+    "RedisSchedulerSettings",
+    "RunInfo",
+    "ScheduledJob",
+    "SchedulerError",
+    "SchedulerService",
+    "SchedulerSettings",
+    "StoreUnavailableError",
+    "current_run",
+    "xcore_host_started",
+    "xcore_host_stopping",
+    "xcore_register_commands",
+    "xcore_register_service",
+]

@@ -1,0 +1,133 @@
+"""``services.scheduler`` settings, one model per backend, and the static ``jobs:`` list.
+
+Every backend accepts every key of the section, so switching ``backend: memory`` to ``redis`` or
+``database`` needs no other edit; a key a backend does not use is ignored by it. The job defaults
+(``misfire_grace_time``, ``coalesce``, ``max_instances``) apply to every job that does not set its own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from xcore.services import ServiceSettings
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_FUNC_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StaticJobSettings(BaseModel):  # type: ignore[no-redef]  # pydantic.mypy: a field named kwargs
+    """One entry of ``services.scheduler.jobs``: a job the configuration owns.
+
+    ``func`` is ``"package.module:function"``; ``trigger`` is ``interval``, ``cron`` or ``date``; every
+    other key is an argument of that trigger (``minutes: 5``, ``hour: 2``, ``run_date: ...``). ``id``
+    defaults to ``func``. The configuration is the source of truth for these jobs: they are replaced at
+    every start, and a config job no longer listed is removed from a persistent store.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    func: str
+    trigger: str
+    id: str | None = Field(None, min_length=1)
+    name: str | None = None
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    misfire_grace_time: int | None = Field(None, ge=1)
+    coalesce: bool | None = None
+    max_instances: int | None = Field(None, ge=1)
+
+    @field_validator("func")
+    @classmethod
+    def _func(cls, value: str) -> str:
+        if not _FUNC_REF.match(value):
+            raise ValueError("must be written 'package.module:function'")
+        return value
+
+    @property
+    def job_id(self) -> str:
+        return self.id or self.func
+
+    @property
+    def trigger_args(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class SchedulerSettings(ServiceSettings):
+    """Settings shared by every scheduler backend.
+
+    ``timezone`` is the wall clock of cron triggers and of date strings without an offset (default:
+    the machine's zone). ``misfire_grace_time`` is how late, in seconds, a run may still start
+    (``null``: however late); ``coalesce`` folds several missed runs of a job into one;
+    ``max_instances`` caps concurrent runs of one job in one process. Sync job functions run on a pool
+    of ``max_workers`` threads. ``shutdown_timeout`` is how long shutdown waits for running jobs before
+    cancelling them.
+    """
+
+    timezone: str | None = None
+    misfire_grace_time: int | None = Field(30, ge=1)
+    coalesce: bool = True
+    max_instances: int = Field(1, ge=1)
+    max_workers: int = Field(10, ge=1)
+    shutdown_timeout: float = Field(10.0, gt=0)
+    jobs: list[StaticJobSettings] = Field(default_factory=list)
+    # persistent backends (ignored by memory)
+    url: str | None = None
+    key_prefix: str | None = Field(None, min_length=1)
+    database: str = Field("db", min_length=1)
+    table_prefix: str = "xcore_scheduler"
+    poll_interval: float = Field(1.0, gt=0, le=60)
+    timeout: float = Field(2.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'Europe/Paris' or 'UTC')") from None
+        return value
+
+    @field_validator("table_prefix")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError("must be a plain SQL identifier (letters, digits, underscores)")
+        return value
+
+    @field_validator("jobs")
+    @classmethod
+    def _unique_ids(cls, value: list[StaticJobSettings]) -> list[StaticJobSettings]:
+        seen: set[str] = set()
+        for job in value:
+            if job.job_id in seen:
+                raise ValueError(f"two jobs have the id {job.job_id!r}; give each an 'id'")
+            seen.add(job.job_id)
+        return value
+
+
+class MemorySchedulerSettings(SchedulerSettings):
+    """``backend: memory``: jobs live in this process only and end with it."""
+
+
+class RedisSchedulerSettings(SchedulerSettings):
+    """``backend: redis``: jobs in Redis, shared by every process of the app; ``url`` is required."""
+
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(REDIS_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(REDIS_SCHEMES)}")
+        return value
+
+
+class DatabaseSchedulerSettings(SchedulerSettings):
+    """``backend: database``: jobs in a table of the SQL database named by ``database`` (default ``db``)."""

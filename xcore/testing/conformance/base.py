@@ -1,0 +1,49 @@
+"""What every suite shares: the fixtures a backend author overrides, and the service fixture.
+
+A suite is a class of tests. The author subclasses it in a module named ``test_*.py`` with a class
+named ``Test*`` and overrides ``service_config`` (the ``integration.yaml`` section of the backend
+under test, selector included). ``service_plugins`` may hand backends that are not pip-installed
+(a module or object carrying ``xcore_register_service``). The tests get the service from
+``service``, built through the host's own registry and factory path (see ``boot.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import pytest
+import pytest_asyncio
+
+from xcore.services.types import ServiceKind
+from xcore.testing.conformance.boot import running_service
+
+
+class ConformanceSuite:
+    """Base of the suites; not collected by pytest itself (its name does not start with ``Test``)."""
+
+    kind: ClassVar[ServiceKind]
+    section_name: ClassVar[str]
+    pytestmark = pytest.mark.asyncio
+
+    @pytest.fixture
+    def service_config(self) -> dict[str, Any]:
+        """Override: the config section of the backend under test, e.g. ``{"type": "s3", "bucket": ...}``."""
+        pytest.fail(f"{type(self).__name__} must override the 'service_config' fixture with the backend's settings")
+
+    @pytest.fixture
+    def service_plugins(self) -> dict[str, object]:
+        """Override to add backends that are not installed: ``{"my_backend": my_backend_module}``."""
+        return {}
+
+    @pytest_asyncio.fixture
+    async def service(self, service_config: dict[str, Any], service_plugins: dict[str, object]) -> AsyncIterator[Any]:
+        async with running_service(self.kind, service_config, name=self.section_name,
+                                   plugins=service_plugins) as built:  # fmt: skip
+            yield built
+
+    @pytest.fixture
+    def unique(self) -> str:
+        """A fresh token, so tests sharing one server (or bucket, or database) never see each other's data."""
+        return uuid.uuid4().hex[:12]
