@@ -1,9 +1,9 @@
 """The events service against calling the handlers directly, and Redis delivery against raw redis-py.
 
 * ``await ctx.events.emit(...)`` from a plugin of a booted host with 0, 1 and 10 local coroutine
-  handlers, next to awaiting the same handlers in a plain loop. The original XCore took about 3 us
-  per publish with no handler and 6 us with one (on its authors' machine); the ratio to the direct
-  call is what this machine can compare.
+  handlers, next to awaiting the same handlers in a plain loop, in CPU time (see ``paired_cpu``).
+  The original XCore took about 3 us per publish with no handler and 6 us with one (on its authors'
+  machine); the ratio to the direct call is what this machine can compare.
 * Cross-process delivery over Redis: a ping emitted in this process, answered by a pong emitted from
   a handler in another process, timed round trip (median and p99), next to the same ping-pong with
   raw ``redis.asyncio`` publish/subscribe between two other processes' connections.

@@ -136,10 +136,13 @@ async def test_keys_must_be_strings(cache: Cache) -> None:
 
 
 async def test_bad_ttl_is_refused_and_nothing_is_written(cache: Cache) -> None:
-    for bad in (-1, "60", True, float("nan")):
-        with pytest.raises(ValueError, match="ttl must be a number of seconds >= 0"):
+    for bad in (-1, "60", True, float("nan"), 1e20):
+        with pytest.raises(ValueError, match="ttl must be a number of seconds from 0 to"):
             await cache.set("k", 1, ttl=bad)  # type: ignore[arg-type]
     assert not await cache.exists("k")
+    await cache.set("k", 1)
+    with pytest.raises(ValueError, match="ttl must be"):
+        await cache.get_or_set("k", lambda: 2, ttl=-5)  # refused on a hit as on a miss
 
 
 async def test_delete_and_exists(cache: Cache) -> None:

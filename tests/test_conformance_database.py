@@ -1,4 +1,7 @@
-"""XCore's database backends through the sync and async database conformance suites."""
+"""XCore's database backends through the sync and async database conformance suites.
+
+URLs are written as a user writes them in ``integration.yaml`` (``postgresql://``, ``sqlite:///``).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,6 @@ import pytest
 
 from xcore.testing.conformance import AsyncDatabaseConformance, SyncDatabaseConformance
 from xcore.testing.servers import PostgresServer
-
-
-def asyncpg_url(server: PostgresServer) -> str:
-    return server.url.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
 class TestSqliteSync(SyncDatabaseConformance):
@@ -30,10 +29,10 @@ class TestPostgresSync(SyncDatabaseConformance):
 class TestSqliteAsync(AsyncDatabaseConformance):
     @pytest.fixture
     def service_config(self, tmp_path: Path) -> dict[str, Any]:
-        return {"type": "sqlasync", "url": f"sqlite+aiosqlite:///{tmp_path}/conformance.db"}
+        return {"type": "sqlasync", "url": f"sqlite:///{tmp_path}/conformance.db"}
 
 
 class TestPostgresAsync(AsyncDatabaseConformance):
     @pytest.fixture
     def service_config(self, postgres_server: PostgresServer) -> dict[str, Any]:
-        return {"type": "sqlasync", "url": asyncpg_url(postgres_server)}
+        return {"type": "sqlasync", "url": postgres_server.url}

@@ -1,8 +1,9 @@
 """A service backend is a pip package: installing ``xcore-memory-storage`` adds ``type: memory``.
 
 The example package is installed into a throwaway virtualenv that sees XCore through the system
-site-packages; a script in that venv boots a real host with ``type: memory`` in its config, then
-again after ``pip uninstall``, when the same config must fail naming the section and the type.
+site-packages; a script in that venv boots a real host with ``type: memory`` in its config, the
+package's own test suite (XCore's storage conformance suite) runs there as its CI would, and after
+``pip uninstall`` the same config must fail naming the section and the type.
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ def test_installing_the_package_adds_the_type_and_uninstalling_removes_it(venv: 
     assert installed["distribution"] == "xcore-memory-storage"
     assert installed["health"] == "ok"
     assert installed["limit"] == "ext.storage: storing 'big.bin' would exceed max_bytes=100"
+
+    # the package's own CI: XCore's storage conformance suite, finding the type through the entry point
+    suite = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=source)
+    assert " passed" in suite and "failed" not in suite and "error" not in suite, suite
 
     run(*pip, "uninstall", "-y", "xcore-memory-storage", cwd=venv)
     removed = json.loads(run(python, "boot.py", cwd=venv).strip().splitlines()[-1])

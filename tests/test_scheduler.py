@@ -52,8 +52,9 @@ def view_of(service: SchedulerService, plugins: LivePlugins, name: str, instance
 # --------------------------------------------------------------------------- the seed's API
 
 
-async def test_add_job_returns_a_job_with_id_trigger_and_next_run_time(service: SchedulerService,
-                                                                       plugins: LivePlugins) -> None:
+async def test_add_job_returns_a_job_with_id_trigger_and_next_run_time(
+    service: SchedulerService, plugins: LivePlugins
+) -> None:
     rec = Recorder()
     scheduler = service.for_plugin(plugins.load("p", rec))
     before = datetime.now(UTC)
@@ -94,8 +95,9 @@ async def test_date_jobs_accept_iso_strings_and_datetimes(service: SchedulerServ
     scheduler = service.for_plugin(plugins.load("p", rec))
     soon = datetime.now() + timedelta(milliseconds=200)  # naive: the machine's local time, as datetime.now() means
     scheduler.add_job(rec.tick, "date", run_date=soon, args=["naive"], id="n")
-    scheduler.add_job(rec.tick, "date", run_date=(datetime.now(UTC) + timedelta(milliseconds=200)).isoformat(),
-                      args=["iso"], id="i")
+    scheduler.add_job(
+        rec.tick, "date", run_date=(datetime.now(UTC) + timedelta(milliseconds=200)).isoformat(), args=["iso"], id="i"
+    )
     await wait_until(lambda: len(rec.calls) == 2)
     assert scheduler.get_jobs() == []  # one-shot jobs are gone once run
 
@@ -121,8 +123,9 @@ async def test_pause_resume_reschedule(service: SchedulerService, plugins: LiveP
     assert scheduler.get_jobs() == []
 
 
-async def test_current_run_tells_a_job_its_id_and_scheduled_time(service: SchedulerService,
-                                                                  plugins: LivePlugins) -> None:
+async def test_current_run_tells_a_job_its_id_and_scheduled_time(
+    service: SchedulerService, plugins: LivePlugins
+) -> None:
     seen = []
 
     class Plugin:
@@ -147,8 +150,9 @@ async def test_the_application_scope_runs_module_functions_and_lambdas(service: 
 # --------------------------------------------------------------------------- per-plugin scope
 
 
-async def test_two_plugins_may_use_the_same_job_id_and_see_only_their_own(service: SchedulerService,
-                                                                          plugins: LivePlugins) -> None:
+async def test_two_plugins_may_use_the_same_job_id_and_see_only_their_own(
+    service: SchedulerService, plugins: LivePlugins
+) -> None:
     a, b = Recorder("a"), Recorder("b")
     sched_a = service.for_plugin(plugins.load("a", a))
     sched_b = service.for_plugin(plugins.load("b", b))
@@ -230,8 +234,9 @@ async def test_a_duplicate_id_needs_replace_existing(service: SchedulerService, 
     assert [str(j.trigger) for j in scheduler.get_jobs()] == [str(replaced.trigger)]
 
 
-async def test_reschedule_with_a_bad_trigger_leaves_the_job_as_it_was(service: SchedulerService,
-                                                                      plugins: LivePlugins) -> None:
+async def test_reschedule_with_a_bad_trigger_leaves_the_job_as_it_was(
+    service: SchedulerService, plugins: LivePlugins
+) -> None:
     rec = Recorder()
     scheduler = service.for_plugin(plugins.load("p", rec))
     job = scheduler.add_job(rec.tick, "interval", minutes=1, id="j")
@@ -274,8 +279,9 @@ async def test_a_failing_job_is_logged_kept_and_reported_and_the_scheduler_goes_
     assert rows["flaky"]["last_outcome"].startswith("error at ") and rows["flaky"]["plugin"] == "reporter"
 
 
-async def test_a_listener_that_raises_does_not_stop_the_scheduler(service: SchedulerService,
-                                                                   plugins: LivePlugins) -> None:
+async def test_a_listener_that_raises_does_not_stop_the_scheduler(
+    service: SchedulerService, plugins: LivePlugins
+) -> None:
     rec = Recorder()
     scheduler = service.for_plugin(plugins.load("p", rec))
 
@@ -288,18 +294,26 @@ async def test_a_listener_that_raises_does_not_stop_the_scheduler(service: Sched
     await wait_until(lambda: len(rec.calls) >= 3)
 
 
-async def test_a_run_later_than_misfire_grace_time_is_recorded_as_missed(service: SchedulerService,
-                                                                         plugins: LivePlugins) -> None:
+async def test_a_run_later_than_misfire_grace_time_is_recorded_as_missed(
+    service: SchedulerService, plugins: LivePlugins
+) -> None:
     rec = Recorder()
     scheduler = service.for_plugin(plugins.load("p", rec))
-    scheduler.add_job(rec.tick, "interval", hours=1, id="late", misfire_grace_time=1,
-                      next_run_time=datetime.now(UTC) - timedelta(minutes=5))
+    scheduler.add_job(
+        rec.tick,
+        "interval",
+        hours=1,
+        id="late",
+        misfire_grace_time=1,
+        next_run_time=datetime.now(UTC) - timedelta(minutes=5),
+    )
     await wait_until(lambda: (job := scheduler.get_job("late")) is not None and job.last_outcome is not None)
     assert scheduler.get_job("late").last_outcome.status == "missed" and rec.calls == []
 
 
-async def test_max_instances_skips_a_run_while_the_last_one_is_still_going(service: SchedulerService,
-                                                                          plugins: LivePlugins) -> None:
+async def test_max_instances_skips_a_run_while_the_last_one_is_still_going(
+    service: SchedulerService, plugins: LivePlugins
+) -> None:
     release = asyncio.Event()
     started: list[int] = []
 
@@ -382,8 +396,11 @@ def settings_of(backend: str, section: dict[str, object]) -> object:
         ("memory", {"misfire_grace_time": 0}, "services.scheduler.misfire_grace_time"),
         ("memory", {"coalesse": True}, "services.scheduler.coalesse: unknown key; did you mean 'coalesce'?"),
         ("memory", {"jobs": [{"func": "nocolon", "trigger": "date"}]}, "services.scheduler.jobs.0.func"),
-        ("memory", {"jobs": [{"func": "a:b", "trigger": "date"}, {"func": "a:b", "trigger": "date"}]},
-         "two jobs have the id 'a:b'"),
+        (
+            "memory",
+            {"jobs": [{"func": "a:b", "trigger": "date"}, {"func": "a:b", "trigger": "date"}]},
+            "two jobs have the id 'a:b'",
+        ),
     ],
 )
 def test_bad_settings_name_the_key(backend: str, section: dict[str, object], message: str) -> None:
@@ -400,13 +417,16 @@ def test_redis_settings_accept_a_url() -> None:
     ("job", "message"),
     [
         ({"func": "no_such_module_xyz:run", "trigger": "interval", "minutes": 1}, "could not import module"),
-        ({"func": "tests.test_scheduler:module_level_job", "trigger": "interval", "minuts": 1},
-         "has no argument 'minuts'"),
+        (
+            {"func": "tests.test_scheduler:module_level_job", "trigger": "interval", "minuts": 1},
+            "has no argument 'minuts'",
+        ),
         ({"func": "tests.test_scheduler:module_level_job", "trigger": "cron", "hour": 99}, "bad cron field hour=99"),
     ],
 )
-def test_a_bad_config_job_fails_the_build_naming_its_key(plugins: LivePlugins, job: dict[str, object],
-                                                         message: str) -> None:
+def test_a_bad_config_job_fails_the_build_naming_its_key(
+    plugins: LivePlugins, job: dict[str, object], message: str
+) -> None:
     settings = settings_of("memory", {"jobs": [job]})
     with pytest.raises(ConfigError, match=rf"services\.scheduler\.jobs\.0 \(.*\): .*{message}"):
         build_memory(settings, make_setup(plugins))  # type: ignore[arg-type]
@@ -414,11 +434,21 @@ def test_a_bad_config_job_fails_the_build_naming_its_key(plugins: LivePlugins, j
 
 async def test_config_jobs_run_and_are_listed(plugins: LivePlugins) -> None:
     box: list[str] = []
-    settings = settings_of("memory", {"jobs": [
-        {"id": "nightly", "func": "tests.test_scheduler:module_level_job", "trigger": "cron", "hour": 2,
-         "args": [[]]},
-        {"func": "tests.test_scheduler:module_level_job", "trigger": "date", "args": [box]},
-    ]})
+    settings = settings_of(
+        "memory",
+        {
+            "jobs": [
+                {
+                    "id": "nightly",
+                    "func": "tests.test_scheduler:module_level_job",
+                    "trigger": "cron",
+                    "hour": 2,
+                    "args": [[]],
+                },
+                {"func": "tests.test_scheduler:module_level_job", "trigger": "date", "args": [box]},
+            ]
+        },
+    )
     svc = await running(build_memory(settings, make_setup(plugins)))  # type: ignore[arg-type]
     await wait_until(lambda: box == ["ran"])
     rows = svc.describe_jobs()

@@ -44,17 +44,26 @@ class Backend:
 
     async def build(self, plugins: LivePlugins, **settings: Any) -> SchedulerService:
         if self.kind == "redis":
-            service = build_redis(RedisSchedulerSettings(url=self.url, key_prefix=self.prefix, timezone="UTC",
-                                                         poll_interval=0.1, **settings), make_setup(plugins))
+            service = build_redis(
+                RedisSchedulerSettings(
+                    url=self.url, key_prefix=self.prefix, timezone="UTC", poll_interval=0.1, **settings
+                ),
+                make_setup(plugins),
+            )
         else:
             sql_settings = SqliteSettings(url=self.url) if self.kind == "sqlite" else SqlSettings(url=self.url)
-            database = SqlDatabase(sql_settings, ServiceSetup("db", "services.databases.db", "testapp",
-                                                              logging.getLogger("db"), plugins, lambda n: None))
+            database = SqlDatabase(
+                sql_settings,
+                ServiceSetup(
+                    "db", "services.databases.db", "testapp", logging.getLogger("db"), plugins, lambda n: None
+                ),
+            )
             await database.start()
             self._owned.append(database)
-            service = build_database(DatabaseSchedulerSettings(table_prefix=self.prefix, timezone="UTC",
-                                                               poll_interval=0.1, **settings),
-                                     make_setup(plugins, {"db": database}))
+            service = build_database(
+                DatabaseSchedulerSettings(table_prefix=self.prefix, timezone="UTC", poll_interval=0.1, **settings),
+                make_setup(plugins, {"db": database}),
+            )
         self._owned.append(service)
         return service
 
@@ -82,8 +91,9 @@ async def test_a_plugin_method_is_stored_as_a_reference_and_runs_on_the_live_plu
     plugins = LivePlugins()
     live = Recorder("live")  # holds a threading.Lock: APScheduler 3 could not pickle it
     scheduler = (await running(await backend.build(plugins))).for_plugin(plugins.load("p", live))
-    job = scheduler.add_job(func=live.tick, trigger="interval", seconds=0.1, args=["x"], id="cleanup_job",
-                            replace_existing=True)
+    job = scheduler.add_job(
+        func=live.tick, trigger="interval", seconds=0.1, args=["x"], id="cleanup_job", replace_existing=True
+    )
     assert job.func_ref == "p.tick" and job.args == ("x",)
     await wait_until(lambda: len(live.calls) >= 2)
     assert live.calls[0] == ("x",)
@@ -93,8 +103,9 @@ async def test_after_a_restart_stored_jobs_run_against_the_newly_loaded_plugin(b
     first_plugins = LivePlugins()
     old = Recorder("old")
     first = await running(await backend.build(first_plugins))
-    first.for_plugin(first_plugins.load("p", old)).add_job(old.tick, "date", args=["after restart"], id="once",
-                                                           run_date=datetime.now(UTC) + timedelta(seconds=0.3))
+    first.for_plugin(first_plugins.load("p", old)).add_job(
+        old.tick, "date", args=["after restart"], id="once", run_date=datetime.now(UTC) + timedelta(seconds=0.3)
+    )
     await first.host_stopping()
     await first.close()  # the app stops before the job is due
 
@@ -120,8 +131,9 @@ async def test_a_job_whose_plugin_is_gone_stays_stored_and_is_skipped(
     plugins.unload("gone")  # uninstalled or disabled: the host no longer has it
     await service.plugin_unloaded("gone")
     calls_when_gone = len(gone.calls)
-    await wait_until(lambda: any(r["id"] == "orphan" and r["last_outcome"].startswith("skipped")
-                                 for r in service.describe_jobs()))
+    await wait_until(
+        lambda: any(r["id"] == "orphan" and r["last_outcome"].startswith("skipped") for r in service.describe_jobs())
+    )
     skipped_before = len(stays.calls)
     await wait_until(lambda: len(stays.calls) >= skipped_before + 2)  # the scheduler carries on
     assert len(gone.calls) == calls_when_gone
@@ -232,5 +244,5 @@ async def wait_until_healthy(service: SchedulerService) -> None:
 async def test_a_database_backend_names_a_missing_database(tmp_path: Path) -> None:
     from xcore.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="services.scheduler.database: no service named 'reports'"):
+    with pytest.raises(ConfigError, match=r"services\.scheduler\.database: no service named 'reports'"):
         build_database(DatabaseSchedulerSettings(database="reports"), make_setup(LivePlugins()))

@@ -9,6 +9,7 @@ appear exactly once, and a job added elsewhere must start within the poll interv
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -34,8 +35,15 @@ DATE_JOBS = 10
 def start_workers(config: dict[str, Any], logs: list[Path]) -> list[subprocess.Popen[str]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return [
-        subprocess.Popen([sys.executable, "-m", "tests.test_scheduler_worker", json.dumps(config)], cwd=ROOT,
-                         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.test_scheduler_worker", json.dumps(config)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log.open("w"),
+            text=True,
+        )
         for log in logs
     ]
 
@@ -91,7 +99,7 @@ async def test_every_due_run_executes_exactly_once_across_processes(redis_url: s
     beats = sorted(r[1] for r in done if r[0] == "beat")
     assert len(beats) >= 10
     assert len(beats) == len(set(beats)), "an interval run executed twice"
-    gaps = [round(b - a, 3) for a, b in zip(beats, beats[1:], strict=False)]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(beats)]
     assert all(abs(gap - BEAT) < 0.01 for gap in gaps), f"missed runs: {gaps}"
     now_run = next(r for r in done if r[0] == "now")
     assert now_run[2] - added_at < 3.0, "a job added elsewhere was not picked up within the poll interval"

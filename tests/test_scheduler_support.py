@@ -42,8 +42,14 @@ def make_setup(plugins: LivePlugins, services: dict[str, Any] | None = None, app
         except KeyError:
             raise KeyError(f"no service named {name!r}") from None
 
-    return ServiceSetup(name="scheduler", key_path="services.scheduler", app_name=app,
-                        logger=logging.getLogger("xcore.service.scheduler"), plugins=plugins, services=lookup)
+    return ServiceSetup(
+        name="scheduler",
+        key_path="services.scheduler",
+        app_name=app,
+        logger=logging.getLogger("xcore.service.scheduler"),
+        plugins=plugins,
+        services=lookup,
+    )
 
 
 async def running(service: SchedulerService) -> SchedulerService:

@@ -45,8 +45,13 @@ def worker_config(store_url: str, record_url: str) -> dict[str, Any]:
     unused = ["sql", "sqlasync", "redis", "cache", "events", "email", "storage"]
     return {
         "app": {"name": "procs"},
-        "services": {"databases": {}, "extensions": {}, "cache": {"enabled": False}, "events": {"enabled": False},
-                     "scheduler": {"backend": "redis", "url": store_url, "key_prefix": "procs"}},
+        "services": {
+            "databases": {},
+            "extensions": {},
+            "cache": {"enabled": False},
+            "events": {"enabled": False},
+            "scheduler": {"backend": "redis", "url": store_url, "key_prefix": "procs"},
+        },
         "plugins": {"disabled": unused, "settings": {"counter": {"record_url": record_url}}},
     }
 

@@ -149,3 +149,9 @@ async def test_secrets_of_the_config_never_reach_a_log_line(caplog: pytest.LogCa
         assert MASK in caplog.text
     finally:
         await host.shutdown()
+
+
+def test_a_rejected_value_is_quoted_with_its_secrets_masked() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(data={"app": {"api_key": 42, "health_timeout": "http://u:pw-in-url@h/"}}, env={})
+    assert "pw-in-url" not in str(info.value) and "u:***@h" in str(info.value)

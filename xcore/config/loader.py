@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from xcore.config.expand import expand, key_path
 from xcore.config.models import XcoreConfig
 from xcore.errors import ConfigError
+from xcore.redaction import redact
 
 DEFAULT_CONFIG_NAME = "integration.yaml"
 
@@ -110,7 +111,8 @@ def describe(exc: ValidationError, model: type[BaseModel], prefix: tuple[str | i
         elif err["type"] == "missing":
             lines.append(f"{path}: required key is missing")
         else:
-            lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
+            got = redact(err.get("input"), loc[-1] if loc else None)
+            lines.append(f"{path}: {err['msg']} (got {got!r})")
     return lines
 
 

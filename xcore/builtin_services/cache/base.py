@@ -58,12 +58,16 @@ def check_amount(amount: object) -> int:
     return amount  # type: ignore[return-value]
 
 
+MAX_TTL = 10**9
+"""About 31 years: beyond it Redis refuses the expiry, so both backends refuse it (use 0 for never)."""
+
+
 def ttl_seconds(ttl: object, default: float) -> float:
     """Seconds a key lives, ``math.inf`` for never; ``None`` means the configured default."""
     if ttl is None:
         ttl = default
-    if ttl.__class__ not in (int, float) or not ttl >= 0:  # type: ignore[operator]
-        raise ValueError(f"ttl must be a number of seconds >= 0 (0: never expires), got {ttl!r}")
+    if ttl.__class__ not in (int, float) or not 0 <= ttl <= MAX_TTL:  # type: ignore[operator]
+        raise ValueError(f"ttl must be a number of seconds from 0 to {MAX_TTL} (0: never expires), got {ttl!r}")
     return float(ttl) if ttl else math.inf  # type: ignore[arg-type]
 
 

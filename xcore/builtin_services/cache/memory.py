@@ -167,6 +167,8 @@ class MemoryCache(Cache, ServiceBase):
     # ------------------------------------------------------------------ get_or_set
 
     async def get_or_set(self, key: str, factory: Callable[[], Any], ttl: float | None = None) -> Any:
+        if ttl is not None:
+            ttl_seconds(ttl, self._default_ttl)  # a bad ttl fails on a hit too, as on Redis
         try:
             stored = self._data[key][0]
         except (KeyError, TypeError):
@@ -177,7 +179,7 @@ class MemoryCache(Cache, ServiceBase):
         return stored
 
     async def _fill(self, key: str, factory: Callable[[], Any], ttl: float | None) -> Any:
-        expires_in = ttl_seconds(ttl, self._default_ttl)  # a bad ttl fails before the factory runs
+        expires_in = ttl_seconds(ttl, self._default_ttl)
         stored = pack(await call_factory(factory))
         self._data[key] = (stored, self._timer() + expires_in)
         return stored

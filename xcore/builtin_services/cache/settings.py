@@ -26,7 +26,7 @@ class CacheSettings(ServiceSettings):
     """
 
     url: str | None = None
-    ttl: float = Field(300, ge=0)
+    ttl: float = Field(300, ge=0, le=10**9)
     max_size: int = Field(10_000, gt=0)
     key_prefix: str | None = Field(None, min_length=1)
     timeout: float = Field(1.0, gt=0)

@@ -13,10 +13,14 @@ import mimetypes
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, getaddresses, make_msgid, parseaddr
 from pathlib import Path
+
+SEVEN_BIT = policy.default.clone(cte_type="7bit")
+"""Non-ASCII bodies go quoted-printable or base64, so relays without 8BITMIME deliver them intact."""
 
 Recipients = str | Sequence[str]
 """One address, a comma-separated string of addresses, or a list of them (``"Ann <ann@x.org>"`` works)."""
@@ -122,7 +126,7 @@ def compose(
     if not (to_pairs or cc_pairs or bcc_pairs):
         raise ValueError("email: no recipient; give at least one address in to, cc or bcc")
 
-    message = EmailMessage()
+    message = EmailMessage(policy=SEVEN_BIT)
     message["From"] = formataddr((sender_name, sender_addr))
     if to_pairs:
         message["To"] = ", ".join(formataddr(p) for p in to_pairs)

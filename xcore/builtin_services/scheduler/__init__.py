@@ -88,19 +88,35 @@ def build_database(settings: DatabaseSchedulerSettings, setup: ServiceSetup) -> 
             f"{where}: service {settings.database!r} is not a synchronous SQL database (the scheduler needs one "
             "of type postgresql, sqlite, mysql or sql, whose service exposes a SQLAlchemy Engine)"
         )
-    return SchedulerService(settings, setup, DatabaseStore(lambda: database.engine, settings.database,
-                                                           settings.table_prefix))
+    return SchedulerService(
+        settings, setup, DatabaseStore(lambda: database.engine, settings.database, settings.table_prefix)
+    )
 
 
 @hookimpl
 def xcore_register_service() -> list[ServiceType]:
     return [
-        ServiceType("scheduler", "memory", MemorySchedulerSettings, build_memory,
-                    "APScheduler jobs in this process (the embedded default)"),
-        ServiceType("scheduler", "redis", RedisSchedulerSettings, build_redis,
-                    "APScheduler jobs in Redis: persistent, each run executed once across processes"),
-        ServiceType("scheduler", "database", DatabaseSchedulerSettings, build_database,
-                    "APScheduler jobs in a table of a SQL database: persistent, each run executed once"),
+        ServiceType(
+            "scheduler",
+            "memory",
+            MemorySchedulerSettings,
+            build_memory,
+            "APScheduler jobs in this process (the embedded default)",
+        ),
+        ServiceType(
+            "scheduler",
+            "redis",
+            RedisSchedulerSettings,
+            build_redis,
+            "APScheduler jobs in Redis: persistent, each run executed once across processes",
+        ),
+        ServiceType(
+            "scheduler",
+            "database",
+            DatabaseSchedulerSettings,
+            build_database,
+            "APScheduler jobs in a table of a SQL database: persistent, each run executed once",
+        ),
     ]
 
 

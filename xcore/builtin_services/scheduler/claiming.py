@@ -99,8 +99,7 @@ class ClaimingScheduler(BackgroundScheduler):  # type: ignore[misc]
             next_run = job.trigger.get_next_fire_time(run_times[-1], now)
         except Exception:
             owner, job_id = split_id(job.id)
-            log.exception("job %r of %s: its trigger failed; the job is left unscheduled", job_id,
-                          owner_label(owner))
+            log.exception("job %r of %s: its trigger failed; the job is left unscheduled", job_id, owner_label(owner))
             store.park(job.id)
             return
         if not store.claim(job, token, next_run):
@@ -117,8 +116,12 @@ class ClaimingScheduler(BackgroundScheduler):  # type: ignore[misc]
     def _store_failed(self, alias: str, store: ClaimingStore, exc: Exception) -> None:
         message = f"{type(exc).__name__}: {exc}"
         if self._store_errors.get(alias) != message:
-            log.warning("scheduler store %s failed; retrying every %gs: %s", store.describe(),
-                        self.jobstore_retry_interval, message)
+            log.warning(
+                "scheduler store %s failed; retrying every %gs: %s",
+                store.describe(),
+                self.jobstore_retry_interval,
+                message,
+            )
         self._store_errors[alias] = message
 
     def _store_recovered(self, alias: str, store: ClaimingStore) -> None:

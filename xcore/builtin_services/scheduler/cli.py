@@ -34,8 +34,14 @@ async def list_jobs(host: Any) -> list[dict[str, Any]]:
 
 
 @click.command("jobs")
-@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), envvar="XCORE_CONFIG",
-              help="integration.yaml to use (default: $XCORE_CONFIG, ./integration.yaml, else embedded defaults).")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="XCORE_CONFIG",
+    help="integration.yaml to use (default: $XCORE_CONFIG, ./integration.yaml, else embedded defaults).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--plugin", "-p", "plugin", default=None, help="Only the jobs of this plugin.")
 def jobs_command(config_path: str | None, as_json: bool, plugin: str | None) -> None:

@@ -31,13 +31,15 @@ class JobOutcome:
     error: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps({
-            "status": self.status,
-            "scheduled_for": self.scheduled_for.isoformat(),
-            "started_at": self.started_at.isoformat() if self.started_at else None,
-            "duration": self.duration,
-            "error": self.error,
-        })
+        return json.dumps(
+            {
+                "status": self.status,
+                "scheduled_for": self.scheduled_for.isoformat(),
+                "started_at": self.started_at.isoformat() if self.started_at else None,
+                "duration": self.duration,
+                "error": self.error,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> JobOutcome:

@@ -83,8 +83,14 @@ class JobRunner(BaseExecutor):  # type: ignore[misc]
         owner, job_id = split_id(job.id)
         late = (datetime.now(UTC) - run_time).total_seconds()
         if job.misfire_grace_time is not None and late > job.misfire_grace_time:
-            log.warning("job %r of %s missed its run at %s by %.1fs (misfire_grace_time=%ss)",
-                        job_id, owner_label(owner), run_time.isoformat(), late, job.misfire_grace_time)
+            log.warning(
+                "job %r of %s missed its run at %s by %.1fs (misfire_grace_time=%ss)",
+                job_id,
+                owner_label(owner),
+                run_time.isoformat(),
+                late,
+                job.misfire_grace_time,
+            )
             await service.record_outcome(job.id, JobOutcome("missed", run_time, error=f"late by {late:.1f}s"))
             return
         try:
@@ -107,16 +113,27 @@ class JobRunner(BaseExecutor):  # type: ignore[misc]
                 if inspect.isawaitable(result):
                     await result
         except asyncio.CancelledError:
-            await asyncio.shield(service.record_outcome(
-                job.id, JobOutcome("cancelled", run_time, started, time.perf_counter() - began,
-                                   "cancelled at shutdown")))
+            await asyncio.shield(
+                service.record_outcome(
+                    job.id,
+                    JobOutcome("cancelled", run_time, started, time.perf_counter() - began, "cancelled at shutdown"),
+                )
+            )
             raise
         except Exception as exc:
             duration = time.perf_counter() - began
-            log.error("job %r of %s failed (scheduled for %s): %s: %s", job_id, owner_label(owner),
-                      run_time.isoformat(), type(exc).__name__, exc, exc_info=exc)
+            log.error(
+                "job %r of %s failed (scheduled for %s): %s: %s",
+                job_id,
+                owner_label(owner),
+                run_time.isoformat(),
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
             await service.record_outcome(
-                job.id, JobOutcome("error", run_time, started, duration, f"{type(exc).__name__}: {exc}"))
+                job.id, JobOutcome("error", run_time, started, duration, f"{type(exc).__name__}: {exc}")
+            )
             text = "".join(traceback.format_exception(exc))
             await service.job_failed(JobFailure(owner or None, job_id, run_time, exc, text))
         else:
@@ -138,12 +155,18 @@ class JobRunner(BaseExecutor):  # type: ignore[misc]
     def skipped_max_instances(self, job: Job, run_times: list[datetime]) -> None:
         """Called by the scheduler's thread when ``max_instances`` runs of ``job`` are still going."""
         owner, job_id = split_id(job.id)
-        log.warning("job %r of %s skipped its run at %s: %d run(s) still going (max_instances=%d)",
-                    job_id, owner_label(owner), run_times[-1].isoformat(), job.max_instances, job.max_instances)
-        outcome = JobOutcome("skipped", run_times[-1], error=f"previous run still going (max_instances="
-                                                             f"{job.max_instances})")
+        log.warning(
+            "job %r of %s skipped its run at %s: %d run(s) still going (max_instances=%d)",
+            job_id,
+            owner_label(owner),
+            run_times[-1].isoformat(),
+            job.max_instances,
+            job.max_instances,
+        )
+        outcome = JobOutcome(
+            "skipped", run_times[-1], error=f"previous run still going (max_instances={job.max_instances})"
+        )
         asyncio.run_coroutine_threadsafe(self._service.record_outcome(job.id, outcome), self._loop)
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-

@@ -163,8 +163,12 @@ class SchedulerService(ServiceBase):
         await asyncio.to_thread(self.store.ping)
         jobs = await asyncio.to_thread(self.store.count)
         state = "paused" if self.scheduler.state == STATE_PAUSED else "running"
-        return {"backend": self.backend, "state": state, "jobs": jobs,
-                "running_jobs": self._runner.active if self._runner else 0}
+        return {
+            "backend": self.backend,
+            "state": state,
+            "jobs": jobs,
+            "running_jobs": self._runner.active if self._runner else 0,
+        }
 
     # ------------------------------------------------------------------ plugins' views
 
@@ -227,8 +231,12 @@ class SchedulerService(ServiceBase):
         """Log a skipped run once per reason (a job of an uninstalled plugin would log at every run)."""
         if self._skips.get(stored_id) != reason:
             owner, job_id = split_id(stored_id)
-            log.warning("job %r of %s skipped: %s; it stays stored and is skipped until this changes",
-                        job_id, owner_label(owner), reason)
+            log.warning(
+                "job %r of %s skipped: %s; it stays stored and is skipped until this changes",
+                job_id,
+                owner_label(owner),
+                reason,
+            )
             self._skips[stored_id] = reason
 
     def report_resolved(self, stored_id: str) -> None:
@@ -256,15 +264,18 @@ class SchedulerService(ServiceBase):
         for job in jobs:
             snapshot = ScheduledJob(job, self._app, outcomes.get(job.id))
             target: JobTarget = job.args[0]
-            rows.append({
-                "plugin": snapshot.plugin or ("(config)" if target.from_config else "(app)"),
-                "id": snapshot.id,
-                "trigger": str(snapshot.trigger),
-                "next_run": snapshot.next_run_time.isoformat(timespec="seconds") if snapshot.next_run_time
-                else "paused",
-                "func": snapshot.func_ref,
-                "last_outcome": snapshot.last_outcome.summary() if snapshot.last_outcome else "never run",
-            })
+            rows.append(
+                {
+                    "plugin": snapshot.plugin or ("(config)" if target.from_config else "(app)"),
+                    "id": snapshot.id,
+                    "trigger": str(snapshot.trigger),
+                    "next_run": snapshot.next_run_time.isoformat(timespec="seconds")
+                    if snapshot.next_run_time
+                    else "paused",
+                    "func": snapshot.func_ref,
+                    "last_outcome": snapshot.last_outcome.summary() if snapshot.last_outcome else "never run",
+                }
+            )
         return rows
 
     # ------------------------------------------------------------------ jobs from the configuration
@@ -272,12 +283,26 @@ class SchedulerService(ServiceBase):
     def _sync_config_jobs(self) -> None:
         wanted = set()
         for spec in self.settings.jobs:
-            options = {key: getattr(spec, key) for key in ("misfire_grace_time", "coalesce", "max_instances")
-                       if getattr(spec, key) is not None}
-            self._app._add(spec.func, spec.trigger, spec.args, spec.kwargs, spec.job_id, spec.name,
-                           options.get("misfire_grace_time", undefined), options.get("coalesce", undefined),
-                           options.get("max_instances", undefined), undefined, True, spec.trigger_args,
-                           from_config=True)
+            options = {
+                key: getattr(spec, key)
+                for key in ("misfire_grace_time", "coalesce", "max_instances")
+                if getattr(spec, key) is not None
+            }
+            self._app._add(
+                spec.func,
+                spec.trigger,
+                spec.args,
+                spec.kwargs,
+                spec.job_id,
+                spec.name,
+                options.get("misfire_grace_time", undefined),
+                options.get("coalesce", undefined),
+                options.get("max_instances", undefined),
+                undefined,
+                True,
+                spec.trigger_args,
+                from_config=True,
+            )
             wanted.add(f":{spec.job_id}")
         if not self.store.shared:
             return

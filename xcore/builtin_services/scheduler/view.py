@@ -37,8 +37,19 @@ class ScheduledJob:
     the stored job, as APScheduler's ``Job`` methods do.
     """
 
-    __slots__ = ("_target", "_view", "coalesce", "id", "last_outcome", "max_instances", "misfire_grace_time",
-                 "name", "next_run_time", "plugin", "trigger")
+    __slots__ = (
+        "_target",
+        "_view",
+        "coalesce",
+        "id",
+        "last_outcome",
+        "max_instances",
+        "misfire_grace_time",
+        "name",
+        "next_run_time",
+        "plugin",
+        "trigger",
+    )
 
     def __init__(self, job: Job, view: PluginScheduler, outcome: JobOutcome | None = None) -> None:
         owner, job_id = split_id(job.id)
@@ -161,13 +172,38 @@ class PluginScheduler:
         and that is identical (same function, trigger and arguments) is kept as it is: a plugin that
         adds its jobs in ``on_load`` works unchanged across restarts and with several worker processes.
         """
-        return self._add(func, trigger, args, kwargs, id, name, misfire_grace_time, coalesce, max_instances,
-                         next_run_time, replace_existing, trigger_args, from_config=False)
+        return self._add(
+            func,
+            trigger,
+            args,
+            kwargs,
+            id,
+            name,
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+            next_run_time,
+            replace_existing,
+            trigger_args,
+            from_config=False,
+        )
 
     def _add(
-        self, func: Any, trigger: Any, args: Any, kwargs: Any, id: Any, name: Any, misfire_grace_time: Any,
-        coalesce: Any, max_instances: Any, next_run_time: Any, replace_existing: bool,
-        trigger_args: dict[str, Any], *, from_config: bool,
+        self,
+        func: Any,
+        trigger: Any,
+        args: Any,
+        kwargs: Any,
+        id: Any,
+        name: Any,
+        misfire_grace_time: Any,
+        coalesce: Any,
+        max_instances: Any,
+        next_run_time: Any,
+        replace_existing: bool,
+        trigger_args: dict[str, Any],
+        *,
+        from_config: bool,
     ) -> ScheduledJob:
         service = self._service
         job_id = uuid4().hex if id is None else id
@@ -181,8 +217,7 @@ class PluginScheduler:
             if first is None:
                 raise InvalidJobError(f"job {job_id!r}: its trigger {built} never fires (is end_date in the past?)")
         else:
-            first = None if next_run_time is None else parse_datetime(next_run_time, service.timezone,
-                                                                      "next_run_time")
+            first = None if next_run_time is None else parse_datetime(next_run_time, service.timezone, "next_run_time")
         with service.lock:
             if not replace_existing:
                 kept = self._keep_identical(stored, job_id, target, built)
@@ -190,9 +225,14 @@ class PluginScheduler:
                     return kept
             try:
                 job = service.scheduler.add_job(
-                    RUN_TARGET_REF, trigger=built, args=(target,), id=stored,
-                    name=name or get_callable_name(resolved), next_run_time=first,
-                    replace_existing=replace_existing, **options,
+                    RUN_TARGET_REF,
+                    trigger=built,
+                    args=(target,),
+                    id=stored,
+                    name=name or get_callable_name(resolved),
+                    next_run_time=first,
+                    replace_existing=replace_existing,
+                    **options,
                 )
             except ConflictingIdError:
                 kept = self._keep_identical(stored, job_id, target, built)  # another process added it just now
@@ -266,8 +306,9 @@ class PluginScheduler:
         first = built.get_next_fire_time(None, datetime.now(self._service.timezone))
         if first is None:
             raise InvalidJobError(f"job {job_id!r}: its new trigger {built} never fires")
-        return self._modify(job_id, lambda stored: self._service.scheduler.modify_job(
-            stored, trigger=built, next_run_time=first))
+        return self._modify(
+            job_id, lambda stored: self._service.scheduler.modify_job(stored, trigger=built, next_run_time=first)
+        )
 
     def _modify(self, job_id: str, change: Callable[[str], Job]) -> ScheduledJob:
         try:
@@ -286,8 +327,9 @@ def _job_options(misfire_grace_time: Any, coalesce: Any, max_instances: Any) -> 
         if misfire_grace_time is not None and (
             isinstance(misfire_grace_time, bool) or not isinstance(misfire_grace_time, int) or misfire_grace_time <= 0
         ):
-            raise InvalidJobError(f"misfire_grace_time must be None or a positive number of seconds, "
-                                  f"not {misfire_grace_time!r}")
+            raise InvalidJobError(
+                f"misfire_grace_time must be None or a positive number of seconds, not {misfire_grace_time!r}"
+            )
         options["misfire_grace_time"] = misfire_grace_time
     if coalesce is not undefined:
         options["coalesce"] = bool(coalesce)

@@ -101,9 +101,11 @@ async def running_service(
     try:
         registry.lookup(kind, type_name, key_path)
     except ConfigError as exc:
+        hint = (" The suite finds types through installed entry points (group xcore.services): install the"
+                " backend's package (pip install -e .) or hand its module in the service_plugins fixture.")  # fmt: skip
         if broken:
-            raise ConfigError(f"{exc} Backends that failed to import: {'; '.join(broken)}") from None
-        raise
+            hint += f" Backends that failed to import: {'; '.join(broken)}"
+        raise ConfigError(f"{exc}{hint}") from None
     container = ServiceContainer()
     spec = ServiceSpec(service_name, kind, type_name, key_path, section)
     try:

@@ -96,8 +96,13 @@ class ClaimingStore(BaseJobStore):  # type: ignore[misc]
         return restored
 
     def _unreadable(self, job_id: str, exc: BaseException) -> None:
-        log.error("scheduler store %s: job %r cannot be read and is left unscheduled: %s: %s",
-                  self.describe(), job_id, type(exc).__name__, exc)
+        log.error(
+            "scheduler store %s: job %r cannot be read and is left unscheduled: %s: %s",
+            self.describe(),
+            job_id,
+            type(exc).__name__,
+            exc,
+        )
         try:
             self.park(job_id)
         except Exception:

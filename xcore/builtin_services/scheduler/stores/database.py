@@ -38,7 +38,8 @@ class DatabaseStore(ClaimingStore):
         self._engine = engine
         self.database = database
         self.table = Table(
-            f"{table_prefix}_jobs", MetaData(),
+            f"{table_prefix}_jobs",
+            MetaData(),
             Column("id", Unicode(191), primary_key=True),
             Column("next_run_time", Float(25), index=True),
             Column("job_state", LargeBinary, nullable=False),
@@ -64,8 +65,9 @@ class DatabaseStore(ClaimingStore):
         except (OperationalError, DBAPIError, ConnectionError) as exc:
             # the database service turns connect failures into its own ConnectionError, key path named
             detail = str(exc.orig) if isinstance(exc, DBAPIError) and exc.orig else str(exc)
-            raise StoreUnavailableError(f"scheduler store ({self.describe()}) is unavailable: "
-                                        f"{redact_text(' '.join(detail.split()))}") from exc
+            raise StoreUnavailableError(
+                f"scheduler store ({self.describe()}) is unavailable: {redact_text(' '.join(detail.split()))}"
+            ) from exc
 
     def _create_table(self) -> None:
         try:
@@ -115,8 +117,11 @@ class DatabaseStore(ClaimingStore):
             raise ConflictingIdError(job.id) from None
 
     def update_job(self, job: Job) -> None:
-        update = (self.table.update().where(self.table.c.id == job.id)
-                  .values(next_run_time=self._when(job), job_state=self._serialize(job)))
+        update = (
+            self.table.update()
+            .where(self.table.c.id == job.id)
+            .values(next_run_time=self._when(job), job_state=self._serialize(job))
+        )
         with self._io(), self.engine.begin() as conn:
             if conn.execute(update).rowcount == 0:
                 raise JobLookupError(job.id)
@@ -145,8 +150,9 @@ class DatabaseStore(ClaimingStore):
             statement: Any = self.table.delete().where(as_read)
         else:
             job.next_run_time = next_run_time
-            statement = self.table.update().where(as_read).values(
-                next_run_time=self._when(job), job_state=self._serialize(job))
+            statement = (
+                self.table.update().where(as_read).values(next_run_time=self._when(job), job_state=self._serialize(job))
+            )
         with self._io(), self.engine.begin() as conn:
             return bool(conn.execute(statement).rowcount == 1)
 
@@ -171,6 +177,7 @@ class DatabaseStore(ClaimingStore):
         if not ids:
             return {}
         query = select(self.table.c.id, self.table.c.last_outcome).where(
-            self.table.c.id.in_(ids), self.table.c.last_outcome.is_not(None))
+            self.table.c.id.in_(ids), self.table.c.last_outcome.is_not(None)
+        )
         with self._io(), self.engine.begin() as conn:
             return {row.id: JobOutcome.from_json(row.last_outcome) for row in conn.execute(query)}

@@ -79,7 +79,10 @@ class RedisStore(ClaimingStore):
         super().__init__()
         self.url = url
         self.client = redis.Redis.from_url(
-            url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 1),
+            url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
         )
         self.jobs_key = f"{prefix}:jobs"
         self.run_times_key = f"{prefix}:run_times"
@@ -98,8 +101,9 @@ class RedisStore(ClaimingStore):
         try:
             yield
         except redis.ConnectionError as exc:
-            raise StoreUnavailableError(f"scheduler store ({self.describe()}) is unavailable: "
-                                        f"{redact_text(str(exc))}") from exc
+            raise StoreUnavailableError(
+                f"scheduler store ({self.describe()}) is unavailable: {redact_text(str(exc))}"
+            ) from exc
         except redis.TimeoutError as exc:
             raise StoreUnavailableError(f"scheduler store ({self.describe()}) did not answer in time") from exc
 
@@ -162,7 +166,8 @@ class RedisStore(ClaimingStore):
     def due_jobs(self, now: datetime) -> list[tuple[Job, Any]]:
         with self._io():
             ids: list[bytes] = self.client.zrangebyscore(  # type: ignore[assignment]
-                self.run_times_key, 0, datetime_to_utc_timestamp(now))
+                self.run_times_key, 0, datetime_to_utc_timestamp(now)
+            )
             if not ids:
                 return []
             states: list[bytes | None] = self.client.hmget(self.jobs_key, ids)  # type: ignore[assignment, arg-type]
@@ -182,8 +187,9 @@ class RedisStore(ClaimingStore):
             job.next_run_time = next_run_time
             state, score = self._serialize(job), self._score(job)
         with self._io():
-            won = self._claim(keys=[self.jobs_key, self.run_times_key, self.outcomes_key],
-                              args=[job.id, token, state, score])
+            won = self._claim(
+                keys=[self.jobs_key, self.run_times_key, self.outcomes_key], args=[job.id, token, state, score]
+            )
         return bool(won)
 
     def park(self, job_id: str) -> None:
