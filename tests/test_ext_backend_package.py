@@ -3,7 +3,7 @@
 The example package is installed into a throwaway virtualenv that sees XCore through the system
 site-packages; a script in that venv boots a real host with ``type: memory`` in its config, the
 package's own test suite (XCore's storage conformance suite) runs there as its CI would, and after
-``pip uninstall`` the same config must fail naming the section and the type.
+``pip uninstall`` the same config must fail naming the section, the type and the missing package.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from xcore.errors import ConfigError
 
 CONFIG = {"services": {
     "databases": {}, "cache": {"enabled": False}, "scheduler": {"enabled": False}, "events": {"enabled": False},
-    "extensions": {"storage": {"type": "memory", "max_bytes": 100}},
+    "extensions": {"storage": {"type": "memory", "package": "xcore-memory-storage", "max_bytes": 100}},
 }}
 
 async def main():
@@ -88,5 +88,6 @@ def test_installing_the_package_adds_the_type_and_uninstalling_removes_it(venv: 
 
     run(*pip, "uninstall", "-y", "xcore-memory-storage", cwd=venv)
     removed = json.loads(run(python, "boot.py", cwd=venv).strip().splitlines()[-1])
-    assert "services.extensions.storage: unknown extension type 'memory'" in removed["error"]
-    assert "local (from xcore)" in removed["error"]
+    assert removed["error"].endswith(
+        "services.extensions.storage: extension type 'memory' comes from the package 'xcore-memory-storage' "
+        "(services.extensions.storage.package), which is not installed or is disabled: pip install xcore-memory-storage")

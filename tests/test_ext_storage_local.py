@@ -133,7 +133,9 @@ async def test_stale_temporary_files_are_swept_at_start(tmp_path: Path) -> None:
     fresh.write_bytes(b"upload in progress in another worker")
     old = time.time() - STALE_TEMP_SECONDS - 60
     os.utime(stale, (old, old))
-    await local(tmp_path)
+    storage = await local(tmp_path)
+    assert storage.sweeping is not None
+    assert await storage.sweeping == 1  # in the background: a large root does not delay the boot
     assert not stale.exists()
     assert fresh.exists()
 

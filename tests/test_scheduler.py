@@ -207,6 +207,7 @@ async def test_a_plugin_unloading_loses_its_jobs_and_its_own_cleanup_still_works
         ({"trigger": "interval", "minutes": 5, "max_instances": 0}, "max_instances must be a positive integer"),
         ({"trigger": "interval", "minutes": 5, "id": ""}, "a job id must be a non-empty string"),
         ({"trigger": "cron", "hour": 1, "end_date": "2001-01-01"}, "never fires"),
+        ({"trigger": "interval", "minutes": 5, "jobstore": "sql"}, "jobstore='sql': the XCore scheduler has one"),
     ],
 )
 async def test_bad_input_is_refused_at_add_job_and_nothing_changes(

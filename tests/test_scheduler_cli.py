@@ -45,6 +45,7 @@ def write_config(tmp_path: Path, scheduler: dict[str, Any], broken: bool = False
     config = {
         "services": {"databases": {}, "extensions": {}, "scheduler": scheduler},
         "plugins": {
+            "enabled": [],  # no installed plugin: only the local one below
             "local": {"reporter": "tests.test_scheduler_cli:Reporter"},
             "settings": {"reporter": {"broken": broken}},
         },

@@ -33,6 +33,13 @@ def stored_function(box: list[str]) -> None:
     box.append("ran")
 
 
+RUNS: list[str] = []
+
+
+def record_run(label: str) -> None:
+    RUNS.append(label)  # a stored job's arguments are copies: it reports through module state
+
+
 class Backend:
     """Builds scheduler services sharing one store, as the processes of one app would."""
 
@@ -246,3 +253,62 @@ async def test_a_database_backend_names_a_missing_database(tmp_path: Path) -> No
 
     with pytest.raises(ConfigError, match=r"services\.scheduler\.database: no service named 'reports'"):
         build_database(DatabaseSchedulerSettings(database="reports"), make_setup(LivePlugins()))
+
+
+async def test_config_jobs_follow_the_configuration_across_restarts(backend: Backend) -> None:
+    nightly = {"func": "tests.test_scheduler_persistent:stored_function", "args": [[]]}
+    jobs = [
+        {**nightly, "id": "nightly", "trigger": "cron", "hour": 2},
+        {**nightly, "id": "weekly", "trigger": "cron", "day_of_week": "sun"},
+    ]
+    first = await running(await backend.build(LivePlugins(), jobs=jobs))
+    assert sorted(row["id"] for row in first.describe_jobs()) == ["nightly", "weekly"]
+    await first.close()
+    second = await running(await backend.build(LivePlugins(), jobs=[{**jobs[0], "hour": 3}]))
+    rows = second.describe_jobs()
+    assert [(row["plugin"], row["id"], row["trigger"]) for row in rows] == [("(config)", "nightly", "cron[hour='3']")]
+
+
+async def test_an_unreadable_stored_job_is_reported_and_left_aside(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    backend = Backend("redis", redis_url)
+    plugins = LivePlugins()
+    rec = Recorder()
+    caplog.set_level(logging.ERROR, logger="xcore.scheduler")
+    raw = redis.Redis.from_url(redis_url)
+    raw.hset(f"{backend.prefix}:jobs", "p:corrupt", b"not a pickle")
+    raw.zadd(f"{backend.prefix}:run_times", {"p:corrupt": 1.0})
+    try:
+        service = await running(await backend.build(plugins))
+        service.for_plugin(plugins.load("p", rec)).add_job(rec.tick, "interval", seconds=0.1, id="fine")
+        await wait_until(lambda: len(rec.calls) >= 2)  # the scheduler goes on
+        assert raw.hexists(f"{backend.prefix}:jobs", "p:corrupt")  # kept for someone to look at
+        assert raw.zscore(f"{backend.prefix}:run_times", "p:corrupt") is None  # but no longer due
+        assert any("job 'p:corrupt' cannot be read" in r.getMessage() for r in caplog.records)
+    finally:
+        raw.close()
+        await backend.close()
+
+
+async def test_a_host_finds_its_sql_database_by_name(tmp_path: Path) -> None:
+    from xcore import Xcore
+    from xcore.errors import ConfigError
+
+    database = {"default": {"type": "sqlite", "url": f"sqlite:///{tmp_path}/app.db"}}
+    config = {"databases": database, "extensions": {}, "scheduler": {"backend": "database"}}
+    host = Xcore(config={"services": config}, discover=False)
+    await host.boot()
+    try:
+        host.get_service("scheduler").add_job(record_run, "date", args=["via_db"], id="via_db")
+        await wait_until(lambda: "via_db" in RUNS)
+        assert (await host.health())["services"]["scheduler"]["backend"] == "database"
+    finally:
+        await host.shutdown()
+
+    database["adb"] = {"type": "sqlasync", "url": f"sqlite+aiosqlite:///{tmp_path}/async.db"}
+    config["scheduler"] = {"backend": "database", "database": "adb"}
+    with pytest.raises(ConfigError, match=r"services\.scheduler\.database: service 'adb' is not a synchronous SQL"):
+        await Xcore(config={"services": config}, discover=False).boot()

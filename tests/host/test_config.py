@@ -155,3 +155,13 @@ def test_a_rejected_value_is_quoted_with_its_secrets_masked() -> None:
     with pytest.raises(ConfigError) as info:
         load_config(data={"app": {"api_key": 42, "health_timeout": "http://u:pw-in-url@h/"}}, env={})
     assert "pw-in-url" not in str(info.value) and "u:***@h" in str(info.value)
+
+
+async def test_a_missing_type_names_the_package_the_config_expects_to_provide_it() -> None:
+    host = Xcore(config=config(services={"extensions": {"files": {"type": "gcs", "package": "xcore-gcs"}}}),
+                 discover=False)
+    with pytest.raises(ConfigError) as info:
+        await host.boot()
+    assert str(info.value) == (
+        "services.extensions.files: extension type 'gcs' comes from the package 'xcore-gcs' "
+        "(services.extensions.files.package), which is not installed or is disabled: pip install xcore-gcs")

@@ -59,10 +59,15 @@ class ServiceTypeRegistry:
     def __iter__(self) -> Iterator[RegisteredType]:
         return iter(self._types.values())
 
-    def lookup(self, kind: ServiceKind, name: object, key_path: str) -> RegisteredType:
+    def lookup(self, kind: ServiceKind, name: object, key_path: str, package: str | None = None) -> RegisteredType:
         found = self._types.get((kind, str(name)))
         if found is not None:
             return found
+        if package:
+            raise ConfigError(
+                f"{key_path}: {kind} type {name!r} comes from the package {package!r} ({key_path}.package), "
+                f"which is not installed or is disabled: pip install {package}"
+            )
         known = self.of_kind(kind)
         listing = ", ".join(f"{n} (from {r.distribution or r.provider})" for n, r in sorted(known.items()))
         guess = difflib.get_close_matches(str(name), list(known), n=1)
@@ -82,6 +87,8 @@ class ServiceSpec:
     type_name: str
     key_path: str
     settings: dict[str, Any]
+    package: str | None = None
+    """The distribution expected to provide the type (optional ``package:`` key), quoted when missing."""
 
 
 def service_specs(services: ServicesConfig) -> list[ServiceSpec]:
@@ -99,7 +106,9 @@ def service_specs(services: ServicesConfig) -> list[ServiceSpec]:
         settings = dict(raw)
         if selector not in settings:
             raise ConfigError(f"{key}.{selector}: required key is missing (it names the {kind} type)")
-        specs.append(ServiceSpec(name, kind, str(settings.pop(selector)), key, settings))
+        package = settings.pop("package", None)
+        specs.append(ServiceSpec(name, kind, str(settings.pop(selector)), key, settings,
+                                 None if package is None else str(package)))
 
     for db_name, raw in section("databases").items():
         add(db_name, "database", "type", f"services.databases.{db_name}", raw)
@@ -159,7 +168,7 @@ class ServiceContainer:
         """Check every section against its type's settings model before anything is built."""
         checked = []
         for spec in specs:
-            registered = types.lookup(spec.kind, spec.type_name, spec.key_path)
+            registered = types.lookup(spec.kind, spec.type_name, spec.key_path, spec.package)
             settings = validate(registered.type.config, spec.settings, "configuration",
                                 prefix=tuple(spec.key_path.split(".")))
             checked.append((spec, registered, settings))

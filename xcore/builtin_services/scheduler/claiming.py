@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import AbstractContextManager, nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.base import MaxInstancesReachedError
@@ -46,17 +46,39 @@ class ClaimingScheduler(BackgroundScheduler):  # type: ignore[misc]
         self.poll_interval = poll_interval
         self._store_errors: dict[str, str] = {}
         self._pass_lock = threading.Lock()
+        self._planned: datetime | None = None  # when the loop wakes next by itself (None: not known)
+        self._adding = threading.local()
         super().__init__(**options)
 
     def _process_jobs(self) -> float | None:
         with self._pass_lock:
+            self._planned = None
             if self.state != STATE_RUNNING:
                 return None
             try:
-                return self._pass()
+                wait = self._pass()
             except Exception:
                 log.exception("scheduler pass failed; retrying in %gs", self.jobstore_retry_interval)
-                return float(self.jobstore_retry_interval)
+                wait = float(self.jobstore_retry_interval)
+            if wait is not None:
+                self._planned = datetime.now(self.timezone) + timedelta(seconds=wait)
+            return wait
+
+    def _real_add_job(self, job: Job, jobstore_alias: str, replace_existing: bool) -> None:
+        self._adding.next_run_time = getattr(job, "next_run_time", None)
+        try:
+            super()._real_add_job(job, jobstore_alias, replace_existing)
+        finally:
+            self._adding.next_run_time = None
+
+    def wakeup(self) -> None:
+        # A job added for later than the loop's next wake-up needs no wake-up: waking the loop for
+        # each of many add_job calls would make it compete with the caller for the GIL and the lock.
+        added = getattr(self._adding, "next_run_time", None)
+        planned = self._planned
+        if added is not None and planned is not None and added >= planned:
+            return
+        super().wakeup()
 
     def settle(self) -> None:
         """Block until the pass in progress, if any, has ended (call after ``pause()``)."""

@@ -140,7 +140,8 @@ class SchedulerService(ServiceBase):
         """Forget what ``plugin_name`` registered; on the memory backend, remove its jobs."""
         prefix = f"{plugin_name}:"
         with self.lock:
-            self.registered = {stored for stored in self.registered if not stored.startswith(prefix)}
+            for stored in [stored for stored in self.registered if stored.startswith(prefix)]:
+                self.registered.discard(stored)
         if self.store.shared or not self.running:
             return
         for job in self.scheduler.get_jobs():

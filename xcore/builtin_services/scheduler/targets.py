@@ -17,11 +17,11 @@ import inspect
 import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from types import ModuleType
 from typing import Any, Literal
 
-from apscheduler.util import check_callable_args, get_callable_name, ref_to_obj
+from apscheduler.util import get_callable_name, ref_to_obj
 
 from xcore.builtin_services.scheduler.errors import InvalidJobError
 
@@ -94,6 +94,30 @@ class JobTarget:
         self.from_config = bool(state.get("config", False))
 
 
+@lru_cache(maxsize=4096)
+def _cached_signature(function: Callable[..., Any], bound: bool) -> inspect.Signature | None:
+    try:
+        signature = inspect.signature(function, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return None  # some builtins have none: the call itself will tell
+    if bound:
+        signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return signature
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    """``func``'s signature, cached per function: a plugin adding many jobs pays for it once."""
+    try:
+        if inspect.ismethod(func):
+            return _cached_signature(func.__func__, True)
+        return _cached_signature(func, False)
+    except TypeError:  # an unhashable callable object
+        try:
+            return inspect.signature(func, follow_wrapped=False)
+        except (TypeError, ValueError):
+            return None
+
+
 def _method_name(func: Any, instance: object) -> str | None:
     """The attribute name under which ``func`` (a bound method) is found on ``instance``."""
     name: str = func.__func__.__name__
@@ -142,10 +166,12 @@ def make_target(
         raise InvalidJobError(f"kwargs must be a dict, not {type(kwargs).__name__}")
     target, resolved = _classify(func, owner, instance)
     target._args, target._kwargs = tuple(args), dict(kwargs)
-    try:
-        check_callable_args(resolved, target._args, target._kwargs)
-    except ValueError as exc:
-        raise InvalidJobError(f"the arguments do not fit {target.describe()}: {exc}") from None
+    signature = _signature(resolved)
+    if signature is not None:
+        try:
+            signature.bind(*target._args, **target._kwargs)
+        except TypeError as exc:
+            raise InvalidJobError(f"the arguments do not fit {target.describe()}: {exc}") from None
     if persistent is not None:
         if target.kind == "callable":
             raise InvalidJobError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from datetime import date, datetime, time, tzinfo
+from functools import cache
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
@@ -28,9 +29,10 @@ DATE_ARGUMENTS = ("run_date", "start_date", "end_date")
 _INTERVAL_PARTS = ("weeks", "days", "hours", "minutes", "seconds")
 
 
-def trigger_parameters(kind: str) -> list[str]:
+@cache
+def trigger_parameters(kind: str) -> tuple[str, ...]:
     """The keyword arguments the trigger ``kind`` accepts."""
-    return [name for name in inspect.signature(TRIGGERS[kind].__init__).parameters if name != "self"]
+    return tuple(name for name in inspect.signature(TRIGGERS[kind].__init__).parameters if name != "self")
 
 
 def parse_datetime(value: Any, tz: tzinfo, argument: str) -> datetime:

@@ -162,6 +162,8 @@ class PluginScheduler:
         coalesce: Any = undefined,
         max_instances: Any = undefined,
         next_run_time: Any = undefined,
+        jobstore: str = "default",
+        executor: str = "default",
         replace_existing: bool = False,
         **trigger_args: Any,
     ) -> ScheduledJob:
@@ -171,7 +173,14 @@ class PluginScheduler:
         except that on a persistent store, a job this process has not added since its plugin loaded
         and that is identical (same function, trigger and arguments) is kept as it is: a plugin that
         adds its jobs in ``on_load`` works unchanged across restarts and with several worker processes.
+        ``jobstore`` and ``executor`` exist for APScheduler compatibility; only ``"default"`` is valid.
         """
+        for option, value in (("jobstore", jobstore), ("executor", executor)):
+            if value != "default":
+                raise InvalidJobError(
+                    f"{option}={value!r}: the XCore scheduler has one {option}, 'default' "
+                    "(the store is chosen by services.scheduler.backend)"
+                )
         return self._add(
             func,
             trigger,

@@ -43,18 +43,26 @@ class LocalStorage(Storage):
         self.base_url = settings.base_url.rstrip("/") if settings.base_url else None
         self.fsync = settings.fsync
         self._resolved_root: str | None = None
+        self._url_base = self.base_url if self.base_url is not None else self.root.as_uri()
+        self.sweeping: asyncio.Task[int] | None = None
+        """The background removal of stale temporary files started by ``start()``."""
+        self._closing = False
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._prepare)
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        # the sweep walks the whole tree: in the background, so a large root does not slow the boot
+        self.sweeping = asyncio.create_task(asyncio.to_thread(self._sweep_stale_temporaries))
 
     async def health(self) -> dict[str, Any]:
         return await asyncio.to_thread(self._check)
 
-    def _prepare(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._sweep_stale_temporaries()
+    async def close(self) -> None:
+        sweeping, self.sweeping = self.sweeping, None
+        if sweeping is not None:
+            self._closing = True  # the walk stops at its next folder
+            await asyncio.gather(sweeping, return_exceptions=True)
 
     def _check(self) -> dict[str, Any]:
         if not self.root.is_dir():
@@ -63,17 +71,23 @@ class LocalStorage(Storage):
             raise self.error(f"storage root {self.root} is not writable")
         return {"root": str(self.root), "free_bytes": shutil.disk_usage(self.root).free}
 
-    def _sweep_stale_temporaries(self) -> None:
+    def _sweep_stale_temporaries(self) -> int:
+        """Remove temporary files left by crashed uploads; returns how many."""
         cutoff = time.time() - STALE_TEMP_SECONDS
+        removed = 0
         for dirpath, _dirs, files in os.walk(self.root):
+            if self._closing:
+                break
             for name in files:
                 if name.startswith(TEMP_PREFIX):
                     path = os.path.join(dirpath, name)
                     try:
                         if os.lstat(path).st_mtime < cutoff:
                             os.unlink(path)
+                            removed += 1
                     except OSError:
                         pass  # another worker finished or removed it first
+        return removed
 
     # ------------------------------------------------------------------ paths
 
@@ -114,9 +128,7 @@ class LocalStorage(Storage):
         return path
 
     def _url(self, key: str) -> str:
-        if self.base_url is not None:
-            return f"{self.base_url}/{quote(key)}"
-        return (self.root / key).as_uri()
+        return f"{self._url_base}/{quote(key)}"
 
     # ------------------------------------------------------------------ operations
 
@@ -128,13 +140,19 @@ class LocalStorage(Storage):
         parent = os.path.dirname(target)
         if os.path.isdir(target):
             raise self.error(f"cannot store {key!r}: a folder of that name holds other objects")
-        try:
-            os.makedirs(parent, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise self.error(f"cannot store {key!r}: part of its folder path is already an object") from None
         temporary = os.path.join(parent, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
         # O_EXCL: a fresh name nobody else writes; mode 0o666 so the umask decides, as for open()
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        flags, mode = os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666
+        try:
+            fd = os.open(temporary, flags, mode)
+        except FileNotFoundError:  # first object in this folder: create it (rare, so not checked up front)
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise self.error(f"cannot store {key!r}: part of its folder path is already an object") from None
+            fd = os.open(temporary, flags, mode)
+        except NotADirectoryError:
+            raise self.error(f"cannot store {key!r}: part of its folder path is already an object") from None
         try:
             with os.fdopen(fd, "wb") as fh:
                 if isinstance(data, bytes | bytearray | memoryview):

@@ -1,0 +1,83 @@
+"""``scripts/demo`` serves the example plugins on one port: started for real, probed over HTTP, stopped.
+
+Run with ``--no-install`` (this environment has XCore and the examples installed already; the
+README's first command runs it without, which installs them first).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from xcore.testing.servers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_SECONDS = 60
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "XCORE_DATA": str(tmp_path / "data"), "XCORE_API_KEY": "k-123"}
+    log = (tmp_path / "demo.log").open("w")
+    process = subprocess.Popen(
+        ["bash", str(ROOT / "scripts" / "demo"), "--no-install"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the demo exited with {process.returncode}:\n{(tmp_path / 'demo.log').read_text()}")
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"the demo did not answer within {STARTUP_SECONDS}s:\n{(tmp_path / 'demo.log').read_text()}"
+                )
+            time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def test_the_demo_serves_docs_examples_and_health(demo: str, tmp_path: Path) -> None:
+    with httpx.Client(base_url=demo, timeout=10) as client:
+        docs = client.get("/docs")
+        assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        paths = client.get("/openapi.json").json()["paths"]
+        for name in ("users", "users_async", "profiles", "jobs", "notifications", "status"):
+            assert any(path.startswith(f"/plugins/{name}/") for path in paths), name
+
+        ready = client.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        assert "demo-key" not in ready.text and "k-123" not in ready.text
+
+        assert "XCore demo" in client.get("/plugins/status/").text
+        created = client.post("/plugins/users/users", json={"username": "ada", "email": "ada@example.com"})
+        assert created.status_code == 201
+        assert client.get("/plugins/profiles/profiles/1").json()["user"]["username"] == "ada"
+        assert client.post("/plugins/users/actions/count", json={}, headers={"X-API-Key": "k-123"}).json() == {
+            "status": "ok",
+            "count": 1,
+        }
+        jobs = {job["id"] for job in client.get("/plugins/jobs/jobs").json()["jobs"]}
+        assert jobs == {"prune", "daily_report"}
+    assert (tmp_path / "data" / "demo.db").is_file()  # data went to $XCORE_DATA, not the repository
