@@ -39,9 +39,15 @@ MINIMAL_SERVICES: dict[str, Any] = {
 }
 
 
-def host_config(services: dict[str, Any] | None = MINIMAL_SERVICES) -> dict[str, Any]:
-    """The host's config: the marker plugin disabled; ``services=None`` means the embedded defaults."""
-    config: dict[str, Any] = {"app": {"name": "bench"}, "plugins": {"disabled": [DISABLED_PLUGIN]}}
+def host_config(site: PluginSite, services: dict[str, Any] | None = MINIMAL_SERVICES) -> dict[str, Any]:
+    """The host's config; ``services=None`` means the embedded defaults.
+
+    ``plugins.enabled`` lists the site's plugins, so plugins pip-installed in this environment (the
+    examples) stay out of the measurement. The marker plugin is both enabled and disabled: ``disabled``
+    wins, which is the path under test.
+    """
+    plugins = {"enabled": [*site.names, DISABLED_PLUGIN], "disabled": [DISABLED_PLUGIN]}
+    config: dict[str, Any] = {"app": {"name": "bench"}, "plugins": plugins}
     if services is not None:
         config["services"] = services
     return config
@@ -63,7 +69,7 @@ class Prober:
 
     def host(self, services: dict[str, Any] | None = MINIMAL_SERVICES) -> dict[str, Any]:
         cwd = self._cwd()
-        spec = {"mode": "xcore", "config": host_config(services), "marker": str(cwd / "disabled-imported")}
+        spec = {"mode": "xcore", "config": host_config(self.site, services), "marker": str(cwd / "disabled-imported")}
         report = run_probe(spec, pythonpath=[self.site.path], cwd=cwd)
         expected = len(self.site.names)
         if report["loaded"] != expected:

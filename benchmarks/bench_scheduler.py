@@ -31,7 +31,10 @@ from xcore.testing.servers import RedisServer
 
 AREA = "scheduler"
 OTHER_SERVICES_OFF: dict[str, Any] = {
-    "databases": {}, "extensions": {}, "cache": {"enabled": False}, "events": {"enabled": False},
+    "databases": {},
+    "extensions": {},
+    "cache": {"enabled": False},
+    "events": {"enabled": False},
 }
 SPACING = 0.010
 LEAD = 0.5
@@ -87,8 +90,9 @@ async def xcore_delays(scheduler: dict[str, Any], count: int) -> list[float]:
     host, plugin = await boot(scheduler)
     try:
         for i, due in enumerate(due_times(count)):
-            plugin.scheduler.add_job(plugin.record, "date", run_date=datetime.fromtimestamp(due, UTC), args=[due],
-                                     id=f"d{i}")
+            plugin.scheduler.add_job(
+                plugin.record, "date", run_date=datetime.fromtimestamp(due, UTC), args=[due], id=f"d{i}"
+            )
         await wait_for(plugin.delays, count, LEAD + count * SPACING + 10)
         return list(plugin.delays)
     finally:
@@ -101,8 +105,9 @@ async def baseline_delays(store: BaseJobStore, count: int) -> list[float]:
     scheduler.start()
     try:
         for i, due in enumerate(due_times(count)):
-            scheduler.add_job(baseline_record, "date", run_date=datetime.fromtimestamp(due, UTC), args=[due],
-                              id=f"d{i}")
+            scheduler.add_job(
+                baseline_record, "date", run_date=datetime.fromtimestamp(due, UTC), args=[due], id=f"d{i}"
+            )
         await wait_for(BASELINE_DELAYS, count, LEAD + count * SPACING + 10)
         return list(BASELINE_DELAYS)
     finally:
@@ -115,15 +120,26 @@ def delay_results(backend: str, xcore: list[float], baseline: list[float]) -> li
     ms = 1000.0
     note = f"{len(xcore)} jobs due {SPACING * 1000:.0f} ms apart; baseline: AsyncIOScheduler + APScheduler's store"
     return [
-        Result(AREA, f"start delay p50, {backend}", statistics.median(xcore) * ms, statistics.median(baseline) * ms,
-               "ms", note=note),
-        Result(AREA, f"start delay p99, {backend}", percentile(xcore, 99) * ms, percentile(baseline, 99) * ms, "ms",
-               note=note),
+        Result(
+            AREA,
+            f"start delay p50, {backend}",
+            statistics.median(xcore) * ms,
+            statistics.median(baseline) * ms,
+            "ms",
+            note=note,
+        ),
+        Result(
+            AREA,
+            f"start delay p99, {backend}",
+            percentile(xcore, 99) * ms,
+            percentile(baseline, 99) * ms,
+            "ms",
+            note=note,
+        ),
     ]
 
 
-async def add_job_case(backend: str, scheduler: dict[str, Any], store: BaseJobStore, ops: int,
-                       rounds: int) -> Result:
+async def add_job_case(backend: str, scheduler: dict[str, Any], store: BaseJobStore, ops: int, rounds: int) -> Result:
     host, plugin = await boot(scheduler)
     bare = AsyncIOScheduler(timezone=UTC, jobstores={"default": store})
     bare.start()
@@ -146,9 +162,15 @@ async def add_job_case(backend: str, scheduler: dict[str, Any], store: BaseJobSt
     finally:
         bare.shutdown(wait=False)
         await host.shutdown()
-    return Result(AREA, f"add_job, {backend}", statistics.median(xs) / 1000, statistics.median(bs) / 1000, "us/op",
-                  note=f"median of {rounds} rounds of {ops} interval jobs; XCore checks the trigger, the callable "
-                       "and the id before storing")
+    return Result(
+        AREA,
+        f"add_job, {backend}",
+        statistics.median(xs) / 1000,
+        statistics.median(bs) / 1000,
+        "us/op",
+        note=f"median of {rounds} rounds of {ops} interval jobs; XCore checks the trigger, the callable "
+        "and the id before storing",
+    )
 
 
 async def run(quick: bool) -> list[Result]:
@@ -156,7 +178,9 @@ async def run(quick: bool) -> list[Result]:
     ops, rounds = (100, 3) if quick else (300, 7)
     results: list[Result] = []
     memory = {"backend": "memory", "timezone": "UTC"}
-    results += delay_results("memory", await xcore_delays(memory, count), await baseline_delays(MemoryJobStore(), count))
+    results += delay_results(
+        "memory", await xcore_delays(memory, count), await baseline_delays(MemoryJobStore(), count)
+    )
     results.append(await add_job_case("memory", memory, MemoryJobStore(), ops, rounds))
     try:
         server = RedisServer().start()
@@ -165,8 +189,7 @@ async def run(quick: bool) -> list[Result]:
     try:
         redis_section = {"backend": "redis", "url": server.url, "timezone": "UTC"}
         store = RedisJobStore(port=server.port, host="127.0.0.1", jobs_key="bench.jobs", run_times_key="bench.times")
-        results += delay_results("redis", await xcore_delays(redis_section, count),
-                                 await baseline_delays(store, count))
+        results += delay_results("redis", await xcore_delays(redis_section, count), await baseline_delays(store, count))
         store = RedisJobStore(port=server.port, host="127.0.0.1", jobs_key="bench.add", run_times_key="bench.add.t")
         results.append(await add_job_case("redis", redis_section, store, ops, rounds))
     finally:

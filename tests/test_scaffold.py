@@ -8,6 +8,7 @@ Python: exactly what a plugin author does after ``xcore new``.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from xcore.scaffold import ScaffoldError, create, names_for, render
 from xcore.scaffold.commands import new
 
 STEP_TIMEOUT = 60
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -80,6 +82,22 @@ def test_generated_packages_install_and_their_tests_pass(tmp_path: Path) -> None
         check(result, f"pytest in {package}")
         assert f"{expected} passed" in result.stdout, result.stdout
     assert "greetings_demo" not in sys.modules  # nothing leaked into this interpreter
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None and not IN_CI, reason="ruff is not installed")
+@pytest.mark.parametrize("kind", ["plugin", "service"])
+def test_generated_code_is_ruff_clean(kind: str, tmp_path: Path) -> None:
+    target = create(kind, "shop-cart", tmp_path / "shop-cart")  # type: ignore[arg-type]
+    check(run(["ruff", "check", "--no-cache", "."], target), "ruff check")
+    check(run(["ruff", "format", "--no-cache", "--check", "."], target), "ruff format --check")
+
+
+def test_xcore_new_is_a_command_of_the_xcore_cli(tmp_path: Path) -> None:
+    from xcore.cli import cli
+
+    result = CliRunner().invoke(cli, ["new", "plugin", "from-cli", "--directory", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p" / "from_cli" / "plugin.py").is_file()
 
 
 def test_generated_plugin_layout(tmp_path: Path) -> None:

@@ -109,6 +109,15 @@ async def test_an_iso_string_without_offset_is_read_in_the_scheduler_timezone(pl
     assert job.next_run_time == datetime(2030, 6, 1, 14, 30, tzinfo=ZoneInfo("Europe/Paris"))
 
 
+async def test_a_job_due_sooner_than_all_others_starts_on_time(service: SchedulerService, plugins: LivePlugins) -> None:
+    rec = Recorder()
+    scheduler = service.for_plugin(plugins.load("p", rec))
+    scheduler.add_job(rec.tick, "interval", hours=1, args=["hourly"], id="hourly")
+    await asyncio.sleep(0.05)  # the scheduler now sleeps until the hourly run
+    scheduler.add_job(rec.tick, "date", args=["soon"], id="soon", run_date=datetime.now(UTC) + timedelta(seconds=0.1))
+    await wait_until(lambda: rec.calls == [("soon",)])
+
+
 async def test_pause_resume_reschedule(service: SchedulerService, plugins: LivePlugins) -> None:
     rec = Recorder()
     scheduler = service.for_plugin(plugins.load("p", rec))

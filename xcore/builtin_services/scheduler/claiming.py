@@ -65,16 +65,16 @@ class ClaimingScheduler(BackgroundScheduler):  # type: ignore[misc]
             return wait
 
     def _real_add_job(self, job: Job, jobstore_alias: str, replace_existing: bool) -> None:
-        self._adding.next_run_time = getattr(job, "next_run_time", None)
+        self._adding.job = job
         try:
             super()._real_add_job(job, jobstore_alias, replace_existing)
         finally:
-            self._adding.next_run_time = None
+            self._adding.job = None
 
     def wakeup(self) -> None:
         # A job added for later than the loop's next wake-up needs no wake-up: waking the loop for
         # each of many add_job calls would make it compete with the caller for the GIL and the lock.
-        added = getattr(self._adding, "next_run_time", None)
+        added = getattr(getattr(self._adding, "job", None), "next_run_time", None)  # set by now
         planned = self._planned
         if added is not None and planned is not None and added >= planned:
             return

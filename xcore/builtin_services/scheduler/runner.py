@@ -166,7 +166,8 @@ class JobRunner(BaseExecutor):  # type: ignore[misc]
         outcome = JobOutcome(
             "skipped", run_times[-1], error=f"previous run still going (max_instances={job.max_instances})"
         )
-        asyncio.run_coroutine_threadsafe(self._service.record_outcome(job.id, outcome), self._loop)
+        if not self._loop.is_closed():  # closed: the app is going away
+            asyncio.run_coroutine_threadsafe(self._service.record_outcome(job.id, outcome), self._loop)
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

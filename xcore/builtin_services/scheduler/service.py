@@ -38,6 +38,7 @@ from xcore.builtin_services.scheduler.settings import SchedulerSettings
 from xcore.builtin_services.scheduler.stores import ClaimingStore
 from xcore.builtin_services.scheduler.targets import JobTarget, resolve
 from xcore.builtin_services.scheduler.view import PluginScheduler, ScheduledJob
+from xcore.events import kernel
 from xcore.sdk.context import PluginHandle
 from xcore.services import ServiceBase, ServiceSetup
 
@@ -211,6 +212,8 @@ class SchedulerService(ServiceBase):
             self._failure_listeners.remove(callback)
 
     async def job_failed(self, failure: JobFailure) -> None:
+        """Tell the failure listeners, and every plugin through the kernel event when events exist."""
+        await self._announce(failure)
         for callback in list(self._failure_listeners):
             try:
                 result = callback(failure)
@@ -218,6 +221,18 @@ class SchedulerService(ServiceBase):
                     await result
             except Exception:
                 log.exception("scheduler failure listener %r raised", callback)
+
+    async def _announce(self, failure: JobFailure) -> None:
+        try:
+            events = self.setup.services("events")
+        except KeyError:
+            return
+        data = {"plugin": failure.plugin or "", "job_id": failure.job_id,
+                "error": f"{type(failure.error).__name__}: {failure.error}"}
+        try:
+            await events.emit(kernel.SCHEDULER_JOB_FAILED, data, source="xcore")
+        except Exception:
+            log.exception("kernel event %s could not be delivered", kernel.SCHEDULER_JOB_FAILED)
 
     # ------------------------------------------------------------------ used by the runner and the views
 

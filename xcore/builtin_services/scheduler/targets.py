@@ -36,6 +36,10 @@ def run_target(target: JobTarget) -> None:
     raise RuntimeError(f"{target.describe()} runs only through the XCore scheduler's job runner")
 
 
+# APScheduler inspects the job function's signature at every add_job; computed once, it is free
+run_target.__signature__ = inspect.signature(run_target)  # type: ignore[attr-defined]
+
+
 class Unresolved(Exception):
     """The target cannot be called in this process now (plugin not loaded, method gone...)."""
 

@@ -38,6 +38,7 @@ class ScheduledJob:
     """
 
     __slots__ = (
+        "_pending",
         "_target",
         "_view",
         "coalesce",
@@ -63,6 +64,7 @@ class ScheduledJob:
         self.max_instances: int | None = getattr(job, "max_instances", None)
         self.last_outcome = outcome
         self._target: JobTarget = job.args[0]
+        self._pending: bool = bool(job.pending)
         self._view = view
 
     @property
@@ -88,7 +90,8 @@ class ScheduledJob:
 
     @property
     def pending(self) -> bool:
-        return False
+        """True while the scheduler has not started: the job is not in its store yet."""
+        return self._pending
 
     def pause(self) -> ScheduledJob:
         return self._view.pause_job(self.id)
