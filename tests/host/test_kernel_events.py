@@ -43,10 +43,12 @@ async def test_plugin_lifecycle_and_service_health_transitions_are_announced() -
     await host.shutdown()
     assert JOURNAL == [
         (kernel.PLUGIN_LOADED, {"plugin": "listener", "version": None}),  # it subscribed in its own on_load
+        (kernel.PLUGIN_LOADED, {"plugin": "probes", "version": None}),
         (kernel.PLUGIN_FAILED, {"plugin": "broken", "error": "on_load raised RuntimeError: no config"}),
-        (kernel.HOST_STARTED, {"plugins": ["listener"]}),
+        (kernel.HOST_STARTED, {"plugins": ["listener", "probes"]}),
         (kernel.SERVICE_UNHEALTHY, {"service": "ext.probe", "error": "RuntimeError: backend says no"}),
         (kernel.SERVICE_RECOVERED, {"service": "ext.probe"}),
         (kernel.HOST_STOPPING, {}),
-        (kernel.PLUGIN_UNLOADED, {"plugin": "listener"}),
+        (kernel.PLUGIN_UNLOADED, {"plugin": "probes"}),
+        (kernel.PLUGIN_UNLOADED, {"plugin": "listener"}),  # its subscriptions go right after this event
     ]

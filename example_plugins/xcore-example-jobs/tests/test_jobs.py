@@ -4,7 +4,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from xcore_example_jobs import Plugin
 
 
@@ -43,7 +42,9 @@ async def test_a_one_time_job_fires_and_leaves_the_list(xcore_client):
 async def test_bad_times_are_refused_and_nothing_is_scheduled(xcore_client):
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     assert (await xcore_client.post("/plugins/jobs/schedule", json={"run_at": past, "message": "x"})).status_code == 422
-    assert (await xcore_client.post("/plugins/jobs/schedule", json={"run_at": "soon", "message": "x"})).status_code == 422
+    assert (
+        await xcore_client.post("/plugins/jobs/schedule", json={"run_at": "soon", "message": "x"})
+    ).status_code == 422
     assert len((await xcore_client.get("/plugins/jobs/jobs")).json()["jobs"]) == 2
 
 

@@ -12,6 +12,7 @@ What ran is kept in memory (``GET /runs``), newest last, at most ``MAX_RUNS`` en
 from __future__ import annotations
 
 import uuid
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,10 +47,8 @@ class Plugin(TrustedBase):
 
     async def on_unload(self) -> None:
         for job_id in self.jobs:
-            try:
+            with suppress(LookupError):  # already ran (one-time jobs) or cancelled
                 self.scheduler.remove_job(job_id)
-            except LookupError:  # already ran (one-time jobs) or cancelled
-                pass
 
     # ------------------------------------------------------------------ job functions
 

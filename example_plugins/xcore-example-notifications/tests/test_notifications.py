@@ -1,9 +1,8 @@
 """Notifications on the embedded defaults (local storage, no email) and with an email test double."""
 
 import pytest
-from xcore_example_users import Plugin as Users
-
 from xcore_example_notifications import Plugin
+from xcore_example_users import Plugin as Users
 
 
 class Outbox:

@@ -1,9 +1,8 @@
 """Profiles with the users plugin it requires, on the embedded memory cache."""
 
 import pytest
-from xcore_example_users import Plugin as Users
-
 from xcore_example_profiles import Plugin
+from xcore_example_users import Plugin as Users
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The Redis store plugin: without Redis it explains itself; with Redis, see XCore's tests/test_examples.py."""
 
 import pytest
-
 from xcore_example_redis_store import Plugin
 
 

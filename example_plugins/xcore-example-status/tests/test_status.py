@@ -1,9 +1,9 @@
 """The status plugin: index page, plugin list, and the spec's health route."""
 
 import pytest
+from xcore_example_status import Plugin
 
 from xcore.sdk import TrustedBase
-from xcore_example_status import Plugin
 
 
 class Broken(TrustedBase):

@@ -81,7 +81,9 @@ class Plugin(TrustedBase):
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>XCore demo</title>
-<style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto}}td,th{{padding:.3rem .8rem;text-align:left}}</style>
+<style>
+body{{font-family:sans-serif;max-width:60rem;margin:2rem auto}} td,th{{padding:.3rem .8rem;text-align:left}}
+</style>
 </head><body>
 <h1>XCore demo</h1>
 <p>Every route of every plugin is in the <a href="/docs">OpenAPI docs (/docs)</a>.

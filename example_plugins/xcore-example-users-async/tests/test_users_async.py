@@ -1,7 +1,6 @@
 """The async users plugin in a real host, on an embedded SQLite ``async_default`` database."""
 
 import pytest
-
 from xcore_example_users_async import Plugin
 
 CONFIG = {

@@ -1,7 +1,6 @@
 """The users plugin in a real host (XCore's testing kit), on the embedded SQLite database."""
 
 import pytest
-
 from xcore_example_users import Plugin
 
 
