@@ -27,7 +27,7 @@ import aiosmtplib
 
 from benchmarks.common import Result, paired_async
 from xcore import Xcore
-from xcore.testing.conformance.servers import S3Server, SmtpServer
+from xcore.testing.servers import S3Server, SmtpServer
 
 AREA = "extensions"
 PAYLOAD = bytes(range(256)) * 16  # 4 KiB

@@ -23,9 +23,37 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+class ExistingServer:
+    """A server the suite did not start (``XCORE_TEST_REDIS_URL`` / ``XCORE_TEST_POSTGRES_URL``).
+
+    Tests run against it as they would against their own, except outage tests: the suite never
+    stops a server it does not own, so those skip. The suite flushes the Redis database it is
+    given after each test: point ``XCORE_TEST_REDIS_URL`` at a throwaway database number.
+    """
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import urlsplit
+
+        self.url = url
+        self.process: object = "external"
+        self.password = urlsplit(url).password
+
+    def stop(self) -> None:
+        pytest.skip("outage tests need a server the suite starts itself (unset XCORE_TEST_*_URL)")
+
+    def start(self) -> ExistingServer:
+        return self
+
+    def cleanup(self) -> None:
+        return None
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A private redis-server; ``.url``, ``.stop()`` and ``.start()`` to simulate an outage."""
+    if os.environ.get("XCORE_TEST_REDIS_URL"):
+        yield ExistingServer(os.environ["XCORE_TEST_REDIS_URL"])  # type: ignore[misc]
+        return
     try:
         server = RedisServer().start()
     except ServerUnavailable as exc:
@@ -37,6 +65,9 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A private PostgreSQL cluster; ``.url`` is a ``postgresql://`` URL with a password."""
+    if os.environ.get("XCORE_TEST_POSTGRES_URL"):
+        yield ExistingServer(os.environ["XCORE_TEST_POSTGRES_URL"])  # type: ignore[misc]
+        return
     try:
         server = PostgresServer().start()
     except ServerUnavailable as exc:
@@ -61,13 +92,13 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
 
 
 if TYPE_CHECKING:
-    from xcore.testing.conformance.servers import S3Server, SmtpServer
+    from xcore.testing.servers import S3Server, SmtpServer
 
 
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[SmtpServer]:
     """A plain-SMTP aiosmtpd server recording what it receives (``.messages``); AUTH with ``.user``/``.password``."""
-    from xcore.testing.conformance.servers import SmtpServer
+    from xcore.testing.servers import SmtpServer
 
     try:
         server = SmtpServer(user="mailer@example.test", password="smtp-secret-pw").start()
@@ -80,7 +111,7 @@ def smtp_server() -> Iterator[SmtpServer]:
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """moto's S3 API on 127.0.0.1 (``.endpoint_url``, ``.create_bucket(name)``, ``.settings(bucket)``)."""
-    from xcore.testing.conformance.servers import S3Server
+    from xcore.testing.servers import S3Server
 
     try:
         server = S3Server().start()

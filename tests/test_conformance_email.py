@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import unavailable
 from xcore.testing.conformance import EmailConformance
-from xcore.testing.conformance.servers import Delivered, SmtpServer
+from xcore.testing.servers import Delivered, SmtpServer
 from xcore.testing.servers import ServerUnavailable
 
 

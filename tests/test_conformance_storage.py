@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from xcore.testing.conformance import StorageConformance
-from xcore.testing.conformance.servers import S3Server
+from xcore.testing.servers import S3Server
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_plugins" / "xcore-memory-storage"
 

@@ -398,3 +398,21 @@ async def test_server_down_at_boot_then_back_recovers_without_restart(
         postgres_server.start()
     # The test server runs without fsync, so the crash may have lost the table: start afresh.
     await exercise_sync_plugin(xcore, db)
+
+
+async def test_rows_serialise_as_objects_in_fastapi_responses(tmp_path: Path) -> None:
+    from fastapi.encoders import jsonable_encoder
+
+    async with database(f"sqlite:///{tmp_path}/json.db") as db:
+        with db.session() as session:
+            session.execute("INSERT INTO users (username, email) VALUES ('ada', 'ada@x')")
+            rows = session.execute("SELECT username, email FROM users").fetchall()
+    assert jsonable_encoder(rows) == [{"username": "ada", "email": "ada@x"}]
+
+
+async def test_echo_logs_statements(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
+    async with database(f"sqlite:///{tmp_path}/echo.db", echo=True) as db:
+        with db.session() as session:
+            session.execute("SELECT username FROM users WHERE id = :id", {"id": 7})
+    assert any("SELECT username FROM users WHERE id = ?" in r.getMessage() for r in caplog.records)

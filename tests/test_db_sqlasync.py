@@ -376,3 +376,19 @@ async def test_spec_async_plugin(xcore_boot: Any, request: pytest.FixtureRequest
     missing = await xcore.client.get(f"/plugins/users/users/{user_id + 1}")
     assert missing.status_code == 404
     assert (await xcore.health())["services"]["async_default"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_echo_logs_statements(
+    request: pytest.FixtureRequest, tmp_path: Path, caplog: pytest.LogCaptureFixture, backend: str
+) -> None:
+    url = f"sqlite:///{tmp_path}/echo.db"
+    if backend == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        drop_users(server.url)
+        url = server.url
+    caplog.set_level("INFO", logger="xcore.service.async_default")
+    async with database(url, echo=True) as db, db.connection() as conn:
+        await conn.fetchval("SELECT username FROM users WHERE id = $1", 7)
+    logged = [r.getMessage() for r in caplog.records if r.name == "xcore.service.async_default"]
+    assert any("SELECT username FROM users WHERE id = " in message for message in logged), logged

@@ -16,7 +16,7 @@ from tests.conftest import unavailable
 from xcore.builtin_services.email import EmailError, SmtpEmail, SmtpSettings
 from xcore.errors import ConfigError, ServiceError
 from xcore.testing.conformance import running_service
-from xcore.testing.conformance.servers import SmtpServer
+from xcore.testing.servers import SmtpServer
 from xcore.testing.servers import ServerUnavailable
 
 

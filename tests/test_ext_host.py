@@ -20,7 +20,7 @@ from tests.conftest import unavailable
 from xcore import Xcore
 from xcore.errors import ConfigError
 from xcore.sdk import TrustedBase, ok
-from xcore.testing.conformance.servers import S3Server, SmtpServer
+from xcore.testing.servers import S3Server, SmtpServer
 from xcore.testing.servers import ServerUnavailable
 
 SEED_YAML = """\

@@ -16,7 +16,7 @@ import pytest_asyncio
 from xcore.builtin_services.storage import StorageError
 from xcore.errors import ConfigError, ServiceError
 from xcore.testing.conformance import running_service
-from xcore.testing.conformance.servers import S3Server
+from xcore.testing.servers import S3Server
 
 
 def fresh_bucket(server: S3Server) -> str:

@@ -124,7 +124,10 @@ class RedisDatabase(ServiceBase):
         # Only reached for names the service does not define: redis-py's command methods.
         if name in ("client", "aio"):  # not yet set: construction failed
             raise AttributeError(name)
-        return getattr(self.client, name)
+        value = getattr(self.client, name)
+        if callable(value):  # kept on the instance: the next call skips this lookup
+            self.__dict__[name] = value
+        return value
 
     async def start(self) -> None:
         await self.aio.ping()

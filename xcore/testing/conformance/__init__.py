@@ -21,8 +21,8 @@ from xcore.testing.conformance.boot import collect_service_types, running_servic
 from xcore.testing.conformance.cache_suite import CacheConformance
 from xcore.testing.conformance.database_suite import AsyncDatabaseConformance, SyncDatabaseConformance
 from xcore.testing.conformance.email_suite import EmailConformance
-from xcore.testing.conformance.servers import Delivered, S3Server, SmtpServer
 from xcore.testing.conformance.storage_suite import StorageConformance
+from xcore.testing.servers import Delivered, S3Server, SmtpServer
 
 __all__ = [
     "AsyncDatabaseConformance",

@@ -1,10 +1,10 @@
 """The email conformance suite: what plugins may rely on from any ``ext.email`` backend.
 
 Besides ``service_config``, the author overrides ``delivered``: a callable returning every message
-the backend has delivered so far, as :class:`~xcore.testing.conformance.servers.Delivered`
+the backend has delivered so far, as :class:`~xcore.testing.servers.Delivered`
 (envelope sender, envelope recipients, parsed message), including every message whose ``send``
 has returned. For a backend that speaks SMTP, point it at
-:class:`~xcore.testing.conformance.servers.SmtpServer` and return ``server.messages``::
+:class:`~xcore.testing.servers.SmtpServer` and return ``server.messages``::
 
     class TestMyEmail(EmailConformance):
         @pytest.fixture
@@ -30,7 +30,7 @@ import pytest
 
 from xcore.builtin_services.email.message import Attachment
 from xcore.testing.conformance.base import ConformanceSuite
-from xcore.testing.conformance.servers import Delivered
+from xcore.testing.servers import Delivered
 
 Inbox = Callable[[], list[Delivered]]
 

@@ -1,20 +1,15 @@
-"""Real SMTP and S3 servers on 127.0.0.1, for the email and storage suites and XCore's own tests.
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that records what it receives.
 
-* :class:`SmtpServer`: an in-process aiosmtpd server (its own thread and event loop) that keeps every
-  message it receives, with its envelope, so a test can check what was really delivered. It speaks
-  plain SMTP, STARTTLS or implicit TLS with a self-signed certificate made on the spot, accepts
-  AUTH with one user name and password when given, and refuses recipients ``@refused.test``.
-* :class:`S3Server`: moto in server mode, a real HTTP S3 API in a thread.
-
-Like ``xcore.testing.servers``, ``stop()`` then ``start()`` restarts on the same port (the S3 server
-keeps its buckets), which is how tests prove a service recovers by itself after an outage.
+:class:`SmtpServer` runs in its own thread and event loop and keeps every message with its envelope,
+so a test checks what was really delivered. It speaks plain SMTP, STARTTLS or implicit TLS with a
+self-signed certificate made on the spot, accepts AUTH with one user name and password when given,
+and refuses recipients ``@refused.test``. ``stop()`` then ``start()`` restarts on the same port.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-import logging
 import shutil
 import ssl
 import subprocess
@@ -26,7 +21,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal
 
-from xcore.testing.servers import ServerUnavailable, free_port, wait_for_port
+from xcore.testing.servers.ports import ServerUnavailable, free_port
 
 SmtpTls = Literal["none", "starttls", "implicit"]
 
@@ -208,66 +203,5 @@ class SmtpServer:
             section["ca_file"] = str(self.cert_file)
         if self.user is not None:
             section.update(user=self.user, password=self.password)
-        section.update(overrides)
-        return section
-
-
-class S3Server:
-    """moto's S3 API over HTTP on ``127.0.0.1:port``; any credentials are accepted."""
-
-    access_key_id = "xcore-test-key"
-    secret_access_key = "xcore-test-secret"
-    region = "us-east-1"
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._server: Any = None
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> S3Server:
-        try:
-            from moto.server import ThreadedMotoServer
-        except ImportError:
-            raise ServerUnavailable("moto is not installed (pip install 'moto[server]')") from None
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        server.start()
-        wait_for_port(self.port)
-        self._server = server
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    def cleanup(self) -> None:
-        self.stop()
-
-    def create_bucket(self, name: str) -> str:
-        """Create ``name`` (synchronously, with boto3) and return it."""
-        import boto3
-
-        client = boto3.client(
-            "s3", endpoint_url=self.endpoint_url, region_name=self.region,
-            aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key,
-        )  # fmt: skip
-        client.create_bucket(Bucket=name)
-        client.close()
-        return name
-
-    def settings(self, bucket: str, **overrides: Any) -> dict[str, Any]:
-        """An ``s3`` service section pointing at this server and ``bucket``."""
-        section: dict[str, Any] = {
-            "type": "s3", "bucket": bucket, "region": self.region, "endpoint_url": self.endpoint_url,
-            "access_key_id": self.access_key_id, "secret_access_key": self.secret_access_key, "timeout": 5,
-        }  # fmt: skip
         section.update(overrides)
         return section

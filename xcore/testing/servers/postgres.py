@@ -1,85 +1,15 @@
-"""Real servers on 127.0.0.1 for tests: PostgreSQL, Redis, SMTP (aiosmtpd) and S3 (moto).
-
-Each launcher starts a private server on a free port in a temporary directory, waits until it
-answers, and removes everything on ``stop()``. Tests use real servers, never mocks, so what passes
-here passes against production servers. An environment variable can point a test run at an
-existing server instead (``XCORE_TEST_POSTGRES_URL``, ``XCORE_TEST_REDIS_URL``).
-
-``stop()`` followed by ``start()`` restarts a server on the same port with the same data, which is
-how the tests prove that services recover when their server returns.
-"""
+"""A throwaway PostgreSQL cluster from Debian's ``initdb`` and ``pg_ctl``."""
 
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-
-class ServerUnavailable(RuntimeError):
-    """The server binary is missing or the server did not come up."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Block until something accepts connections on ``127.0.0.1:port``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise ServerUnavailable(f"server on port {port} exited with code {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise ServerUnavailable(f"nothing answered on 127.0.0.1:{port} within {timeout:.0f}s")
-
-
-class RedisServer:
-    """``redis-server`` with persistence off on a free port."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise ServerUnavailable("redis-server is not installed (apt-get install redis-server)")
-        self.binary = binary
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="xcore-redis-")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, process=self.process)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+from xcore.testing.servers.ports import ServerUnavailable, free_port, wait_for_port
 
 
 class PostgresServer:
