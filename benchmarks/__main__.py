@@ -89,7 +89,10 @@ def tail(text: str | None, limit: int = 1500) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Run every benchmarks/bench_*.py in its own process and print one table.",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer rounds and shorter loads (~90 s)")
     parser.add_argument(
         "--only",

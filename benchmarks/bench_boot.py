@@ -127,7 +127,7 @@ def growth(ready: dict[int, tuple[float, float]]) -> Result:
 
 def run(quick: bool) -> list[Result]:
     sizes = (0, 50) if quick else (0, 50, 200, 500)
-    rounds = 1 if quick else 5
+    rounds = 1 if quick else 4
     results: list[Result] = []
     errors: dict[str, str] = {}
     ready: dict[int, tuple[float, float]] = {}

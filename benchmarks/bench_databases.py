@@ -36,8 +36,11 @@ from xcore.testing.servers import PostgresServer, RedisServer
 
 AREA = "databases"
 OTHER_SERVICES_OFF: dict[str, Any] = {
-    "extensions": {}, "cache": {"enabled": False}, "scheduler": {"enabled": False}, "events": {"enabled": False},
-}  # fmt: skip
+    "extensions": {},
+    "cache": {"enabled": False},
+    "scheduler": {"enabled": False},
+    "events": {"enabled": False},
+}
 
 SYNC_SQL = "SELECT id, username, email FROM bench_users WHERE id = :id"
 ASYNC_SQL = "SELECT id, username, email FROM bench_users WHERE id = $1"
@@ -45,8 +48,9 @@ SQLITE_SQL = "SELECT id, username, email FROM bench_users WHERE id = ?"
 ROWS = 100
 
 
-def paired_sync(xcore: Callable[[], object], baseline: Callable[[], object], ops: int,
-                rounds: int) -> tuple[float, float, float]:  # fmt: skip
+def paired_sync(
+    xcore: Callable[[], object], baseline: Callable[[], object], ops: int, rounds: int
+) -> tuple[float, float, float]:
     """Per-op medians (ns) of two sync paths timed back to back, alternating which goes first, and
     the median of their per-round difference (the sync twin of ``common.paired_async``)."""
     xs, bs, diffs = [], [], []
@@ -69,8 +73,9 @@ def note(overhead_ns: float, extra: str = "") -> str:
 
 
 async def boot(databases: dict[str, Any]) -> Xcore:
-    host = Xcore(config={"app": {"name": "bench"}, "services": {**OTHER_SERVICES_OFF, "databases": databases}},
-                 discover=False)  # fmt: skip
+    host = Xcore(
+        config={"app": {"name": "bench"}, "services": {**OTHER_SERVICES_OFF, "databases": databases}}, discover=False
+    )
     await host.boot()
     return host
 
@@ -86,7 +91,7 @@ def fill_sync(db: Any) -> None:
 
 
 def sync_case(label: str, db: Any, quick: bool) -> Result:
-    ops, rounds = (60, 9) if quick else (200, 41)
+    ops, rounds = (100, 31) if quick else (200, 61)
     engine = db.engine
     prebuilt = text(SYNC_SQL)
     params = {"id": 1}
@@ -103,12 +108,19 @@ def sync_case(label: str, db: Any, quick: bool) -> Result:
 
     assert through_service() == raw_sqlalchemy() == 1
     x, b, d = paired_sync(through_service, raw_sqlalchemy, ops, rounds)
-    return Result(AREA, f"{label} sync session.execute(str) vs raw SQLAlchemy Session", x, b, "ns/op", target=1.10,
-                  note=note(d, "same engine (pre-ping on checkout); raw reuses one prebuilt text()"))  # fmt: skip
+    return Result(
+        AREA,
+        f"{label} sync session.execute(str) vs raw SQLAlchemy Session",
+        x,
+        b,
+        "ns/op",
+        target=1.10,
+        note=note(d, "same engine (pre-ping on checkout); raw reuses one prebuilt text()"),
+    )
 
 
 async def async_postgres_case(db: Any, quick: bool) -> Result:
-    ops, rounds = (100, 9) if quick else (300, 41)
+    ops, rounds = (100, 31) if quick else (300, 61)
     pool = db.pool
     connection = db.connection
 
@@ -122,12 +134,19 @@ async def async_postgres_case(db: Any, quick: bool) -> Result:
 
     assert await through_service() == await raw_asyncpg() == 1
     x, b, d = await paired_async(through_service, raw_asyncpg, ops, rounds)
-    return Result(AREA, "postgresql async connection().fetchrow vs raw asyncpg pool", x, b, "ns/op", target=1.25,
-                  note=note(d, "same asyncpg pool"))  # fmt: skip
+    return Result(
+        AREA,
+        "postgresql async connection().fetchrow vs raw asyncpg pool",
+        x,
+        b,
+        "ns/op",
+        target=1.25,
+        note=note(d, "same asyncpg pool"),
+    )
 
 
 async def async_sqlite_case(db: Any, path: Path, quick: bool) -> Result:
-    ops, rounds = (100, 9) if quick else (300, 41)
+    ops, rounds = (100, 31) if quick else (300, 61)
     connection = db.connection
     raw = await aiosqlite.connect(str(path), isolation_level=None)
     raw.row_factory = sqlite3.Row
@@ -145,41 +164,57 @@ async def async_sqlite_case(db: Any, path: Path, quick: bool) -> Result:
         x, b, d = await paired_async(through_service, raw_aiosqlite, ops, rounds)
     finally:
         await raw.close()
-    return Result(AREA, "sqlite async connection().fetchrow vs raw aiosqlite", x, b, "ns/op", target=1.25,
-                  note=note(d, "raw: one aiosqlite connection, execute_fetchall (its one-hop call)"))  # fmt: skip
+    return Result(
+        AREA,
+        "sqlite async connection().fetchrow vs raw aiosqlite",
+        x,
+        b,
+        "ns/op",
+        target=1.25,
+        note=note(d, "raw: one aiosqlite connection, execute_fetchall (its one-hop call)"),
+    )
 
 
 async def sqlite_cases(quick: bool, folder: Path) -> list[Result]:
     sync_file, async_file = folder / "sync.db", folder / "async.db"
-    host = await boot({
-        "default": {"type": "sqlite", "url": f"sqlite:///{sync_file}"},
-        "async_default": {"type": "sqlasync", "url": f"sqlite:///{async_file}"},
-    })  # fmt: skip
+    host = await boot(
+        {
+            "default": {"type": "sqlite", "url": f"sqlite:///{sync_file}"},
+            "async_default": {"type": "sqlasync", "url": f"sqlite:///{async_file}"},
+        }
+    )
     try:
         fill_sync(host.get_service("default"))
         adb = host.get_service("async_default")
         async with adb.connection() as conn:
             await conn.execute("CREATE TABLE bench_users (id INTEGER PRIMARY KEY, username TEXT, email TEXT)")
-            await conn.executemany("INSERT INTO bench_users (username, email) VALUES ($1, $2)",
-                                   [(f"u{i}", f"{i}@x") for i in range(ROWS)])  # fmt: skip
-        return [sync_case("sqlite", host.get_service("default"), quick), await async_sqlite_case(adb, async_file, quick)]
+            await conn.executemany(
+                "INSERT INTO bench_users (username, email) VALUES ($1, $2)", [(f"u{i}", f"{i}@x") for i in range(ROWS)]
+            )
+        return [
+            sync_case("sqlite", host.get_service("default"), quick),
+            await async_sqlite_case(adb, async_file, quick),
+        ]
     finally:
         await host.shutdown()
 
 
 async def postgres_cases(quick: bool, url: str) -> list[Result]:
-    host = await boot({"default": {"type": "postgresql", "url": url},
-                       "async_default": {"type": "sqlasync", "url": url}})  # fmt: skip
+    host = await boot(
+        {"default": {"type": "postgresql", "url": url}, "async_default": {"type": "sqlasync", "url": url}}
+    )
     try:
         fill_sync(host.get_service("default"))
-        return [sync_case("postgresql", host.get_service("default"), quick),
-                await async_postgres_case(host.get_service("async_default"), quick)]  # fmt: skip
+        return [
+            sync_case("postgresql", host.get_service("default"), quick),
+            await async_postgres_case(host.get_service("async_default"), quick),
+        ]
     finally:
         await host.shutdown()
 
 
 async def redis_case(quick: bool, url: str) -> Result:
-    ops, rounds = (200, 9) if quick else (500, 41)
+    ops, rounds = (200, 31) if quick else (500, 61)
     host = await boot({"redis_db": {"type": "redis", "url": url}})
     try:
         db = host.get_service("redis_db")
@@ -187,8 +222,15 @@ async def redis_case(quick: bool, url: str) -> Result:
         db.set("bench:key", b"value")
         assert db.get("bench:key") == raw.get("bench:key") == b"value"
         x, b, d = paired_sync(lambda: db.get("bench:key"), lambda: raw.get("bench:key"), ops, rounds)
-        return Result(AREA, "redis sync get through the service vs raw redis-py", x, b, "ns/op", target=1.10,
-                      note=note(d, "same connection pool"))  # fmt: skip
+        return Result(
+            AREA,
+            "redis sync get through the service vs raw redis-py",
+            x,
+            b,
+            "ns/op",
+            target=1.10,
+            note=note(d, "same connection pool"),
+        )
     finally:
         await host.shutdown()
 

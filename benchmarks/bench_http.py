@@ -1,10 +1,12 @@
 """HTTP: a plugin's GET route and the action endpoint on XCore against the same routes on bare FastAPI.
 
-Both servers (:mod:`benchmarks.http_apps`) run as subprocesses under uvicorn with one worker on free ports of
+The servers (:mod:`benchmarks.http_apps`) run as subprocesses under uvicorn with one worker on free ports of
 127.0.0.1, started once and kept up side by side. The load comes from a separate process
-(:mod:`benchmarks.load`: fixed concurrency, keep-alive, fixed duration); rounds alternate the two servers and
-which one goes first, so the noise of this shared machine hits both. Reported: requests per second (target:
-XCore at least 97% of bare FastAPI) and p99 latency, medians over the rounds.
+(:mod:`benchmarks.load`: fixed concurrency, keep-alive, fixed duration); many short rounds rotate the servers
+and which one goes first, so the noise of this shared machine hits all alike. Reported: requests per second
+(target: XCore at least 97% of bare FastAPI) and p99 latency, medians over the rounds, plus a noise control:
+a second, identical bare server measured the same way, whose ratio to the first should be 1.0 and in
+practice shows how much a ratio can move by noise alone in this run.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ def child_env() -> dict[str, str]:
 class Server:
     """One app of :mod:`benchmarks.http_apps` served by uvicorn in a subprocess."""
 
-    def __init__(self, kind: str, logs: Path) -> None:
+    def __init__(self, kind: str, logs: Path, label: str) -> None:
         self.kind = kind
+        self.label = label
         self.port = free_port()
-        self.log = logs / f"{kind}.log"
+        self.log = logs / f"{label}.log"
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.http_apps", kind, str(self.port)],
@@ -111,6 +114,7 @@ CASES: list[dict[str, Any]] = [
         "path": GET_PATH,
         "body": None,
         "baseline": "same APIRouter on bare FastAPI",
+        "control": True,
     },
     {
         "label": "POST action endpoint",
@@ -118,49 +122,54 @@ CASES: list[dict[str, Any]] = [
         "path": ACTION_PATH,
         "body": {"n": 1},
         "baseline": "equivalent bare POST route (same key check, direct plugin.handle)",
+        "control": False,
     },
 ]
 
 
+def rotations(servers: list[Server], rounds: int) -> list[Server]:
+    """The load order: every server once per round, the first place rotating from round to round."""
+    return [servers[(index + shift) % len(servers)] for index in range(rounds) for shift in range(len(servers))]
+
+
+def measure(case: dict[str, Any], servers: list[Server], rounds: int, duration: float, warmup: float) -> dict[str, Any]:
+    """Median rps, p50 and p99 per server label over ``rounds`` rotations of ``servers``."""
+    answers = [s.request(case["method"], case["path"], case["body"]) for s in servers]
+    if any(answer != answers[0] for answer in answers):
+        raise RuntimeError(f"{case['label']}: the servers answer differently: {answers}")
+    order = rotations(servers, rounds)
+    headers = [f"X-API-Key: {API_KEY}"] if case["body"] is not None else []
+    runs = [
+        {"port": s.port, "method": case["method"], "path": case["path"], "body": case["body"], "headers": headers}
+        for s in order
+    ]
+    plan = {"concurrency": CONCURRENCY, "duration": duration, "warmup": warmup, "runs": runs}
+    by_server: dict[str, list[dict[str, Any]]] = {s.label: [] for s in servers}
+    for server, result in zip(order, load(plan), strict=True):
+        by_server[server.label].append(result)
+    return {
+        metric: {label: statistics.median(r[metric] for r in results) for label, results in by_server.items()}
+        for metric in ("rps", "p50_ms", "p99_ms")
+    }
+
+
 def run(quick: bool) -> list[Result]:
-    rounds, duration, warmup = (2, 0.7, 0.2) if quick else (4, 2.5, 0.5)
+    rounds, duration, warmup = (2, 0.5, 0.2) if quick else (6, 1.2, 0.3)
+    setup = f"{CONCURRENCY} connections, {rounds} rounds x {duration:g}s per server"
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="xcore-bench-http-") as tmp:
         servers: list[Server] = []
         try:
-            for kind in ("xcore", "bare"):  # both start at once, then both are awaited
-                servers.append(Server(kind, Path(tmp)))
+            for label, kind in (("xcore", "xcore"), ("bare", "bare"), ("control", "bare")):
+                servers.append(Server(kind, Path(tmp), label))  # all start at once, then all are awaited
             for server in servers:
                 server.wait_ready()
-            xcore, bare = servers
             for case in CASES:
-                answers = [s.request(case["method"], case["path"], case["body"]) for s in servers]
-                if answers[0] != answers[1]:
-                    raise RuntimeError(f"{case['label']}: the servers answer differently: {answers}")
-                order = [s for index in range(rounds) for s in ((xcore, bare) if index % 2 == 0 else (bare, xcore))]
-                headers = [f"X-API-Key: {API_KEY}"] if case["body"] is not None else []
-                plan = {
-                    "concurrency": CONCURRENCY,
-                    "duration": duration,
-                    "warmup": warmup,
-                    "runs": [
-                        {
-                            "port": s.port,
-                            "method": case["method"],
-                            "path": case["path"],
-                            "body": case["body"],
-                            "headers": headers,
-                        }
-                        for s in order
-                    ],
-                }
-                runs: dict[str, list[dict[str, Any]]] = {"xcore": [], "bare": []}
-                for server, result in zip(order, load(plan), strict=True):
-                    runs[server.kind].append(result)
-                rps = {k: statistics.median(r["rps"] for r in v) for k, v in runs.items()}
-                p99 = {k: statistics.median(r["p99_ms"] for r in v) for k, v in runs.items()}
-                p50 = {k: statistics.median(r["p50_ms"] for r in v) for k, v in runs.items()}
-                setup = f"{CONCURRENCY} connections, {rounds} rounds x {duration:g}s per server"
+                # The control (a second, identical bare server) shows how far this machine's noise alone
+                # moves a ratio; measured on the GET case only, to keep the run short.
+                chosen = servers if case["control"] else servers[:2]
+                m = measure(case, chosen, rounds, duration, warmup)
+                rps, p50, p99 = m["rps"], m["p50_ms"], m["p99_ms"]
                 results.append(
                     Result(
                         AREA,
@@ -183,6 +192,18 @@ def run(quick: bool) -> list[Result]:
                         note=f"p50 {p50['xcore']:.2f} ms vs {p50['bare']:.2f} ms",
                     )
                 )
+                if case["control"]:
+                    results.append(
+                        Result(
+                            AREA,
+                            f"{case['label']}: noise control, bare vs bare",
+                            rps["control"],
+                            rps["bare"],
+                            "req/s",
+                            higher_is_better=True,
+                            note="a second identical bare server: its distance from 1.0 is the noise of this run",
+                        )
+                    )
         finally:
             for server in servers:
                 server.stop()

@@ -72,7 +72,9 @@ async def test_refused_connection_names_the_key() -> None:
 
     db = build(RedisSettings(url=f"redis://:hunter22@127.0.0.1:{free_port()}/0"), service_setup("sessions"))
     try:
-        with pytest.raises(redis.ConnectionError, match=r"^services\.databases\.sessions: Error 111 connecting") as caught:
+        with pytest.raises(
+            redis.ConnectionError, match=r"^services\.databases\.sessions: Error 111 connecting"
+        ) as caught:
             await db.start()
         assert "hunter22" not in str(caught.value)
         with pytest.raises(redis.ConnectionError, match=r"^services\.databases\.sessions: "):
@@ -87,9 +89,9 @@ async def test_outage_then_recovery_without_restart(redis_server: RedisServer, r
         await db.aio.set("before", "1")
         redis_server.stop()
         try:
-            with pytest.raises(redis.ConnectionError, match="services.databases.redis_db"):
+            with pytest.raises(redis.ConnectionError, match=r"services\.databases\.redis_db"):
                 db.get("before")
-            with pytest.raises(redis.ConnectionError, match="services.databases.redis_db"):
+            with pytest.raises(redis.ConnectionError, match=r"services\.databases\.redis_db"):
                 await db.health()
         finally:
             redis_server.start()
@@ -178,7 +180,7 @@ async def test_required_database_down_at_boot_fails_the_boot(
     config["services"]["databases"]["redis_db"]["required"] = True
     redis_server.stop()
     try:
-        with pytest.raises(BootError, match="services.databases.redis_db"):
+        with pytest.raises(BootError, match=r"services\.databases\.redis_db"):
             await xcore_boot(config=config, env={"REDIS_URL": redis_url})
     finally:
         redis_server.start()

@@ -19,7 +19,7 @@ import sqlalchemy
 from sqlalchemy import select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from xcore.builtin_services.sql import DatabaseUnavailable, SqlDatabase
+from xcore.builtin_services.sql import DatabaseUnavailable, PoolExhausted, SqlDatabase
 from xcore.errors import ConfigError
 from xcore.sdk import TrustedBase, error, ok
 from xcore.testing.conformance.boot import running_service
@@ -35,9 +35,7 @@ OTHER_SERVICES_OFF: dict[str, Any] = {
 
 def users_table(url: str) -> str:
     key = "SERIAL PRIMARY KEY" if url.startswith("postgres") else "INTEGER PRIMARY KEY AUTOINCREMENT"
-    return (
-        f"CREATE TABLE users (id {key}, username TEXT NOT NULL UNIQUE, email TEXT NOT NULL, created_at TIMESTAMP)"
-    )
+    return f"CREATE TABLE users (id {key}, username TEXT NOT NULL UNIQUE, email TEXT NOT NULL, created_at TIMESTAMP)"
 
 
 def drop_users(url: str) -> None:
@@ -222,9 +220,13 @@ def service_setup(name: str) -> Any:
     from xcore.services import ServiceSetup
 
     return ServiceSetup(
-        name=name, key_path=f"services.databases.{name}", app_name="t",
-        logger=logging.getLogger("t"), plugins=lambda _n: None, services=lambda _n: None,
-    )  # fmt: skip
+        name=name,
+        key_path=f"services.databases.{name}",
+        app_name="t",
+        logger=logging.getLogger("t"),
+        plugins=lambda _n: None,
+        services=lambda _n: None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -247,7 +249,9 @@ async def test_bad_url_is_a_config_error_naming_the_key_without_password(url: st
 
 
 async def test_unknown_setting_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"services\.databases\.default\.pool_sise: unknown key; did you mean 'pool_size'"):
+    with pytest.raises(
+        ConfigError, match=r"services\.databases\.default\.pool_sise: unknown key; did you mean 'pool_size'"
+    ):
         async with running_service("database", {"type": "sqlite", "pool_sise": 3}):
             pass
 
@@ -270,18 +274,23 @@ async def test_refused_connection_names_the_key_and_masks_the_password() -> None
     message = str(caught.value)
     assert message.startswith("services.databases.orders: cannot connect to postgresql+psycopg://admin:***@")
     assert "hunter22" not in message
-    with pytest.raises(ConnectionError, match="services.databases.orders"), db.session() as session:
+    with pytest.raises(ConnectionError, match=r"services\.databases\.orders"), db.session() as session:
         session.execute("SELECT 1")
     await db.close()
 
 
-async def test_exhausted_pool_gives_an_error_not_a_hang(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/pool.db"
-    async with database(url, pool_size=1, max_overflow=0, pool_timeout=0.2) as db:
+async def test_exhausted_pool_gives_an_error_not_a_hang(db_url: str) -> None:
+    async with database(db_url, pool_size=1, max_overflow=0, pool_timeout=0.2) as db:
         with db.session() as holder:
             holder.execute("SELECT 1")  # holds the only connection
-            with pytest.raises(sqlalchemy.exc.TimeoutError), db.session() as session:
+            with pytest.raises(PoolExhausted) as caught, db.session() as session:
                 await asyncio.to_thread(session.execute, "SELECT 1")
+        message = str(caught.value)
+        assert message.startswith("services.databases.default: no free connection after 0.2 s (all pool_size=1")
+        assert isinstance(caught.value, sqlalchemy.exc.TimeoutError)  # what plain SQLAlchemy code catches
+        if db_url.startswith("postgres"):
+            assert ":***@" in message and "xcore-secret" not in message
+        assert count_users(db) == 0  # the pool works again once the holder is done
 
 
 class SyncUsers(TrustedBase):
@@ -344,8 +353,20 @@ async def test_spec_sync_plugin_on_the_embedded_default(xcore_boot: Any) -> None
 
 async def test_spec_sync_plugin_on_postgresql(xcore_boot: Any, postgres_server: PostgresServer) -> None:
     drop_users(postgres_server.url)
-    config = {"services": {**OTHER_SERVICES_OFF, "databases": {"default": {
-        "type": "postgresql", "url": "${DATABASE_URL}", "pool_size": 20, "max_overflow": 10, "echo": False}}}}
+    config = {
+        "services": {
+            **OTHER_SERVICES_OFF,
+            "databases": {
+                "default": {
+                    "type": "postgresql",
+                    "url": "${DATABASE_URL}",
+                    "pool_size": 20,
+                    "max_overflow": 10,
+                    "echo": False,
+                }
+            },
+        }
+    }
     xcore = await xcore_boot(plugins={"users": SyncUsers}, config=config, env={"DATABASE_URL": postgres_server.url})
     await exercise_sync_plugin(xcore, xcore.get_service("db"))
 
@@ -373,8 +394,9 @@ async def test_server_down_at_boot_then_back_recovers_without_restart(
     xcore_boot: Any, postgres_server: PostgresServer
 ) -> None:
     drop_users(postgres_server.url)
-    config = {"services": {**OTHER_SERVICES_OFF, "databases": {"default": {"type": "postgresql",
-                                                                           "url": postgres_server.url}}}}  # fmt: skip
+    config = {
+        "services": {**OTHER_SERVICES_OFF, "databases": {"default": {"type": "postgresql", "url": postgres_server.url}}}
+    }
     postgres_server.stop()
     try:
         xcore = await xcore_boot(plugins={"users": SyncUsers}, config=config)
@@ -392,7 +414,7 @@ async def test_server_down_at_boot_then_back_recovers_without_restart(
     # and once more while running: the pooled connections died with the server
     postgres_server.stop()
     try:
-        with pytest.raises(DatabaseUnavailable, match="services.databases.default"):
+        with pytest.raises(DatabaseUnavailable, match=r"services\.databases\.default"):
             await xcore.call("users", "get_user", {"user_id": 1})
     finally:
         postgres_server.start()
@@ -416,3 +438,9 @@ async def test_echo_logs_statements(tmp_path: Path, caplog: pytest.LogCaptureFix
         with db.session() as session:
             session.execute("SELECT username FROM users WHERE id = :id", {"id": 7})
     assert any("SELECT username FROM users WHERE id = ?" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("type_name", ["postgresql", "sqlite", "mysql", "sql"])
+async def test_every_sql_type_is_registered(type_name: str, tmp_path: Path) -> None:
+    async with running_service("database", {"type": type_name, "url": f"sqlite:///{tmp_path}/t.db"}) as db:
+        assert isinstance(db, SqlDatabase)

@@ -18,7 +18,7 @@ from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from xcore.builtin_services.sql import DatabaseUnavailable
+from xcore.builtin_services.sql import DatabaseUnavailable, PoolExhausted
 from xcore.builtin_services.sqlasync import AsyncSqlDatabase
 from xcore.errors import ConfigError
 from xcore.sdk import TrustedBase
@@ -108,7 +108,8 @@ async def test_placeholders_are_numbered_and_literals_untouched(db_url: str) -> 
 async def test_script_without_arguments_runs_every_statement(db_url: str) -> None:
     async with database(db_url) as db, db.connection() as conn:
         await conn.execute(
-            "INSERT INTO users (username, email) VALUES ('a', 'a;x'); INSERT INTO users (username, email) VALUES ('b', 'b')"
+            "INSERT INTO users (username, email) VALUES ('a', 'a;x');"
+            " INSERT INTO users (username, email) VALUES ('b', 'b')"
         )
         assert await conn.fetchval("SELECT COUNT(*) FROM users") == 2
 
@@ -141,15 +142,15 @@ async def test_a_failing_statement_leaves_no_row_behind(db_url: str) -> None:
     async with database(db_url) as db:
         async with db.connection() as conn:
             await conn.execute("INSERT INTO users (username, email) VALUES ($1, $2)", "taken", "t@x")
-            with pytest.raises(Exception, match="(?i)unique|duplicate"):
+            with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
                 async with conn.transaction():
                     await conn.execute("INSERT INTO users (username, email) VALUES ($1, $2)", "new", "n@x")
                     await conn.execute("INSERT INTO users (username, email) VALUES ($1, $2)", "taken", "again")
-            with pytest.raises(Exception, match="(?i)unique|duplicate"):
+            with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
                 await conn.executemany(
                     "INSERT INTO users (username, email) VALUES ($1, $2)", [("one", "1"), ("taken", "2")]
                 )
-            with pytest.raises(Exception, match="no_such_column"):
+            with pytest.raises(Exception, match=r"no_such_column"):
                 await conn.execute("UPDATE users SET email = no_such_column")
         async with db.connection() as conn:
             rows = await conn.fetch("SELECT username, email FROM users")
@@ -188,6 +189,32 @@ async def test_connections_are_lent_concurrently(db_url: str) -> None:
         assert await count_users(db) == 12
         health = await db.health()
         assert health["backend"] in ("postgresql", "sqlite") and health["latency_ms"] >= 0
+
+
+async def test_waiters_get_freed_connections_in_turn_and_a_cancelled_waiter_takes_none(db_url: str) -> None:
+    async with database(db_url, pool_size=2) as db:
+        held = asyncio.Event()
+
+        async def hold() -> None:
+            async with db.connection():
+                held.set()
+                await asyncio.sleep(0.05)
+
+        async def use(i: int) -> None:
+            async with db.connection() as conn:
+                await conn.execute("INSERT INTO users (username, email) VALUES ($1, $2)", f"u{i}", "x")
+
+        holders = [asyncio.create_task(hold()) for _ in range(2)]
+        await held.wait()
+        cancelled = asyncio.create_task(use(-1))
+        users = [asyncio.create_task(use(i)) for i in range(10)]
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        await asyncio.gather(*holders, *users)
+        assert cancelled.cancelled()
+        assert await count_users(db) == 10
+        health = await db.health()
+        assert health["in_use"] == 0
 
 
 # --------------------------------------------------------------------------- the ORM session
@@ -245,13 +272,15 @@ async def test_refused_connection_names_the_key_and_masks_the_password() -> None
 
     from .test_db_sql import service_setup
 
-    db = build(AsyncSqlSettings(url=f"postgresql://admin:hunter22@127.0.0.1:{free_port()}/app"), service_setup("reports"))
+    db = build(
+        AsyncSqlSettings(url=f"postgresql://admin:hunter22@127.0.0.1:{free_port()}/app"), service_setup("reports")
+    )
     try:
         with pytest.raises(DatabaseUnavailable) as caught:
             await db.start()
         assert str(caught.value).startswith("services.databases.reports: cannot connect to postgresql://admin:***@")
         assert "hunter22" not in str(caught.value)
-        with pytest.raises(ConnectionError, match="services.databases.reports"):
+        with pytest.raises(ConnectionError, match=r"services\.databases\.reports"):
             async with db.connection():
                 pass
     finally:
@@ -271,10 +300,17 @@ async def test_unopenable_sqlite_file_names_the_key(tmp_path: Path) -> None:
 
 
 async def test_exhausted_pool_gives_an_error_not_a_hang(db_url: str) -> None:
-    async with database(db_url, pool_size=1, pool_timeout=0.2) as db, db.connection():
-        with pytest.raises(DatabaseUnavailable, match="no free connection after 0.2 s"):
-            async with db.connection():
-                pass
+    async with database(db_url, pool_size=1, pool_timeout=0.2) as db:
+        async with db.connection():
+            with pytest.raises(
+                PoolExhausted, match=r"^services\.databases\.async_default: no free connection after 0\.2 s"
+            ):
+                async with db.connection():
+                    pass
+            with pytest.raises(TimeoutError):  # what asyncpg's pool.acquire(timeout=...) raises
+                async with db.connection():
+                    pass
+        assert await count_users(db) == 0  # usable again once the connection is back
 
 
 async def test_postgresql_outage_then_recovery_without_restart(postgres_server: PostgresServer) -> None:
@@ -293,7 +329,7 @@ async def postgres_server_outage(server: PostgresServer, db: AsyncSqlDatabase) -
     # Stopped from a thread, as in production the event loop keeps running through an outage.
     await asyncio.to_thread(server.stop)
     try:
-        with pytest.raises(DatabaseUnavailable, match="services.databases.async_default"):
+        with pytest.raises(DatabaseUnavailable, match=r"services\.databases\.async_default"):
             await db.health()
         with pytest.raises(DatabaseUnavailable):
             async with db.connection() as conn:
@@ -357,8 +393,12 @@ async def test_spec_async_plugin(xcore_boot: Any, request: pytest.FixtureRequest
         server: PostgresServer = request.getfixturevalue("postgres_server")
         drop_users(server.url)
         env["DATABASE_ASYNC_URL"] = server.url
-    config = {"services": {**OTHER_SERVICES_OFF, "databases": {
-        "async_default": {"type": "sqlasync", "url": "${DATABASE_ASYNC_URL}"}}}}  # fmt: skip
+    config = {
+        "services": {
+            **OTHER_SERVICES_OFF,
+            "databases": {"async_default": {"type": "sqlasync", "url": "${DATABASE_ASYNC_URL}"}},
+        }
+    }
     xcore = await xcore_boot(plugins={"users": AsyncUsers}, config=config, env=env)
     db = xcore.get_service("async_default")
     assert xcore.get_service("db") is db

@@ -193,3 +193,22 @@ async def test_several_hosts_are_isolated_and_all_shut_down(tmp_path: Path, monk
 @pytest.mark.xcore(plugins={})
 async def test_installed_plugins_are_not_discovered_unless_asked(xcore_host: Any) -> None:
     assert [r for r in xcore_host.host.plugins if r.source.kind == "plugin"] == []
+
+
+class Crashing(TrustedBase):
+    def get_router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/boom")
+        async def boom() -> None:
+            raise RuntimeError("boom")
+
+        return router
+
+
+async def test_route_exceptions_reach_the_test_or_become_a_500(xcore_boot: Any) -> None:
+    raising = await xcore_boot(plugins={"crash": Crashing})
+    with pytest.raises(RuntimeError, match="boom"):
+        await raising.client.get("/plugins/crash/boom")
+    served = await xcore_boot(plugins={"crash": Crashing}, raise_app_exceptions=False)
+    assert (await served.client.get("/plugins/crash/boom")).status_code == 500

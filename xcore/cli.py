@@ -25,6 +25,7 @@ from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, scan_entry_points
 from xcore.errors import XcoreError
 from xcore.host import Xcore
 from xcore.redaction import redact
+from xcore.scaffold.commands import new
 
 T = TypeVar("T")
 
@@ -181,6 +182,9 @@ def health_command(config_path: str | None, as_json: bool) -> None:
         rows += [{"name": f"plugin {n}", **r} for n, r in report["plugins"].items()]
         click.echo(table(rows, ["name", "status", "latency_ms", "error"]))
     sys.exit(0 if report["status"] == "ok" else 1)
+
+
+cli.add_command(new)
 
 
 def _add_plugin_commands(group: click.Group) -> None:

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from xcore import __version__
@@ -97,7 +98,7 @@ def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str) -> 
             log.exception("plugin %r action %r raised", plugin, action)
             return JSONResponse(error(f"action {action!r} of plugin {plugin!r} failed", code="internal_error"),
                                 status_code=500)
-        return JSONResponse(result)
+        return JSONResponse(jsonable_encoder(result))
 
 
 def app_from_env() -> FastAPI:

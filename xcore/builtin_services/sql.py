@@ -28,12 +28,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy.exc
 from pydantic import Field
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from xcore.config.models import EMBEDDED_DATA_DIR
 from xcore.errors import ConfigError, ServiceError
@@ -53,6 +54,14 @@ class DatabaseUnavailable(ServiceError, ConnectionError):
 
     The message names the database's config key and its URL with the password masked. Being a
     ``ConnectionError``, it is caught by ``except ConnectionError`` / ``except OSError`` as well.
+    """
+
+
+class PoolExhausted(DatabaseUnavailable, TimeoutError, sqlalchemy.exc.TimeoutError):
+    """Every pooled connection stayed in use for ``pool_timeout`` seconds.
+
+    Also the ``TimeoutError`` that asyncpg's ``pool.acquire(timeout=...)`` raises and SQLAlchemy's
+    ``TimeoutError``, so code written against either library keeps catching it.
     """
 
 
@@ -190,15 +199,42 @@ def _driver_error(key_path: str, url: URL, exc: BaseException) -> ConfigError:
     return ConfigError(f"{key_path}: cannot create a database engine for {shown(url)}: {mask_url_text(str(exc))}")
 
 
-def engine_options(url: URL, settings: SqlSettings) -> dict[str, Any]:
-    """``create_engine`` options honouring the settings; shared with the async ORM engine."""
+def keyed_pool(base: type[QueuePool], message: str) -> type[QueuePool]:
+    """``base`` whose checkout timeout raises :class:`PoolExhausted` with ``message``.
+
+    A class of its own per engine (not an attribute on the pool instance), because ``dispose()``
+    replaces the pool by a new instance of the same class.
+    """
+
+    def connect(self: QueuePool) -> Any:
+        try:
+            return base.connect(self)
+        except sqlalchemy.exc.TimeoutError as exc:
+            raise PoolExhausted(message) from exc
+
+    return type(f"Keyed{base.__name__}", (base,), {"connect": connect, "__module__": __name__})
+
+
+def engine_options(url: URL, settings: SqlSettings, key_path: str, pool: type[QueuePool] = QueuePool) -> dict[str, Any]:
+    """``create_engine`` options honouring the settings; shared with the async ORM engine, which
+    passes its own ``pool`` class."""
     options: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": True}
     backend = url.get_backend_name()
     if backend == "sqlite" and is_sqlite_memory(url):
         # One shared connection: otherwise every pooled connection would be its own empty database.
         options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         return options
-    options.update(pool_size=settings.pool_size, max_overflow=settings.max_overflow, pool_timeout=settings.pool_timeout)
+    exhausted = (
+        f"{key_path}: no free connection after {settings.pool_timeout:g} s (all pool_size={settings.pool_size} "
+        f"+ max_overflow={settings.max_overflow} in use) at {shown(url)}; a session is held too long or the "
+        "pool is too small"
+    )
+    options.update(
+        poolclass=keyed_pool(pool, exhausted),
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout,
+    )
     seconds = max(1, math.ceil(settings.connect_timeout))
     if backend == "postgresql":
         driver = url.get_driver_name()
@@ -234,7 +270,7 @@ def build_engine(url: URL, settings: SqlSettings, key_path: str) -> Engine:
                 f"{key_path}.url: {url.drivername!r} is an async driver; use it with `type: sqlasync`, "
                 "or give this section a sync URL"
             )
-        engine = create_engine(url, **engine_options(url, settings))
+        engine = create_engine(url, **engine_options(url, settings, key_path))
     except ConfigError:
         raise
     except Exception as exc:

@@ -198,11 +198,6 @@ class TextSession(Session):
         return super().scalars(statement, params, **kw)
 
 
-def as_text(statement: str | TextClause) -> TextClause:
-    """``statement`` as a ``TextClause``, through the cache when it is a string."""
-    return cached_text(statement) if isinstance(statement, str) else statement
-
-
 # --------------------------------------------------------------------------- SQLite dialect gaps
 
 

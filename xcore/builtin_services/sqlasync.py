@@ -29,8 +29,9 @@ import logging
 import sqlite3
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, suppress
 from functools import lru_cache
 from types import TracebackType
 from typing import Any, Literal, Protocol, cast
@@ -39,6 +40,7 @@ import aiosqlite
 from pydantic import Field
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from xcore.errors import ConfigError
 from xcore.hookspecs import hookimpl
@@ -46,6 +48,7 @@ from xcore.services import ServiceBase, ServiceSetup, ServiceType
 
 from .sql import (
     DatabaseUnavailable,
+    PoolExhausted,
     SqlSettings,
     engine_options,
     is_sqlite_memory,
@@ -104,6 +107,13 @@ def backend_of(url: URL, key_path: str) -> Backend:
     )
 
 
+def exhausted(key_path: str, url: URL, waited: float, size: int) -> PoolExhausted:
+    return PoolExhausted(
+        f"{key_path}: no free connection after {waited:g} s (all pool_size={size} in use) at {shown(url)}; "
+        "a connection is held too long or the pool is too small"
+    )
+
+
 # --------------------------------------------------------------------------- PostgreSQL: asyncpg
 
 
@@ -137,6 +147,7 @@ class PostgresConnections:
         self._in_use = 0
         self._pool: Any = None
         self._opening: asyncio.Lock | None = None
+        self._closed = False
 
     @property
     def pool(self) -> Any:
@@ -152,6 +163,8 @@ class PostgresConnections:
         if self._opening is None:
             self._opening = asyncio.Lock()
         async with self._opening:
+            if self._closed:
+                raise unavailable(self._key_path, self._url, RuntimeError("the service is closed"))
             if self._pool is None:
                 # min_size=0: no connection is made here, so a server that is down does not break the
                 # pool; each acquire connects as needed and recovers when the server returns.
@@ -179,13 +192,9 @@ class PostgresConnections:
                 async with asyncio.timeout(self._settings.pool_timeout):
                     connection = await pool.acquire()
         except TimeoutError as exc:
-            waited = self._in_use >= self._size
-            what = (
-                f"no free connection after {self._settings.pool_timeout:g} s (all {self._size} in use) at"
-                if waited
-                else "timed out connecting to"
-            )
-            raise unavailable(self._key_path, self._url, exc, what) from None
+            if self._in_use >= self._size:
+                raise exhausted(self._key_path, self._url, self._settings.pool_timeout, self._size) from None
+            raise unavailable(self._key_path, self._url, exc, "timed out connecting to") from None
         except Exception as exc:
             raise unavailable(self._key_path, self._url, exc) from exc
         self._in_use += 1
@@ -198,10 +207,11 @@ class PostgresConnections:
     def describe(self) -> dict[str, Any]:
         pool = self._pool
         if pool is None:
-            return {"pool_size": self._size, "open": 0}
-        return {"pool_size": self._size, "open": pool.get_size(), "idle": pool.get_idle_size()}
+            return {"pool_size": self._size, "in_use": 0, "open": 0}
+        return {"pool_size": self._size, "in_use": self._in_use, "open": pool.get_size(), "idle": pool.get_idle_size()}
 
     async def close(self) -> None:
+        self._closed = True
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -376,6 +386,9 @@ class SqliteConnection:
 
 
 class _SqliteScope:
+    """``async with``: one pooled connection. The common case (a slot free, a connection idle, no
+    transaction left open) is handled here without further awaits."""
+
     __slots__ = ("_conn", "_owner")
 
     def __init__(self, owner: SqliteConnections) -> None:
@@ -383,18 +396,31 @@ class _SqliteScope:
         self._conn: SqliteConnection | None = None
 
     async def __aenter__(self) -> SqliteConnection:
-        self._conn = await self._owner.acquire()
+        owner = self._owner
+        if owner._free > 0 and owner._idle and not owner._waiters:
+            owner._free -= 1
+            self._conn = owner._idle.pop()
+        else:
+            self._conn = await owner.acquire()
         return self._conn
 
     async def __aexit__(self, *exc_info: object) -> None:
-        assert self._conn is not None
-        await self._owner.release(self._conn)
+        conn = self._conn
+        assert conn is not None
+        self._conn = None
+        owner = self._owner
+        if conn._depth == 0 and not owner._closed and not conn.raw.in_transaction:
+            owner._idle.append(conn)
+            owner._hand_on()
+        else:
+            await owner.release(conn)
 
 
 class SqliteConnections:
     """At most ``pool_size`` aiosqlite connections, opened on demand, kept open when idle.
 
-    An in-memory database is one named shared-cache database, so every connection (and the ORM
+    A returned slot goes straight to the longest waiter, so a waiter cannot be overtaken. An
+    in-memory database is one named shared-cache database, so every connection (and the ORM
     engine) sees the same tables; it gets a single connection, since shared-cache connections would
     lock each other out instead of waiting.
     """
@@ -413,7 +439,8 @@ class SqliteConnections:
             self._size = settings.pool_size
         self._uri = self._memory or url.query.get("uri") in ("true", "1", "True")
         self._idle: list[SqliteConnection] = []
-        self._slots: asyncio.Semaphore | None = None
+        self._free = self._size  # slots not lent out
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
 
     def scope(self) -> _SqliteScope:
@@ -429,30 +456,45 @@ class SqliteConnections:
         return self._url.set(drivername="sqlite+aiosqlite")
 
     async def open(self) -> None:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._size)
+        return None
 
     async def acquire(self) -> SqliteConnection:
-        slots = self._slots
-        if slots is None:
-            await self.open()
-            slots = cast(asyncio.Semaphore, self._slots)
-        if slots.locked():
-            try:
-                async with asyncio.timeout(self._settings.pool_timeout):
-                    await slots.acquire()
-            except TimeoutError:
-                what = f"no free connection after {self._settings.pool_timeout:g} s (all {self._size} in use) at"
-                raise unavailable(self._key_path, self._url, TimeoutError("pool exhausted"), what) from None
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
         else:
-            await slots.acquire()
+            await self._wait_for_slot()
         if self._idle:
             return self._idle.pop()
         try:
             return await self._connect()
         except BaseException:
-            slots.release()
+            self._hand_on()
             raise
+
+    async def _wait_for_slot(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self._settings.pool_timeout):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self._hand_on()  # the slot arrived as the wait ended: pass it on
+            else:
+                with suppress(ValueError):  # a cancelled waiter may already have been skipped
+                    self._waiters.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                raise exhausted(self._key_path, self._url, self._settings.pool_timeout, self._size) from None
+            raise
+
+    def _hand_on(self) -> None:
+        """Give a returned slot to the longest waiter, or mark it free."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
 
     async def _connect(self) -> SqliteConnection:
         if self._closed:
@@ -496,8 +538,7 @@ class SqliteConnections:
             else:
                 self._idle.append(conn)
         finally:
-            assert self._slots is not None
-            self._slots.release()
+            self._hand_on()
 
     async def _discard(self, conn: SqliteConnection) -> None:
         try:
@@ -506,7 +547,7 @@ class SqliteConnections:
             self._logger.debug("closing a SQLite connection failed", exc_info=True)
 
     def describe(self) -> dict[str, Any]:
-        return {"pool_size": self._size, "idle": len(self._idle)}
+        return {"pool_size": self._size, "in_use": self._size - self._free, "idle": len(self._idle)}
 
     async def close(self) -> None:
         self._closed = True
@@ -560,7 +601,7 @@ class AsyncSqlDatabase(ServiceBase):
     def engine(self) -> AsyncEngine:
         """The SQLAlchemy ``AsyncEngine`` behind ``session()``, created on first use."""
         if self._engine is None:
-            options = engine_options(self._orm_url, self._settings)
+            options = engine_options(self._orm_url, self._settings, self.key_path, AsyncAdaptedQueuePool)
             if self.backend == "sqlite" and is_sqlite_memory(self._url):
                 options["connect_args"] = {"uri": True, "check_same_thread": False}
             engine = create_async_engine(self._orm_url, **options)
@@ -618,4 +659,11 @@ def xcore_register_service() -> ServiceType:
     )
 
 
-__all__ = ["AsyncConnection", "AsyncSqlDatabase", "AsyncSqlSettings", "DatabaseUnavailable", "SqliteConnection"]
+__all__ = [
+    "AsyncConnection",
+    "AsyncSqlDatabase",
+    "AsyncSqlSettings",
+    "DatabaseUnavailable",
+    "PoolExhausted",
+    "SqliteConnection",
+]

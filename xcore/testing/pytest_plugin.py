@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # imported when a fixture runs: every pytest run loads this m
 
 try:
     import pytest_asyncio
-except ImportError:  # pragma: no cover - the kit's async fixtures need it; say so instead of failing oddly
+except ImportError:  # pragma: no cover
     pytest_asyncio = None  # type: ignore[assignment]
 
 BootFactory = Callable[..., Awaitable["XcoreTestHost"]]
@@ -122,10 +122,17 @@ if pytest_asyncio is not None:
         """An ``httpx.AsyncClient`` on the booted host's app (``await xcore_client.get("/health/ready")``)."""
         return xcore_host.client
 
-else:  # pragma: no cover
+else:  # pragma: no cover - without pytest-asyncio, say what is missing instead of failing oddly
+    MISSING = "the XCore testing kit needs pytest-asyncio: pip install pytest-asyncio"
+
+    @pytest.fixture
+    def xcore_boot() -> None:
+        pytest.fail(MISSING)
 
     @pytest.fixture
     def xcore_host() -> None:
-        pytest.fail("the XCore testing kit needs pytest-asyncio: pip install pytest-asyncio")
+        pytest.fail(MISSING)
 
-    xcore_boot = xcore_client = xcore_host
+    @pytest.fixture
+    def xcore_client() -> None:
+        pytest.fail(MISSING)
