@@ -91,7 +91,7 @@ def fill_sync(db: Any) -> None:
 
 
 def sync_case(label: str, db: Any, quick: bool) -> Result:
-    ops, rounds = (100, 31) if quick else (200, 61)
+    ops, rounds = (50, 21) if quick else (200, 61)
     engine = db.engine
     prebuilt = text(SYNC_SQL)
     params = {"id": 1}
@@ -120,7 +120,7 @@ def sync_case(label: str, db: Any, quick: bool) -> Result:
 
 
 async def async_postgres_case(db: Any, quick: bool) -> Result:
-    ops, rounds = (100, 31) if quick else (300, 61)
+    ops, rounds = (100, 21) if quick else (300, 61)
     pool = db.pool
     connection = db.connection
 
@@ -146,7 +146,7 @@ async def async_postgres_case(db: Any, quick: bool) -> Result:
 
 
 async def async_sqlite_case(db: Any, path: Path, quick: bool) -> Result:
-    ops, rounds = (100, 31) if quick else (300, 61)
+    ops, rounds = (100, 21) if quick else (300, 61)
     connection = db.connection
     raw = await aiosqlite.connect(str(path), isolation_level=None)
     raw.row_factory = sqlite3.Row
@@ -214,7 +214,7 @@ async def postgres_cases(quick: bool, url: str) -> list[Result]:
 
 
 async def redis_case(quick: bool, url: str) -> Result:
-    ops, rounds = (200, 31) if quick else (500, 61)
+    ops, rounds = (100, 21) if quick else (500, 61)
     host = await boot({"redis_db": {"type": "redis", "url": url}})
     try:
         db = host.get_service("redis_db")

@@ -205,6 +205,10 @@ class Xcore:
                 )
                 continue
             self._register(record, key)
+        hooks = PluginHooks.index(self.pm)
+        for key, record in self.records.items():
+            if record.handle is not None:
+                record.hooks = hooks.get(key, PluginHooks())
         enabled_plugins = [r for r in self.records.values() if r.source.kind == "plugin" and r.state != "disabled"]
         unknown = set(self.config.plugins.settings) - {r.name for r in enabled_plugins}
         for name in sorted(unknown):
@@ -234,7 +238,6 @@ class Xcore:
             record.fail(f"invalid plugin: {exc}")
             return
         record.handle = PluginHandle(source.name, obj, source.version, source.distribution)
-        record.hooks = PluginHooks(self.pm, obj)
         record.dependencies = declared_dependencies(obj)
 
     def _collect_service_types(self) -> None:
@@ -349,14 +352,27 @@ class Xcore:
             # The class-based face: call the plugin's own ``handle`` without the hook's extra frame.
             return instance.handle
         impl = record.hooks.impls["xcore_handle"]
-        function, argnames = impl.function, impl.argnames
+        function = impl.function
+        # Argument positions are fixed at load, so a call costs one Python call and an await.
+        takes_ctx = impl.argnames[:1] == ("ctx",)
+        if impl.argnames not in (("ctx", "action", "payload"), ("action", "payload")):
+            bound = record.hooks.bind  # an unusual subset of the arguments: resolve by name per call
+
+            def call(action: str, payload: dict[str, Any]) -> Any:
+                return bound("xcore_handle", ctx=ctx, action=action, payload=payload)()
+        elif takes_ctx:
+            def call(action: str, payload: dict[str, Any]) -> Any:
+                return function(ctx, action, payload)
+        else:
+            call = function
+        if inspect.iscoroutinefunction(function):
+            return call  # type: ignore[no-any-return]
 
         async def handler(action: str, payload: dict[str, Any]) -> dict[str, Any]:
-            values = {"ctx": ctx, "action": action, "payload": payload}
-            result: Any = function(*[values[a] for a in argnames])
+            result: Any = call(action, payload)
             if inspect.isawaitable(result):
                 result = await result
-            return dict(result)
+            return result  # type: ignore[no-any-return]
 
         return handler
 

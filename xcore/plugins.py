@@ -67,12 +67,22 @@ class PluginRecord:
 class PluginHooks:
     """The hook implementations of one registered plugin object, by hook name."""
 
-    def __init__(self, pm: pluggy.PluginManager, plugin: object) -> None:
-        self.impls: dict[str, pluggy.HookImpl] = {}
-        for caller in pm.get_hookcallers(plugin) or []:
+    def __init__(self, impls: dict[str, pluggy.HookImpl] | None = None) -> None:
+        self.impls: dict[str, pluggy.HookImpl] = impls or {}
+
+    @classmethod
+    def index(cls, pm: pluggy.PluginManager) -> dict[str, PluginHooks]:
+        """Every registered plugin's implementations, by plugin name, in one pass over pluggy's registry.
+
+        (``pm.get_hookcallers(plugin)`` scans every implementation per plugin: quadratic at boot.)
+        """
+        found: dict[str, PluginHooks] = {}
+        for caller in vars(pm.hook).values():
+            if not isinstance(caller, pluggy.HookCaller):
+                continue
             for impl in caller.get_hookimpls():
-                if impl.plugin is plugin:
-                    self.impls[caller.name] = impl
+                found.setdefault(impl.plugin_name, cls()).impls[caller.name] = impl
+        return found
 
     @property
     def names(self) -> list[str]:

@@ -20,6 +20,7 @@ class ProbeSettings(ServiceSettings):
     fail_close: bool = False
     health_delay: float = 0.0
     healthy: bool = True
+    pool_exhausted: bool = False
 
 
 class Probe(ServiceBase):
@@ -40,6 +41,8 @@ class Probe(ServiceBase):
         await asyncio.sleep(self.settings.health_delay)
         if not self.settings.healthy:
             raise RuntimeError("backend says no")
+        if self.settings.pool_exhausted:
+            raise TimeoutError("pool exhausted for redis://app:hunter2@cache/0")
         return {"detail": "fine"}
 
     async def close(self) -> None:
@@ -165,5 +168,14 @@ async def test_disabled_cache_section_means_no_cache_service() -> None:
     host = await boot({"cache": {"enabled": False}})
     try:
         assert "cache" not in host.services.names()
+    finally:
+        await host.shutdown()
+
+
+async def test_a_backend_timeout_error_is_its_own_error_not_our_deadline_and_is_redacted() -> None:
+    host = await boot({"extensions": {"pool": {"type": "probe", "pool_exhausted": True}}})
+    try:
+        report = (await host.health())["services"]["ext.pool"]
+        assert report["error"] == "TimeoutError: pool exhausted for redis://app:***@cache/0"
     finally:
         await host.shutdown()

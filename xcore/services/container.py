@@ -19,6 +19,7 @@ from typing import Any
 from xcore.config.loader import validate
 from xcore.config.models import EMBEDDED_DEFAULTS, ServicesConfig
 from xcore.errors import BootError, ConfigError, ServiceError, ServiceNotFoundError
+from xcore.redaction import redact_text
 from xcore.sdk.context import PluginHandle
 from xcore.services.types import PluginScoped, Service, ServiceKind, ServiceSetup, ServiceType
 
@@ -193,7 +194,8 @@ class ServiceContainer:
             except ConfigError:
                 raise
             except Exception as exc:
-                raise ServiceError(f"{spec.key_path}: cannot create {spec.kind} {spec.type_name!r}: {exc}") from exc
+                raise ServiceError(f"{spec.key_path}: cannot create {spec.kind} {spec.type_name!r}: "
+                                   f"{redact_text(str(exc))}") from exc
             entry = ServiceEntry(spec, service, registered, settings)
             self._entries[spec.name] = entry
             if spec.kind == "database" and "db" not in self._aliases and spec.name != "db":
@@ -201,7 +203,7 @@ class ServiceContainer:
             try:
                 await asyncio.wait_for(service.start(), START_TIMEOUT)
             except Exception as exc:
-                entry.start_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                entry.start_error = _describe(exc)
                 if getattr(settings, "required", False):
                     raise BootError(f"{spec.key_path}: required service {spec.name!r} failed to start: "
                                     f"{entry.start_error}") from exc
@@ -214,15 +216,19 @@ class ServiceContainer:
         async def check(entry: ServiceEntry) -> dict[str, Any]:
             began = time.perf_counter()
             report: dict[str, Any] = {"type": entry.spec.type_name, "kind": entry.spec.kind}
+            deadline = asyncio.timeout(timeout)
             try:
-                details = await asyncio.wait_for(entry.service.health(), timeout)
+                async with deadline:
+                    details = await entry.service.health()
                 report["status"] = "ok"
                 if details:
                     report.update(details)
-            except TimeoutError:
-                report.update(status="error", error=f"health check timed out after {timeout}s")
+            except TimeoutError as exc:
+                # Only our own deadline is a timeout; a TimeoutError from the backend is its error.
+                message = f"health check timed out after {timeout}s" if deadline.expired() else _describe(exc)
+                report.update(status="error", error=message)
             except Exception as exc:
-                report.update(status="error", error=f"{type(exc).__name__}: {exc}")
+                report.update(status="error", error=_describe(exc))
             report["latency_ms"] = round((time.perf_counter() - began) * 1000, 3)
             return report
 
@@ -239,6 +245,12 @@ class ServiceContainer:
                 log.exception("closing service %r (%s) failed", entry.spec.name, entry.spec.key_path)
         self._entries.clear()
         self._aliases.clear()
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` with URL passwords masked, for health reports and logs."""
+    text = redact_text(str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class ServiceView(Mapping[str, Any]):
