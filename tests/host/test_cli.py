@@ -106,3 +106,16 @@ def test_plugins_add_commands_and_disabled_plugins_do_not(site: Site, tmp_path: 
     path = write_config(tmp_path, {"plugins": {"disabled": ["greeter"]}})
     hidden = xcore(site, "greet", env={"XCORE_CONFIG": str(path)})
     assert hidden.returncode == 2 and "No such command 'greet'" in hidden.stderr
+
+
+def test_services_lists_the_embedded_defaults_with_provider_and_health(site: Site) -> None:
+    result = xcore(site, "services", "--json")  # no config file: the embedded defaults
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert {name: (row["kind"], row["type"], row["provided_by"], row["health"]) for name, row in rows.items()} == {
+        "default": ("database", "sqlite", "xcore", "ok"),
+        "cache": ("cache", "memory", "xcore", "ok"),
+        "events": ("events", "memory", "xcore", "ok"),
+        "scheduler": ("scheduler", "memory", "xcore", "ok"),
+        "ext.storage": ("extension", "local", "xcore", "ok"),
+    }

@@ -266,3 +266,24 @@ async def test_plugin_to_plugin_call_through_the_context(site: Site) -> None:
         assert await host.call("caller", "relay") == {"status": "ok", "relayed": "callee"}
     finally:
         await host.shutdown()
+
+
+async def test_entry_points_are_read_once_per_boot(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib_metadata
+
+    calls = []
+    real = importlib_metadata.entry_points
+
+    def counting(**kwargs: object) -> object:
+        calls.append(kwargs)
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib_metadata, "entry_points", counting)
+    for index in range(5):
+        site.plugin(f"many{index}", class_plugin())
+    host = await boot(site, plugins={"enabled": [f"many{index}" for index in range(5)]})
+    try:
+        assert sum(r.state == "loaded" for r in host.plugins if r.source.kind == "plugin") == 5
+        assert len(calls) == 1
+    finally:
+        await host.shutdown()
