@@ -18,17 +18,11 @@ from typing import Any
 from benchmarks.common import Result, paired_async
 from xcore import Xcore, hookimpl
 from xcore.sdk import TrustedBase, action, ok
+from xcore.testing.configs import no_services
 
 AREA = "actions"
 BUDGET_NS = 1000.0
 
-MINIMAL_SERVICES: dict[str, Any] = {
-    "databases": {},
-    "extensions": {},
-    "cache": {"enabled": False},
-    "scheduler": {"enabled": False},
-    "events": {"enabled": False},
-}
 
 
 class RoutedPlugin(TrustedBase):
@@ -64,7 +58,7 @@ async def run(quick: bool) -> list[Result]:
     ops, rounds = (1_000, 41) if quick else (2_000, 301)
     module = module_plugin()
     host = Xcore(
-        config={"services": MINIMAL_SERVICES},
+        config={"services": no_services()},
         plugins={"routed": RoutedPlugin, "handwritten": HandWrittenPlugin, "module": module},
         discover=False,
     )

@@ -27,16 +27,12 @@ from benchmarks.common import Result
 from benchmarks.failures import CasesFailed
 from benchmarks.host_probe import run_probe
 from benchmarks.plugin_site import DISABLED_PLUGIN, PluginSite, write_plugin_site
+from xcore.testing.configs import no_services
 
 AREA = "boot"
 
-MINIMAL_SERVICES: dict[str, Any] = {
-    "databases": {},
-    "extensions": {},
-    "cache": {"enabled": False},
-    "scheduler": {"enabled": False},
-    "events": {"enabled": False},
-}
+MINIMAL_SERVICES: dict[str, Any] = no_services()
+"""Every service off (the default of the cases below); ``None`` stands for the embedded defaults."""
 
 
 def host_config(site: PluginSite, services: dict[str, Any] | None = MINIMAL_SERVICES) -> dict[str, Any]:

@@ -20,27 +20,26 @@ import copy
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from cachetools import TLRUCache
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from benchmarks.common import Result, paired_async
-from benchmarks.failures import CasesFailed
+from benchmarks.failures import CasesFailed, on_server
 from xcore import Xcore
+from xcore.testing.configs import no_services
 from xcore.testing.servers import RedisServer
 
 AREA = "cache"
-NO_OTHER_SERVICES: dict[str, Any] = {
-    "databases": {}, "extensions": {}, "scheduler": {"enabled": False}, "events": {"enabled": False},
-}
 ROW = {"id": 42, "username": "ada", "email": "ada@example.test", "roles": ["admin", "dev"], "active": True}
 STAMPEDE_CALLERS = 1000
 FACTORY_SECONDS = 0.005
 
 
 async def boot(cache: dict[str, Any]) -> Xcore:
-    host = Xcore(config={"app": {"name": "bench"}, "services": {**NO_OTHER_SERVICES, "cache": cache}},
+    host = Xcore(config={"app": {"name": "bench"}, "services": no_services(cache=cache)},
                  discover=False)
     await host.boot()
     return host
@@ -117,9 +116,10 @@ async def redis_cases(quick: bool, url: str) -> list[Result]:
     return results
 
 
-async def timed_burst(calls: Callable[[], list[Awaitable[Any]]]) -> float:
+async def timed_burst(call: Callable[[], Awaitable[Any]]) -> float:
+    """Milliseconds for ``STAMPEDE_CALLERS`` concurrent ``call()`` to all finish."""
     began = time.perf_counter()
-    await asyncio.gather(*calls())
+    await asyncio.gather(*(call() for _ in range(STAMPEDE_CALLERS)))
     return (time.perf_counter() - began) * 1000
 
 
@@ -144,16 +144,16 @@ async def stampede_case(label: str, cache_section: dict[str, Any], naive_get: Ca
                 await naive_set(key, value)
             return value
 
-        xs, bs = [], []
+        xs: list[float] = []
+        bs: list[float] = []
         for index in range(rounds):
             key = f"cold:{index}"
             calls["xcore"] = 0
-            xs.append(await timed_burst(
-                lambda key=key: [cache.get_or_set(key, factory_for("xcore")) for _ in range(STAMPEDE_CALLERS)]))
+            xs.append(await timed_burst(partial(cache.get_or_set, key, factory_for("xcore"))))
             if calls["xcore"] != 1:
                 raise AssertionError(f"{label}: the factory ran {calls['xcore']} times for one cold key")
             calls["naive"] = 0
-            bs.append(await timed_burst(lambda key=key: [naive(key) for _ in range(STAMPEDE_CALLERS)]))
+            bs.append(await timed_burst(partial(naive, key)))
         return Result(AREA, f"{label} stampede: {STAMPEDE_CALLERS} get_or_set, one cold key", statistics.median(xs),
                       statistics.median(bs), "ms/burst",
                       note=f"factory calls: service 1, naive get/compute/set {calls['naive']}; "
@@ -178,32 +178,28 @@ async def run(quick: bool) -> list[Result]:
 
     results.append(await stampede_case("memory", {"backend": "memory"}, memory_get, memory_set, rounds))
 
-    try:
-        server = RedisServer().start()
-    except Exception as exc:
-        raise CasesFailed(results, {"redis get/set and stampede": f"{type(exc).__name__}: {exc}"}) from None
-    try:
-        results += await redis_cases(quick, server.url)
+    async def on_redis(server: RedisServer) -> list[Result]:
+        found = await redis_cases(quick, server.url)
         pool = BlockingConnectionPool.from_url(server.url, max_connections=50)  # as the service's pool
         raw = Redis.from_pool(pool)
+
+        async def redis_get(key: str) -> Any:
+            return await raw.get(f"naive:{key}")
 
         async def redis_set(key: str, value: Any) -> None:
             await raw.set(f"naive:{key}", str(value), px=300_000)
 
         try:
-            results.append(await stampede_case(
-                "redis", {"backend": "redis", "url": server.url},
-                lambda key: raw.get(f"naive:{key}"), redis_set, rounds))
+            found.append(await stampede_case("redis", {"backend": "redis", "url": server.url}, redis_get, redis_set,
+                                             rounds))  # fmt: skip
         except AssertionError as exc:
             errors["redis stampede"] = str(exc)
         finally:
             await raw.aclose()
-    finally:
-        server.cleanup()
-    if errors:
-        raise CasesFailed(results, errors)
-    return results
+        return found
 
+    results += await on_server(lambda: RedisServer().start(), on_redis, "redis get/set and stampede", errors)
+    return CasesFailed.check(results, errors)
 
 if __name__ == "__main__":
     for result in asyncio.run(run(quick=True)):

@@ -17,10 +17,7 @@ are medians per operation.
 from __future__ import annotations
 
 import sqlite3
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,43 +26,18 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from benchmarks.common import Result, paired_async
-from benchmarks.failures import CasesFailed
+from benchmarks.common import Result, paired_async, paired_sync
+from benchmarks.failures import CasesFailed, on_server
 from xcore import Xcore
+from xcore.testing.configs import no_services
 from xcore.testing.servers import PostgresServer, RedisServer
 
 AREA = "databases"
-OTHER_SERVICES_OFF: dict[str, Any] = {
-    "extensions": {},
-    "cache": {"enabled": False},
-    "scheduler": {"enabled": False},
-    "events": {"enabled": False},
-}
 
 SYNC_SQL = "SELECT id, username, email FROM bench_users WHERE id = :id"
 ASYNC_SQL = "SELECT id, username, email FROM bench_users WHERE id = $1"
 SQLITE_SQL = "SELECT id, username, email FROM bench_users WHERE id = ?"
 ROWS = 100
-
-
-def paired_sync(
-    xcore: Callable[[], object], baseline: Callable[[], object], ops: int, rounds: int
-) -> tuple[float, float, float]:
-    """Per-op medians (ns) of two sync paths timed back to back, alternating which goes first, and
-    the median of their per-round difference (the sync twin of ``common.paired_async``)."""
-    xs, bs, diffs = [], [], []
-    for index in range(rounds):
-        pair = [0.0, 0.0]
-        for slot in (0, 1) if index % 2 == 0 else (1, 0):
-            fn = xcore if slot == 0 else baseline
-            began = time.perf_counter_ns()
-            for _ in range(ops):
-                fn()
-            pair[slot] = (time.perf_counter_ns() - began) / ops
-        xs.append(pair[0])
-        bs.append(pair[1])
-        diffs.append(pair[0] - pair[1])
-    return statistics.median(xs), statistics.median(bs), statistics.median(diffs)
 
 
 def note(overhead_ns: float, extra: str = "") -> str:
@@ -74,7 +46,7 @@ def note(overhead_ns: float, extra: str = "") -> str:
 
 async def boot(databases: dict[str, Any]) -> Xcore:
     host = Xcore(
-        config={"app": {"name": "bench"}, "services": {**OTHER_SERVICES_OFF, "databases": databases}}, discover=False
+        config={"app": {"name": "bench"}, "services": no_services(databases=databases)}, discover=False
     )
     await host.boot()
     return host
@@ -240,24 +212,11 @@ async def run(quick: bool) -> list[Result]:
     errors: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="xcore-bench-db-") as folder:
         results += await sqlite_cases(quick, Path(folder))
-    try:
-        postgres = PostgresServer().start()
-    except Exception as exc:
-        errors["postgresql sync and async"] = f"{type(exc).__name__}: {exc}"
-    else:
-        try:
-            results += await postgres_cases(quick, postgres.url)
-        finally:
-            postgres.cleanup()
-    try:
-        server = RedisServer().start()
-    except Exception as exc:
-        errors["redis get"] = f"{type(exc).__name__}: {exc}"
-    else:
-        try:
-            results.append(await redis_case(quick, server.url))
-        finally:
-            server.cleanup()
-    if errors:
-        raise CasesFailed(results, errors)
-    return results
+    results += await on_server(lambda: PostgresServer().start(), lambda server: postgres_cases(quick, server.url),
+                               "postgresql sync and async", errors)  # fmt: skip
+
+    async def on_redis(server: RedisServer) -> list[Result]:
+        return [await redis_case(quick, server.url)]
+
+    results += await on_server(lambda: RedisServer().start(), on_redis, "redis get", errors)
+    return CasesFailed.check(results, errors)

@@ -1,7 +1,8 @@
 """The events service against calling the handlers directly, and Redis delivery against raw redis-py.
 
 * ``await ctx.events.emit(...)`` from a plugin of a booted host with 0, 1 and 10 local coroutine
-  handlers, next to awaiting the same handlers in a plain loop, in CPU time (see ``paired_cpu``).
+  handlers, next to awaiting the same handlers in a plain loop, in CPU time of this process
+  (``paired_async`` on ``time.process_time_ns``).
   The original XCore took about 3 us per publish with no handler and 6 us with one (on its authors'
   machine); the ratio to the direct call is what this machine can compare.
 * Cross-process delivery over Redis: a ping emitted in this process, answered by a pong emitted from
@@ -21,52 +22,24 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 
-from benchmarks.common import Result, percentile
-from benchmarks.failures import CasesFailed
+from benchmarks.common import Result, paired_async, percentile
+from benchmarks.failures import CasesFailed, on_server
 from xcore import Xcore
 from xcore.sdk import PluginHandle, TrustedBase
 from xcore.services import ServiceSetup
+from xcore.testing.configs import no_services
 from xcore.testing.servers import RedisServer
 
 AREA = "events"
 REPO = Path(__file__).resolve().parent.parent
-ONLY_EVENTS: dict[str, Any] = {
-    "databases": {},
-    "extensions": {},
-    "cache": {"backend": "memory"},
-    "scheduler": {"enabled": False},
-}
 PAYLOAD = {"id": 42, "email": "ada@example.test"}
-
-
-async def paired_cpu(
-    xcore: Callable[[], Awaitable[object]], baseline: Callable[[], Awaitable[object]], ops: int, rounds: int
-) -> tuple[float, float, float]:
-    """Like ``benchmarks.common.paired_async``, timed in CPU time of this process.
-
-    An emit that no handler suspends never leaves this process, so CPU time measures all of it,
-    and unlike wall time it is not inflated by the other processes sharing this 2-core machine.
-    """
-    clock = time.process_time_ns
-    xs, bs, diffs = [], [], []
-    for index in range(rounds):
-        pair = [0.0, 0.0]
-        for slot in (0, 1) if index % 2 == 0 else (1, 0):
-            fn = xcore if slot == 0 else baseline
-            began = clock()
-            for _ in range(ops):
-                await fn()
-            pair[slot] = (clock() - began) / ops
-        xs.append(pair[0])
-        bs.append(pair[1])
-        diffs.append(pair[0] - pair[1])
-    return statistics.median(xs), statistics.median(bs), statistics.median(diffs)
 
 
 class Emitter(TrustedBase):
@@ -80,7 +53,7 @@ async def handler(event: Any) -> None:
 async def local_cases(quick: bool) -> list[Result]:
     ops, rounds = (1_000, 31) if quick else (2_000, 151)
     host = Xcore(
-        config={"app": {"name": "bench"}, "services": {**ONLY_EVENTS, "events": {"backend": "memory"}}},
+        config={"app": {"name": "bench"}, "services": no_services(events={"backend": "memory"})},
         plugins={"emitter": Emitter},
         discover=False,
     )
@@ -95,12 +68,14 @@ async def local_cases(quick: bool) -> list[Result]:
                 events.on(name, h)
             assert len(await events.emit(name, PAYLOAD)) == count
 
-            async def direct(handlers: list[Callable[[Any], Awaitable[None]]] = handlers) -> None:
+            async def direct(handlers: Sequence[Callable[[Any], Awaitable[None]]] = handlers) -> None:
                 for h in handlers:
                     await h(PAYLOAD)
 
-            emit = events.emit
-            x, b, d = await paired_cpu(lambda name=name, emit=emit: emit(name, PAYLOAD), direct, ops, rounds)
+            # CPU time: an emit that no handler suspends never leaves this process, so CPU time measures
+            # all of it, and unlike wall time it is not inflated by the other processes on this machine.
+            emit = partial(events.emit, name, PAYLOAD)
+            x, b, d = await paired_async(emit, direct, ops, rounds, clock=time.process_time_ns)
             original = {0: "; original XCore: ~3 us", 1: "; original XCore: ~6 us"}.get(count, "")
             results.append(
                 Result(
@@ -285,17 +260,10 @@ async def redis_cases(quick: bool, url: str) -> list[Result]:
 
 async def run(quick: bool) -> list[Result]:
     results = await local_cases(quick)
-    try:
-        server = RedisServer().start()
-    except Exception as exc:
-        raise CasesFailed(results, {"Redis ping-pong": f"{type(exc).__name__}: {exc}"}) from None
-    try:
-        results += await redis_cases(quick, server.url)
-    except Exception as exc:
-        raise CasesFailed(results, {"Redis ping-pong": f"{type(exc).__name__}: {exc}"}) from exc
-    finally:
-        server.cleanup()
-    return results
+    errors: dict[str, str] = {}
+    results += await on_server(lambda: RedisServer().start(), lambda server: redis_cases(quick, server.url),
+                               "Redis ping-pong", errors)  # fmt: skip
+    return CasesFailed.check(results, errors)
 
 
 if __name__ == "__main__":

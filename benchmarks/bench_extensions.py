@@ -27,13 +27,11 @@ import aiosmtplib
 
 from benchmarks.common import Result, paired_async
 from xcore import Xcore
+from xcore.testing.configs import no_services
 from xcore.testing.servers import S3Server, SmtpServer
 
 AREA = "extensions"
 PAYLOAD = bytes(range(256)) * 16  # 4 KiB
-OTHER_SERVICES_OFF: dict[str, Any] = {
-    "databases": {}, "cache": {"enabled": False}, "scheduler": {"enabled": False}, "events": {"enabled": False},
-}  # fmt: skip
 
 
 async def run(quick: bool) -> list[Result]:
@@ -41,11 +39,11 @@ async def run(quick: bool) -> list[Result]:
     smtp, s3_server = SmtpServer().start(), S3Server().start()
     bucket = s3_server.create_bucket(f"bench-{uuid.uuid4().hex[:8]}")
     rounds = 9 if quick else 25
-    config = {"services": {**OTHER_SERVICES_OFF, "extensions": {
+    config = {"services": no_services(extensions={
         "storage": {"type": "local", "root": str(folder / "service"), "fsync": False},
         "s3": s3_server.settings(bucket),
         "email": smtp.settings(),
-    }}}  # fmt: skip
+    })}  # fmt: skip
     host = Xcore(config=config, discover=False)
     await host.boot()
     results: list[Result] = []

@@ -24,18 +24,13 @@ from apscheduler.jobstores.redis import RedisJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from benchmarks.common import Result, percentile
-from benchmarks.failures import CasesFailed
+from benchmarks.failures import CasesFailed, on_server
 from xcore import Xcore
 from xcore.sdk import TrustedBase
+from xcore.testing.configs import no_services
 from xcore.testing.servers import RedisServer
 
 AREA = "scheduler"
-OTHER_SERVICES_OFF: dict[str, Any] = {
-    "databases": {},
-    "extensions": {},
-    "cache": {"enabled": False},
-    "events": {"enabled": False},
-}
 SPACING = 0.010
 LEAD = 0.5
 BASELINE_DELAYS: list[float] = []
@@ -66,7 +61,7 @@ def baseline_noop() -> None:
 
 
 async def boot(scheduler: dict[str, Any]) -> tuple[Xcore, BenchPlugin]:
-    config = {"app": {"name": "bench"}, "services": {**OTHER_SERVICES_OFF, "scheduler": scheduler}}
+    config = {"app": {"name": "bench"}, "services": no_services(scheduler=scheduler)}
     host = Xcore(config=config, plugins={"bench": BenchPlugin}, discover=False)
     await host.boot()
     plugin = next(r for r in host.plugins if r.name == "bench").handle.instance  # type: ignore[union-attr]
@@ -182,16 +177,14 @@ async def run(quick: bool) -> list[Result]:
         "memory", await xcore_delays(memory, count), await baseline_delays(MemoryJobStore(), count)
     )
     results.append(await add_job_case("memory", memory, MemoryJobStore(), ops, rounds))
-    try:
-        server = RedisServer().start()
-    except Exception as exc:
-        raise CasesFailed(results, {"redis cases": f"{type(exc).__name__}: {exc}"}) from None
-    try:
+
+    async def on_redis(server: RedisServer) -> list[Result]:
         redis_section = {"backend": "redis", "url": server.url, "timezone": "UTC"}
         store = RedisJobStore(port=server.port, host="127.0.0.1", jobs_key="bench.jobs", run_times_key="bench.times")
-        results += delay_results("redis", await xcore_delays(redis_section, count), await baseline_delays(store, count))
+        found = delay_results("redis", await xcore_delays(redis_section, count), await baseline_delays(store, count))
         store = RedisJobStore(port=server.port, host="127.0.0.1", jobs_key="bench.add", run_times_key="bench.add.t")
-        results.append(await add_job_case("redis", redis_section, store, ops, rounds))
-    finally:
-        server.cleanup()
-    return results
+        return [*found, await add_job_case("redis", redis_section, store, ops, rounds)]
+
+    errors: dict[str, str] = {}
+    results += await on_server(lambda: RedisServer().start(), on_redis, "redis cases", errors)
+    return CasesFailed.check(results, errors)

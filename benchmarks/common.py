@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -41,45 +41,6 @@ class Result:
         return {**asdict(self), "ratio": self.ratio, "meets_target": self.meets_target}
 
 
-def per_op_ns(fn: Callable[[], object], ops: int, rounds: int = 7) -> float:
-    """Median over ``rounds`` of the time per call of ``fn`` (called ``ops`` times), in ns."""
-    samples = []
-    for _ in range(rounds):
-        began = time.perf_counter_ns()
-        for _ in range(ops):
-            fn()
-        samples.append((time.perf_counter_ns() - began) / ops)
-    return statistics.median(samples)
-
-
-async def per_op_ns_async(fn: Callable[[], Awaitable[object]], ops: int, rounds: int = 7) -> float:
-    """Median over ``rounds`` of the time per awaited call of ``fn``, in ns."""
-    samples = []
-    for _ in range(rounds):
-        began = time.perf_counter_ns()
-        for _ in range(ops):
-            await fn()
-        samples.append((time.perf_counter_ns() - began) / ops)
-    return statistics.median(samples)
-
-
-async def interleaved_async(
-    xcore: Callable[[], Awaitable[object]],
-    baseline: Callable[[], Awaitable[object]],
-    ops: int,
-    rounds: int = 9,
-) -> tuple[float, float]:
-    """Per-op medians (ns) of two paths measured in alternating rounds, so noise hits both alike."""
-    xs, bs = [], []
-    for _ in range(rounds):
-        for fn, out in ((xcore, xs), (baseline, bs)):
-            began = time.perf_counter_ns()
-            for _ in range(ops):
-                await fn()
-            out.append((time.perf_counter_ns() - began) / ops)
-    return statistics.median(xs), statistics.median(bs)
-
-
 def percentile(values: list[float], pct: float) -> float:
     """The ``pct`` percentile (0-100) of ``values`` by nearest rank."""
     ordered = sorted(values)
@@ -87,29 +48,71 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
+Clock = Callable[[], int]
+"""A clock in integer nanoseconds: ``time.perf_counter_ns`` (wall) or ``time.process_time_ns`` (CPU)."""
+
+
+class Pairs:
+    """Per-op times of the two paths, round by round, and the medians the paired helpers report.
+
+    ``slots(rounds)`` says which path to time next (0 is xcore, 1 the baseline): both in every
+    round, taking turns at going first; ``record`` takes each timing.
+    """
+
+    def __init__(self) -> None:
+        self.xcore: list[float] = []
+        self.baseline: list[float] = []
+        self.diffs: list[float] = []
+        self._pair = [0.0, 0.0]
+
+    def slots(self, rounds: int) -> Iterator[int]:
+        for index in range(rounds):
+            yield from (0, 1) if index % 2 == 0 else (1, 0)
+            x, b = self._pair
+            self.xcore.append(x)
+            self.baseline.append(b)
+            self.diffs.append(x - b)
+
+    def record(self, slot: int, per_op: float) -> None:
+        self._pair[slot] = per_op
+
+    def medians(self) -> tuple[float, float, float]:
+        return statistics.median(self.xcore), statistics.median(self.baseline), statistics.median(self.diffs)
+
+
 async def paired_async(
     xcore: Callable[[], Awaitable[object]],
     baseline: Callable[[], Awaitable[object]],
     ops: int,
     rounds: int = 101,
+    clock: Clock = time.perf_counter_ns,
 ) -> tuple[float, float, float]:
     """Per-op medians (ns) of two paths, and the median of their per-round difference.
 
     Made for small overheads on a noisy machine: many short rounds, each timing both paths back to
     back (first one, then the other, alternating), so a preemption spoils one pair, not the medians.
     """
-    xs: list[float] = []
-    bs: list[float] = []
-    diffs: list[float] = []
-    for index in range(rounds):
-        pair = [0.0, 0.0]
-        for slot in (0, 1) if index % 2 == 0 else (1, 0):
-            fn = xcore if slot == 0 else baseline
-            began = time.perf_counter_ns()
-            for _ in range(ops):
-                await fn()
-            pair[slot] = (time.perf_counter_ns() - began) / ops
-        xs.append(pair[0])
-        bs.append(pair[1])
-        diffs.append(pair[0] - pair[1])
-    return statistics.median(xs), statistics.median(bs), statistics.median(diffs)
+    pairs, paths = Pairs(), (xcore, baseline)
+    for slot in pairs.slots(rounds):
+        fn, began = paths[slot], clock()
+        for _ in range(ops):
+            await fn()
+        pairs.record(slot, (clock() - began) / ops)
+    return pairs.medians()
+
+
+def paired_sync(
+    xcore: Callable[[], object],
+    baseline: Callable[[], object],
+    ops: int,
+    rounds: int = 101,
+    clock: Clock = time.perf_counter_ns,
+) -> tuple[float, float, float]:
+    """:func:`paired_async` for two plain (not awaited) calls."""
+    pairs, paths = Pairs(), (xcore, baseline)
+    for slot in pairs.slots(rounds):
+        fn, began = paths[slot], clock()
+        for _ in range(ops):
+            fn()
+        pairs.record(slot, (clock() - began) / ops)
+    return pairs.medians()

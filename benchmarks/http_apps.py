@@ -21,19 +21,13 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 
 from xcore.sdk import TrustedBase, action, ok
+from xcore.testing.configs import no_services
 
 API_KEY = "bench-key"
 PLUGIN = "bench"
 GET_PATH = f"/plugins/{PLUGIN}/ping"
 ACTION_PATH = f"/plugins/{PLUGIN}/actions/echo"
 
-MINIMAL_SERVICES: dict[str, Any] = {
-    "databases": {},
-    "extensions": {},
-    "cache": {"enabled": False},
-    "scheduler": {"enabled": False},
-    "events": {"enabled": False},
-}
 
 
 class BenchPlugin(TrustedBase):
@@ -54,7 +48,7 @@ class BenchPlugin(TrustedBase):
 def xcore_app() -> FastAPI:
     from xcore.web import create_app
 
-    config = {"app": {"name": "bench", "api_key": API_KEY}, "services": MINIMAL_SERVICES}
+    config = {"app": {"name": "bench", "api_key": API_KEY}, "services": no_services()}
     return create_app(config=config, plugins={PLUGIN: BenchPlugin}, discover=False)
 
 

@@ -7,8 +7,8 @@ A server that cannot be started skips its tests on a developer machine and fails
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
 import pytest
 
@@ -17,7 +17,7 @@ from xcore.testing.servers import PostgresServer, RedisServer, ServerUnavailable
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: a test server that cannot start fails the run)")
     pytest.skip(reason)
@@ -48,32 +48,42 @@ class ExistingServer:
         return None
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """A private redis-server; ``.url``, ``.stop()`` and ``.start()`` to simulate an outage."""
-    if os.environ.get("XCORE_TEST_REDIS_URL"):
-        yield ExistingServer(os.environ["XCORE_TEST_REDIS_URL"])  # type: ignore[misc]
+class Server(Protocol):
+    def cleanup(self) -> None: ...
+
+
+S = TypeVar("S", bound=Server)
+
+
+def serve(start: Callable[[], S], existing_url_variable: str | None = None) -> Iterator[S]:
+    """The body of a server fixture: ``yield from serve(lambda: SomeServer().start())``.
+
+    Yields the started server and cleans it up after; a server that cannot start is
+    :func:`unavailable`. With ``existing_url_variable`` set in the environment, yields an
+    :class:`ExistingServer` on that URL instead of starting one.
+    """
+    url = os.environ.get(existing_url_variable) if existing_url_variable else None
+    if url:
+        yield ExistingServer(url)  # type: ignore[misc]
         return
     try:
-        server = RedisServer().start()
+        server = start()
     except ServerUnavailable as exc:
         unavailable(str(exc))
     yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server; ``.url``, ``.stop()`` and ``.start()`` to simulate an outage."""
+    yield from serve(lambda: RedisServer().start(), "XCORE_TEST_REDIS_URL")
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A private PostgreSQL cluster; ``.url`` is a ``postgresql://`` URL with a password."""
-    if os.environ.get("XCORE_TEST_POSTGRES_URL"):
-        yield ExistingServer(os.environ["XCORE_TEST_POSTGRES_URL"])  # type: ignore[misc]
-        return
-    try:
-        server = PostgresServer().start()
-    except ServerUnavailable as exc:
-        unavailable(str(exc))
-    yield server
-    server.cleanup()
+    yield from serve(lambda: PostgresServer().start(), "XCORE_TEST_POSTGRES_URL")
 
 
 @pytest.fixture
@@ -100,12 +110,15 @@ def smtp_server() -> Iterator[SmtpServer]:
     """A plain-SMTP aiosmtpd server recording what it receives (``.messages``); AUTH with ``.user``/``.password``."""
     from xcore.testing.servers import SmtpServer
 
-    try:
-        server = SmtpServer(user="mailer@example.test", password="smtp-secret-pw").start()
-    except ServerUnavailable as exc:
-        unavailable(str(exc))
-    yield server
-    server.cleanup()
+    yield from serve(lambda: SmtpServer(user="mailer@example.test", password="smtp-secret-pw").start())
+
+
+@pytest.fixture(scope="session")
+def starttls_server() -> Iterator[SmtpServer]:
+    """An SMTP server requiring STARTTLS (self-signed ``.cert_file``) and AUTH (``.user``/``.password``)."""
+    from xcore.testing.servers import SmtpServer
+
+    yield from serve(lambda: SmtpServer(tls="starttls", user="tls-user@example.test", password="tls-secret-pw").start())
 
 
 @pytest.fixture(scope="session")
@@ -113,9 +126,4 @@ def s3_server() -> Iterator[S3Server]:
     """moto's S3 API on 127.0.0.1 (``.endpoint_url``, ``.create_bucket(name)``, ``.settings(bucket)``)."""
     from xcore.testing.servers import S3Server
 
-    try:
-        server = S3Server().start()
-    except ServerUnavailable as exc:
-        unavailable(str(exc))
-    yield server
-    server.cleanup()
+    yield from serve(lambda: S3Server().start())

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.conftest import unavailable
 from xcore.testing.conformance import EmailConformance
 from xcore.testing.servers import Delivered, SmtpServer
-from xcore.testing.servers import ServerUnavailable
-
-
-@pytest.fixture(scope="module")
-def starttls_server() -> Iterator[SmtpServer]:
-    try:
-        server = SmtpServer(tls="starttls", user="tls-user@example.test", password="tls-secret-pw").start()
-    except ServerUnavailable as exc:
-        unavailable(str(exc))
-    yield server
-    server.cleanup()
 
 
 class TestSmtpPlain(EmailConformance):

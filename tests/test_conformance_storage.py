@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import types
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from xcore.testing.conformance import StorageConformance
+from xcore.hookspecs import hookimpl
+from xcore.services import ServiceType
+from xcore.testing.conformance import StorageConformance, settings_error
 from xcore.testing.servers import S3Server
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_plugins" / "xcore-memory-storage"
@@ -47,3 +50,31 @@ class TestExampleMemoryStorage(StorageConformance):
     def service_plugins(self, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
         monkeypatch.syspath_prepend(str(EXAMPLE))
         return {"memory_storage": importlib.import_module("xcore_memory_storage")}
+
+
+def broken_backend() -> types.ModuleType:
+    """A backend whose ``xcore_register_service`` raises, as one with a missing dependency does."""
+    module = types.ModuleType("broken_backend")
+
+    @hookimpl
+    def xcore_register_service() -> list[ServiceType]:
+        raise RuntimeError("libmemory is not installed")
+
+    module.xcore_register_service = xcore_register_service  # type: ignore[attr-defined]
+    return module
+
+
+async def test_an_unknown_type_says_where_types_come_from_and_which_backends_failed() -> None:
+    text = str(await settings_error("extension", {"type": "memory"}, name="storage",
+                                    plugins={"broken_memory": broken_backend()}))  # fmt: skip
+    assert "services.extensions.storage: unknown extension type 'memory'" in text
+    assert "install the backend's package (pip install -e .) or hand its module in the service_plugins" in text
+    assert "Backends that failed to load: broken_memory (" in text
+    assert "xcore_register_service raised RuntimeError: libmemory is not installed" in text
+
+
+async def test_bad_settings_are_the_host_error_naming_the_key_path(tmp_path: Path) -> None:
+    error = await settings_error("extension", {"type": "local", "rot": str(tmp_path)}, name="storage")
+    assert "services.extensions.storage.rot: unknown key; did you mean 'root'?" in str(error)
+    with pytest.raises(AssertionError, match=r"services\.extensions\.storage: the section was accepted"):
+        await settings_error("extension", {"type": "local", "root": str(tmp_path)}, name="storage")

@@ -22,11 +22,11 @@ SCRIPT = """
 import asyncio, json
 from xcore import Xcore
 from xcore.errors import ConfigError
+from xcore.testing.configs import no_services
 
-CONFIG = {"services": {
-    "databases": {}, "cache": {"enabled": False}, "scheduler": {"enabled": False}, "events": {"enabled": False},
-    "extensions": {"storage": {"type": "memory", "package": "xcore-memory-storage", "max_bytes": 100}},
-}}
+CONFIG = {"services": no_services(
+    extensions={"storage": {"type": "memory", "package": "xcore-memory-storage", "max_bytes": 100}},
+)}
 
 async def main():
     host = Xcore(config=CONFIG, discover=False)
@@ -90,4 +90,6 @@ def test_installing_the_package_adds_the_type_and_uninstalling_removes_it(venv: 
     removed = json.loads(run(python, "boot.py", cwd=venv).strip().splitlines()[-1])
     assert removed["error"].endswith(
         "services.extensions.storage: extension type 'memory' comes from the package 'xcore-memory-storage' "
-        "(services.extensions.storage.package), which is not installed or is disabled: pip install xcore-memory-storage")
+        "(services.extensions.storage.package), which is not installed or is disabled: "
+        "pip install xcore-memory-storage"
+    )

@@ -10,18 +10,15 @@ come "from the usual places", as they would on a server.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import unavailable
 from xcore import Xcore
 from xcore.errors import ConfigError
 from xcore.sdk import TrustedBase, ok
 from xcore.testing.servers import S3Server, SmtpServer
-from xcore.testing.servers import ServerUnavailable
 
 SEED_YAML = """\
 services:
@@ -73,16 +70,6 @@ class Plugin(TrustedBase):
         return await super().handle(action, payload)
 
 
-@pytest.fixture(scope="module")
-def starttls_server() -> Iterator[SmtpServer]:
-    try:
-        server = SmtpServer(tls="starttls", user="notifier@example.com", password="seed-smtp-pw").start()
-    except ServerUnavailable as exc:
-        unavailable(str(exc))
-    yield server
-    server.cleanup()
-
-
 @pytest.fixture
 def seed_env(
     starttls_server: SmtpServer, s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -99,7 +86,7 @@ def seed_env(
     (tmp_path / "integration.yaml").write_text(SEED_YAML)
     return {
         "SMTP_HOST": starttls_server.host, "SMTP_PORT": str(starttls_server.port),
-        "SMTP_USER": "notifier@example.com", "SMTP_PASSWORD": "seed-smtp-pw",
+        "SMTP_USER": str(starttls_server.user), "SMTP_PASSWORD": str(starttls_server.password),
         "S3_BUCKET": bucket, "AWS_REGION": "us-east-1",
     }  # fmt: skip
 
@@ -118,7 +105,7 @@ async def test_the_spec_example_runs_as_written(
         }
         mail = starttls_server.messages[-1]
         assert mail.recipients == ["ann@example.com"]
-        assert mail.sender == "notifier@example.com"  # the login is the default sender
+        assert mail.sender == starttls_server.user  # the login is the default sender
         assert mail.message["Subject"] == "Notification"
         assert mail.message.get_content().strip() == "Your export is ready"
 
@@ -141,7 +128,7 @@ async def test_a_bad_port_variable_names_the_key_path(seed_env: dict[str, str]) 
     with pytest.raises(ConfigError) as caught:
         await host.boot()
     assert "services.extensions.email.port" in str(caught.value)
-    assert "seed-smtp-pw" not in str(caught.value)
+    assert seed_env["SMTP_PASSWORD"] not in str(caught.value)
 
 
 async def test_an_unknown_extension_type_names_the_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,8 +17,7 @@ import pytest
 
 from xcore.builtin_services.storage import LocalStorage, LocalStorageSettings, StorageError, StoragePathError
 from xcore.builtin_services.storage.local import STALE_TEMP_SECONDS, TEMP_PREFIX
-from xcore.errors import ConfigError
-from xcore.testing.conformance import running_service
+from xcore.testing.conformance import running_service, settings_error
 
 
 async def local(root: Path, **settings: object) -> LocalStorage:
@@ -195,7 +194,4 @@ async def test_the_embedded_default_root(tmp_path: Path, monkeypatch: pytest.Mon
     ],
 )
 async def test_bad_settings_name_the_key_path(settings: dict[str, object], message: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        async with running_service("extension", settings, name="storage"):
-            pass
-    assert message in str(caught.value)
+    assert message in str(await settings_error("extension", settings, name="storage"))

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from xcore.errors import ConfigError
 from xcore.sdk import TrustedBase, action, ok
 from xcore.services import ServiceBase
+from xcore.testing.configs import no_services
 from xcore.testing.doubles import LifecycleProxy, config_with_doubles
 from xcore.testing.harness import PluginLoadError, boot_xcore
 
@@ -212,3 +213,13 @@ async def test_route_exceptions_reach_the_test_or_become_a_500(xcore_boot: Any) 
         await raising.client.get("/plugins/crash/boom")
     served = await xcore_boot(plugins={"crash": Crashing}, raise_app_exceptions=False)
     assert (await served.client.get("/plugins/crash/boom")).status_code == 500
+
+
+async def test_no_services_boots_only_the_sections_named(xcore_boot: Any) -> None:
+    bare = await xcore_boot(config={"services": no_services()})
+    assert (await bare.health())["services"] == {}
+    cached = await xcore_boot(config={"services": no_services(cache={"backend": "memory"})})
+    assert list((await cached.health())["services"]) == ["cache"]
+    assert no_services() is not no_services()  # a fresh dict each time: callers may change it
+    with pytest.raises(TypeError, match=r"unknown section\(s\) caches; known: databases, cache"):
+        no_services(caches={"backend": "memory"})

@@ -5,7 +5,7 @@ Redis scheduler (timezone Europe/Paris) + PostgreSQL:
 - "Adding Jobs": test_adding_jobs_example (interval and cron jobs added on load, a one-time job over
   HTTP that really fires, the job listing, the ``schedule`` action)
 - "Scheduler Patterns": test_scheduler_patterns_example (the cleanup job deletes expired sessions;
-  its ``on_unload`` removes the job, checked on Redis by booting a second host on the same store)
+  its ``on_unload`` removes the job, checked on Redis by booting more hosts on the same store)
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ async def test_adding_jobs_example(spec_backend: Backend, xcore_boot: Any, capsy
     assert datetime.fromisoformat(answer["scheduled_for"]) > datetime.now()
     ipc = [job for job in xcore.get_service("scheduler", "jobs").get_jobs() if job.id.startswith("ipc_task_")]
     assert len(ipc) == 1
+    due_in = ipc[0].next_run_time - datetime.now(UTC)
+    assert timedelta(seconds=50) < due_in <= timedelta(minutes=1)  # "1 minute from now", whatever the timezone
     await xcore.run_job("jobs", ipc[0].id)
     assert "IPC scheduled task executed: {'report': 'weekly'}" in capsys.readouterr().out
 
@@ -129,3 +131,9 @@ async def test_scheduler_patterns_example(spec_backend: Backend, xcore_boot: Any
     )
     assert second.get_service("scheduler", "sessions").get_jobs() == []
     assert [job.id for job in second.get_service("scheduler", "keeper").get_jobs()] == ["kept"]
+    await second.host.shutdown()
+
+    # booting the example again on the same store works as written: its add_job (no replace_existing)
+    # meets no leftover job with its id; the kit fails the boot if on_load raises
+    again = await xcore_boot(plugins={"sessions": example.Plugin}, config=spec_backend.config, env=spec_backend.env)
+    assert [job.id for job in again.get_service("scheduler", "sessions").get_jobs()] == ["Plugin_cleanup"]

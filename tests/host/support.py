@@ -8,25 +8,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xcore.testing.configs import no_services
 from xcore.testing.distributions import write_distribution
 
-NO_SERVICES: dict[str, Any] = {
-    "databases": {},
-    "extensions": {},
-    "cache": {"enabled": False},
-    "scheduler": {"enabled": False},
-    "events": {"enabled": False},
-}
+NO_SERVICES: dict[str, Any] = no_services()
+"""The ``services`` section turning every service off (read-only here; ``config()`` builds fresh ones)."""
 
 
 def config(**sections: Any) -> dict[str, Any]:
     """A config with no services (unless given) and the given sections."""
-    data: dict[str, Any] = {"services": dict(NO_SERVICES)}
-    for key, value in sections.items():
-        if key == "services":
-            data["services"].update(value)
-        else:
-            data[key] = value
+    data: dict[str, Any] = {key: value for key, value in sections.items() if key != "services"}
+    data["services"] = no_services(**sections.get("services", {}))
     return data
 
 

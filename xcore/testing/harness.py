@@ -117,8 +117,9 @@ async def boot_xcore(
     """Boot a host with ``plugins`` and ``config`` (a dict shaped like ``integration.yaml``).
 
     ``config`` defaults to the embedded defaults (SQLite, memory cache and scheduler, local storage,
-    all under ``./.xcore``: run it in a temporary directory). ``services`` replaces services by name
-    with test doubles. ``discover=False`` keeps installed application plugins out, so a test sees only
+    all under ``./.xcore``: run it in a temporary directory); ``{"services": no_services(cache=...)}``
+    (:func:`xcore.testing.configs.no_services`) boots only the named services. ``services`` replaces
+    services by name with test doubles. ``discover=False`` keeps installed application plugins out, so a test sees only
     the plugins it names. ``strict=True`` raises :class:`PluginLoadError`, naming the error, if any
     application plugin fails to load (service backends report through ``health()``); pass
     ``strict=False`` to test a plugin's failure itself. An exception escaping a route reaches the

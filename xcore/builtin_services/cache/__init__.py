@@ -10,16 +10,33 @@ backends offer the same :class:`Cache` API (see :mod:`.base` for its guarantees)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xcore.builtin_services.cache.base import Cache, CacheUnavailableError
-from xcore.builtin_services.cache.codec import UnsupportedValueError
-from xcore.builtin_services.cache.decorator import CachedFunction
-from xcore.builtin_services.cache.memory import MemoryCache
-from xcore.builtin_services.cache.redis import RedisCache
 from xcore.builtin_services.cache.settings import CacheSettings, MemoryCacheSettings, RedisCacheSettings
 from xcore.hookspecs import hookimpl
 from xcore.services import ServiceSetup, ServiceType
+
+if TYPE_CHECKING:
+    from xcore.builtin_services.cache.base import Cache, CacheUnavailableError
+    from xcore.builtin_services.cache.codec import UnsupportedValueError
+    from xcore.builtin_services.cache.decorator import CachedFunction
+    from xcore.builtin_services.cache.memory import MemoryCache
+    from xcore.builtin_services.cache.redis import RedisCache
+else:
+    # Importing the backend declares it; redis-py loads only when a Redis cache is built.
+    from xcore.builtin_services.lazy_exports import lazy_exports
+
+    __getattr__ = lazy_exports(
+        __name__,
+        {
+            "Cache": ".base",
+            "CacheUnavailableError": ".base",
+            "UnsupportedValueError": ".codec",
+            "CachedFunction": ".decorator",
+            "MemoryCache": ".memory",
+            "RedisCache": ".redis",
+        },
+    )
 
 __all__ = [
     "Cache",
@@ -35,10 +52,14 @@ __all__ = [
 
 
 def build_memory(settings: MemoryCacheSettings, setup: ServiceSetup) -> MemoryCache:
+    from xcore.builtin_services.cache.memory import MemoryCache
+
     return MemoryCache(settings)
 
 
 def build_redis(settings: RedisCacheSettings, setup: ServiceSetup) -> RedisCache:
+    from xcore.builtin_services.cache.redis import RedisCache
+
     return RedisCache(settings, setup)
 
 

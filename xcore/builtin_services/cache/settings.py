@@ -7,11 +7,10 @@ Redis cache and ``url`` is harmless under a memory one. Keys a backend does not 
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
+from xcore.builtin_services.service_urls import RedisUrl
 from xcore.services import ServiceSettings
-
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class CacheSettings(ServiceSettings):
@@ -41,11 +40,4 @@ class MemoryCacheSettings(CacheSettings):
 class RedisCacheSettings(CacheSettings):
     """``backend: redis``: ``url`` is required (``redis://``, ``rediss://`` or ``unix://``)."""
 
-    url: str
-
-    @field_validator("url")
-    @classmethod
-    def _scheme(cls, value: str) -> str:
-        if not value.startswith(REDIS_SCHEMES):
-            raise ValueError(f"must start with one of {', '.join(REDIS_SCHEMES)}")
-        return value
+    url: RedisUrl

@@ -9,14 +9,35 @@ Registered through ``xcore_register_service`` like any third-party backend. Conf
 
 from __future__ import annotations
 
-from xcore.builtin_services.email.message import Attachment, Composed, compose
+from typing import TYPE_CHECKING
+
 from xcore.builtin_services.email.settings import SmtpSettings
-from xcore.builtin_services.email.smtp import EmailError, SentEmail, SmtpEmail
 from xcore.hookspecs import hookimpl
 from xcore.services.types import ServiceSetup, ServiceType
 
+if TYPE_CHECKING:
+    from xcore.builtin_services.email.message import Attachment, Composed, compose
+    from xcore.builtin_services.email.smtp import EmailError, SentEmail, SmtpEmail
+else:
+    # Importing the backend declares it; aiosmtplib loads only when an email service is built.
+    from xcore.builtin_services.lazy_exports import lazy_exports
+
+    __getattr__ = lazy_exports(
+        __name__,
+        {
+            "Attachment": ".message",
+            "Composed": ".message",
+            "compose": ".message",
+            "EmailError": ".smtp",
+            "SentEmail": ".smtp",
+            "SmtpEmail": ".smtp",
+        },
+    )
+
 
 def build_smtp(settings: SmtpSettings, setup: ServiceSetup) -> SmtpEmail:
+    from xcore.builtin_services.email.smtp import SmtpEmail
+
     return SmtpEmail(settings, setup.name, setup.logger)
 
 

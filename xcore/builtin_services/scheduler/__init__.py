@@ -15,31 +15,52 @@ plugin. ``xcore jobs`` lists every job with its next run and last outcome.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xcore.builtin_services.scheduler.cli import xcore_register_commands
-from xcore.builtin_services.scheduler.errors import (
-    DuplicateJobError,
-    InvalidJobError,
-    JobNotFoundError,
-    SchedulerError,
-    StoreUnavailableError,
-)
-from xcore.builtin_services.scheduler.outcomes import JobFailure, JobOutcome, RunInfo, current_run
-from xcore.builtin_services.scheduler.service import SchedulerService
 from xcore.builtin_services.scheduler.settings import (
     DatabaseSchedulerSettings,
     MemorySchedulerSettings,
     RedisSchedulerSettings,
     SchedulerSettings,
 )
-from xcore.builtin_services.scheduler.stores.memory import MemoryStore
-from xcore.builtin_services.scheduler.targets import make_target
-from xcore.builtin_services.scheduler.triggers import build_trigger
-from xcore.builtin_services.scheduler.view import PluginScheduler, ScheduledJob
 from xcore.errors import ConfigError, XcoreError
 from xcore.hookspecs import hookimpl
 from xcore.services import ServiceSetup, ServiceType
+
+if TYPE_CHECKING:
+    import click
+
+    from xcore.builtin_services.scheduler.errors import (
+        DuplicateJobError,
+        InvalidJobError,
+        JobNotFoundError,
+        SchedulerError,
+        StoreUnavailableError,
+    )
+    from xcore.builtin_services.scheduler.outcomes import JobFailure, JobOutcome, RunInfo, current_run
+    from xcore.builtin_services.scheduler.service import SchedulerService
+    from xcore.builtin_services.scheduler.view import PluginScheduler, ScheduledJob
+else:
+    # Importing the backend declares it; APScheduler loads only when a scheduler is built.
+    from xcore.builtin_services.lazy_exports import lazy_exports
+
+    __getattr__ = lazy_exports(
+        __name__,
+        {
+            "DuplicateJobError": ".errors",
+            "InvalidJobError": ".errors",
+            "JobNotFoundError": ".errors",
+            "SchedulerError": ".errors",
+            "StoreUnavailableError": ".errors",
+            "JobFailure": ".outcomes",
+            "JobOutcome": ".outcomes",
+            "RunInfo": ".outcomes",
+            "current_run": ".outcomes",
+            "SchedulerService": ".service",
+            "PluginScheduler": ".view",
+            "ScheduledJob": ".view",
+        },
+    )
 
 
 def _check_config_jobs(settings: SchedulerSettings, setup: ServiceSetup, persistent: str | None) -> None:
@@ -47,6 +68,9 @@ def _check_config_jobs(settings: SchedulerSettings, setup: ServiceSetup, persist
     from zoneinfo import ZoneInfo
 
     from tzlocal import get_localzone
+
+    from xcore.builtin_services.scheduler.targets import make_target
+    from xcore.builtin_services.scheduler.triggers import build_trigger
 
     tz = ZoneInfo(settings.timezone) if settings.timezone else get_localzone()
     for index, spec in enumerate(settings.jobs):
@@ -59,11 +83,15 @@ def _check_config_jobs(settings: SchedulerSettings, setup: ServiceSetup, persist
 
 
 def build_memory(settings: MemorySchedulerSettings, setup: ServiceSetup) -> SchedulerService:
+    from xcore.builtin_services.scheduler.service import SchedulerService
+    from xcore.builtin_services.scheduler.stores.memory import MemoryStore
+
     _check_config_jobs(settings, setup, None)
     return SchedulerService(settings, setup, MemoryStore())
 
 
 def build_redis(settings: RedisSchedulerSettings, setup: ServiceSetup) -> SchedulerService:
+    from xcore.builtin_services.scheduler.service import SchedulerService
     from xcore.builtin_services.scheduler.stores.redis import RedisStore
 
     _check_config_jobs(settings, setup, "redis")
@@ -74,6 +102,7 @@ def build_redis(settings: RedisSchedulerSettings, setup: ServiceSetup) -> Schedu
 def build_database(settings: DatabaseSchedulerSettings, setup: ServiceSetup) -> SchedulerService:
     from sqlalchemy.engine import Engine
 
+    from xcore.builtin_services.scheduler.service import SchedulerService
     from xcore.builtin_services.scheduler.stores.database import DatabaseStore
 
     _check_config_jobs(settings, setup, "database")
@@ -136,11 +165,21 @@ async def xcore_host_stopping(host: Any) -> None:
         await service.host_stopping()
 
 
+@hookimpl
+def xcore_register_commands(cli: click.Group) -> None:
+    """``xcore jobs``."""
+    from xcore.builtin_services.scheduler.cli import jobs_command
+
+    cli.add_command(jobs_command)
+
+
 def _service_of(host: Any) -> SchedulerService | None:
     try:
         service = host.get_service("scheduler")
     except KeyError:
         return None
+    from xcore.builtin_services.scheduler.service import SchedulerService
+
     return service if isinstance(service, SchedulerService) else None
 
 
@@ -160,6 +199,9 @@ __all__ = [
     "SchedulerService",
     "SchedulerSettings",
     "StoreUnavailableError",
+    "build_database",
+    "build_memory",
+    "build_redis",
     "current_run",
     "xcore_host_started",
     "xcore_host_stopping",

@@ -14,8 +14,6 @@ from typing import Any
 
 import click
 
-from xcore.hookspecs import hookimpl
-
 COLUMNS = ["plugin", "id", "trigger", "next_run", "last_outcome"]
 
 
@@ -59,8 +57,3 @@ def jobs_command(config_path: str | None, as_json: bool, plugin: str | None) -> 
         click.echo(table(rows, COLUMNS))
     else:
         click.echo("no scheduled jobs")
-
-
-@hookimpl
-def xcore_register_commands(cli: click.Group) -> None:
-    cli.add_command(jobs_command)

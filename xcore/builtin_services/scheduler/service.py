@@ -227,8 +227,11 @@ class SchedulerService(ServiceBase):
             events = self.setup.services("events")
         except KeyError:
             return
-        data = {"plugin": failure.plugin or "", "job_id": failure.job_id,
-                "error": f"{type(failure.error).__name__}: {failure.error}"}
+        data = {
+            "plugin": failure.plugin or "",
+            "job_id": failure.job_id,
+            "error": f"{type(failure.error).__name__}: {failure.error}",
+        }
         try:
             await events.emit(kernel.SCHEDULER_JOB_FAILED, data, source="xcore")
         except Exception:

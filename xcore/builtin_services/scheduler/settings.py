@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from xcore.builtin_services.service_urls import RedisUrl
 from xcore.services import ServiceSettings
 
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _FUNC_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -119,14 +119,7 @@ class MemorySchedulerSettings(SchedulerSettings):
 class RedisSchedulerSettings(SchedulerSettings):
     """``backend: redis``: jobs in Redis, shared by every process of the app; ``url`` is required."""
 
-    url: str
-
-    @field_validator("url")
-    @classmethod
-    def _scheme(cls, value: str) -> str:
-        if not value.startswith(REDIS_SCHEMES):
-            raise ValueError(f"must start with one of {', '.join(REDIS_SCHEMES)}")
-        return value
+    url: RedisUrl
 
 
 class DatabaseSchedulerSettings(SchedulerSettings):

@@ -10,15 +10,36 @@ backend would, and offer one interface (:class:`~xcore.builtin_services.storage.
 
 from __future__ import annotations
 
-from xcore.builtin_services.storage.base import Storage, UploadData
-from xcore.builtin_services.storage.errors import StorageError, StorageNotFoundError, StoragePathError
-from xcore.builtin_services.storage.local import LocalStorage
+from typing import TYPE_CHECKING
+
 from xcore.builtin_services.storage.settings import LocalStorageSettings, S3StorageSettings
 from xcore.hookspecs import hookimpl
 from xcore.services.types import ServiceSetup, ServiceType
 
+if TYPE_CHECKING:
+    from xcore.builtin_services.storage.base import Storage, UploadData
+    from xcore.builtin_services.storage.errors import StorageError, StorageNotFoundError, StoragePathError
+    from xcore.builtin_services.storage.local import LocalStorage
+else:
+    # Importing the backend declares it; an implementation loads when its storage is built.
+    from xcore.builtin_services.lazy_exports import lazy_exports
+
+    __getattr__ = lazy_exports(
+        __name__,
+        {
+            "Storage": ".base",
+            "UploadData": ".base",
+            "StorageError": ".errors",
+            "StorageNotFoundError": ".errors",
+            "StoragePathError": ".errors",
+            "LocalStorage": ".local",
+        },
+    )
+
 
 def build_local(settings: LocalStorageSettings, setup: ServiceSetup) -> LocalStorage:
+    from xcore.builtin_services.storage.local import LocalStorage
+
     return LocalStorage(settings, setup.name)
 
 

@@ -11,13 +11,14 @@ override the ``service_config`` fixture with the ``integration.yaml`` section of
         def service_config(self):
             return {"type": "memory"}
 
-The suites build the service through the host's own path (installed entry points, the type's
-settings model, its factory, ``start()``/``close()``), so passing them means the backend works when
-named in ``integration.yaml``. They need ``pytest`` and ``pytest-asyncio``.
+The suites boot a real :class:`~xcore.Xcore` host whose only service is the section under test
+(installed entry points, the type's settings model, its factory, ``start()``, ``close()`` at
+shutdown), so passing them means the backend works when named in ``integration.yaml``. They need
+``pytest`` and ``pytest-asyncio``.
 """
 
 from xcore.testing.conformance.base import ConformanceSuite
-from xcore.testing.conformance.boot import collect_service_types, running_service
+from xcore.testing.conformance.boot import running_service, settings_error
 from xcore.testing.conformance.cache_suite import CacheConformance
 from xcore.testing.conformance.database_suite import AsyncDatabaseConformance, SyncDatabaseConformance
 from xcore.testing.conformance.email_suite import EmailConformance
@@ -34,6 +35,6 @@ __all__ = [
     "SmtpServer",
     "StorageConformance",
     "SyncDatabaseConformance",
-    "collect_service_types",
     "running_service",
+    "settings_error",
 ]

@@ -4,7 +4,7 @@ A suite is a class of tests. The author subclasses it in a module named ``test_*
 named ``Test*`` and overrides ``service_config`` (the ``integration.yaml`` section of the backend
 under test, selector included). ``service_plugins`` may hand backends that are not pip-installed
 (a module or object carrying ``xcore_register_service``). The tests get the service from
-``service``, built through the host's own registry and factory path (see ``boot.py``).
+``service``, built by a real host booted with that section as its only service (see ``boot.py``).
 """
 
 from __future__ import annotations

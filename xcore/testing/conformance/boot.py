@@ -1,68 +1,31 @@
-"""Building one service the way the host does, for the conformance suites.
+"""Building one service through a real host, for the conformance suites.
 
-The suites must test a backend through the path production uses: the service types that installed
-packages declare with ``xcore_register_service`` (entry point group ``xcore.services``), the
-``ServiceTypeRegistry`` lookup, settings validated by the type's own model with errors naming the key
-path, the factory, ``start()``, and ``close()`` through the ``ServiceContainer``. Only the one service
-under test is built, so a suite does not depend on any other backend being installed or healthy.
+A suite must test a backend through the path production uses, so the service comes from an
+:class:`~xcore.Xcore` host booted with a config in which the section under test is the only service
+(every other section off, see :func:`xcore.testing.configs.no_services`): the host finds the type
+among the installed backends (entry point group ``xcore.services``) and the ``service_plugins`` handed
+to it, validates the section with the type's settings model (errors name the key path), builds it with
+the type's factory, starts it, and closes it at shutdown. Nothing here re-implements any of that.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import importlib_metadata
-import pluggy
-
-from xcore import hookspecs
 from xcore.errors import ConfigError, ServiceError
-from xcore.services.container import ServiceContainer, ServiceSpec, ServiceTypeRegistry
-from xcore.services.types import ServiceKind, ServiceType
-
-log = logging.getLogger("xcore.conformance")
-
-SERVICES_GROUP = "xcore.services"
+from xcore.host import Xcore
+from xcore.services.types import ServiceKind
+from xcore.testing.configs import no_services
 
 SELECTOR: dict[ServiceKind, str] = {
     "database": "type", "extension": "type", "cache": "backend", "scheduler": "backend", "events": "backend",
 }  # fmt: skip
 """The key of a config section that names its service type."""
 
-
-def collect_service_types(plugins: Mapping[str, object] | None = None) -> tuple[ServiceTypeRegistry, list[str]]:
-    """Every service type of the installed backends, plus those of ``plugins`` (objects not installed).
-
-    Returns the registry and a line per backend that could not be imported, so that an unknown-type
-    error can say why a type one expected is missing.
-    """
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
-    distributions: dict[str, str | None] = {}
-    broken: list[str] = []
-    for ep in importlib_metadata.entry_points(group=SERVICES_GROUP):
-        try:
-            obj = ep.load()
-            pm.register(obj() if isinstance(obj, type) else obj, name=ep.name)
-        except Exception as exc:
-            broken.append(f"{ep.name} ({ep.value}): {type(exc).__name__}: {exc}")
-            continue
-        distributions[ep.name] = ep.dist.name if ep.dist is not None else None
-    for name, obj in (plugins or {}).items():
-        pm.register(obj() if isinstance(obj, type) else obj, name=name)
-        distributions[name] = None
-    registry = ServiceTypeRegistry()
-    for impl in pm.hook.xcore_register_service.get_hookimpls():
-        declared = impl.function()
-        items = declared if isinstance(declared, list | tuple) else [declared] if declared else []
-        for item in items:
-            if not isinstance(item, ServiceType):
-                raise ConfigError(f"plugin {impl.plugin_name!r}: xcore_register_service returned {item!r}, "
-                                  "expected xcore.services.ServiceType objects")  # fmt: skip
-            registry.add(item, impl.plugin_name, distributions.get(impl.plugin_name))
-    return registry, broken
+DEFAULT_SECTION: dict[ServiceKind, str] = {"database": "default", "extension": "service"}
+"""The section name used when none is given (the single services are named by their kind)."""
 
 
 def service_identity(kind: ServiceKind, name: str) -> tuple[str, str]:
@@ -74,6 +37,15 @@ def service_identity(kind: ServiceKind, name: str) -> tuple[str, str]:
     return kind, f"services.{kind}"
 
 
+def only_service(kind: ServiceKind, name: str, section: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``services`` config in which ``section`` (called ``name``, of ``kind``) is the only service."""
+    if kind == "database":
+        return no_services(databases={name: dict(section)})
+    if kind == "extension":
+        return no_services(extensions={name: dict(section)})
+    return no_services(**{kind: dict(section)})
+
+
 @asynccontextmanager
 async def running_service(
     kind: ServiceKind,
@@ -83,36 +55,62 @@ async def running_service(
     plugins: Mapping[str, object] | None = None,
     app_name: str = "xcore-conformance",
 ) -> AsyncIterator[Any]:
-    """Build and start the service that ``config`` (an ``integration.yaml`` section) describes.
+    """Boot a host whose only service is the one ``config`` (an ``integration.yaml`` section) describes.
 
     ``config`` includes its selector (``type: s3``, ``backend: redis``). ``name`` is the section's
-    key (``default`` for a database, ``storage`` for ``services.extensions.storage``). A ``start()``
-    that fails raises :class:`~xcore.errors.ServiceError` here: a conformance run needs a working
-    service. The service is closed on exit.
+    key (``default`` for a database, ``storage`` for ``services.extensions.storage``). ``plugins``
+    are backends that are not installed (modules or objects carrying ``xcore_register_service``).
+    Yields ``host.get_service(...)``. A ``start()`` that fails raises
+    :class:`~xcore.errors.ServiceError` here: a conformance run needs a working service. The host is
+    shut down (the service closed) on exit.
     """
-    section = dict(config)
-    selector = SELECTOR[kind]
-    section_name = name or {"database": "default", "extension": "service"}.get(kind, kind)
+    section_name = name or DEFAULT_SECTION.get(kind, kind)
     service_name, key_path = service_identity(kind, section_name)
-    if selector not in section:
-        raise ConfigError(f"{key_path}.{selector}: required key is missing (it names the {kind} type)")
-    type_name = str(section.pop(selector))
-    registry, broken = collect_service_types(plugins)
+    app = {"name": app_name, "health_interval": 0}  # no background health checks during a test
+    host = Xcore(config={"app": app, "services": only_service(kind, section_name, config)},
+                 plugins=plugins, discover=False)  # fmt: skip
     try:
-        registry.lookup(kind, type_name, key_path)
+        host.prepare()
     except ConfigError as exc:
-        hint = (" The suite finds types through installed entry points (group xcore.services): install the"
-                " backend's package (pip install -e .) or hand its module in the service_plugins fixture.")  # fmt: skip
-        if broken:
-            hint += f" Backends that failed to import: {'; '.join(broken)}"
-        raise ConfigError(f"{exc}{hint}") from None
-    container = ServiceContainer()
-    spec = ServiceSpec(service_name, kind, type_name, key_path, section)
+        type_name = config.get(SELECTOR[kind])
+        if type_name is None or str(type_name) in host.service_types.of_kind(kind):
+            raise
+        raise ConfigError(f"{exc}{_unknown_type_hint(host)}") from None
+    await host.boot()  # a factory error or a required service's failed start raises; the host cleans up
     try:
-        await container.build([spec], registry, app_name=app_name, plugins=lambda _name: None)
-        entry = container.entry(service_name)
+        entry = host.services.entry(service_name)
         if entry.start_error is not None:
-            raise ServiceError(f"{key_path}: {kind} {type_name!r} failed to start: {entry.start_error}")
-        yield entry.service
+            raise ServiceError(f"{key_path}: {kind} {entry.spec.type_name!r} failed to start: {entry.start_error}")
+        yield host.get_service(service_name)
     finally:
-        await container.close()
+        await host.shutdown()
+
+
+async def settings_error(
+    kind: ServiceKind,
+    config: Mapping[str, Any],
+    *,
+    name: str | None = None,
+    plugins: Mapping[str, object] | None = None,
+) -> ConfigError:
+    """The :class:`~xcore.errors.ConfigError` a host raises for the section ``config``, to test its text.
+
+    Arguments as for :func:`running_service`. Raises ``AssertionError`` if the section is accepted.
+    """
+    try:
+        async with running_service(kind, config, name=name, plugins=plugins):
+            pass
+    except ConfigError as exc:
+        return exc
+    _, key_path = service_identity(kind, name or DEFAULT_SECTION.get(kind, kind))
+    raise AssertionError(f"{key_path}: the section was accepted and the service started; expected a ConfigError")
+
+
+def _unknown_type_hint(host: Xcore) -> str:
+    """Where a type comes from, and which backends the host could not load (so why one may be missing)."""
+    hint = (" The suite finds types through installed entry points (group xcore.services): install the"
+            " backend's package (pip install -e .) or hand its module in the service_plugins fixture.")  # fmt: skip
+    failed = [f"{r.name} ({r.source.target}): {r.error}" for r in host.plugins if r.state == "failed"]
+    if failed:
+        hint += f" Backends that failed to load: {'; '.join(failed)}"
+    return hint

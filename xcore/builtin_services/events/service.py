@@ -1,61 +1,22 @@
-"""The ``events`` service: the event bus, in process (``memory``) or across processes (``redis``).
-
-``services.events: {backend: memory}`` is the default. With ``backend: redis`` every event a plugin
-emits also reaches the subscribers of every other process sharing the Redis server and the app name
-(or ``channel``); see :mod:`xcore.events.redis_transport` for the delivery guarantee.
-
-Each plugin gets its own view (``for_plugin``): its emits carry its name as ``source`` and its
-subscriptions are dropped by ``plugin_unloaded``. The service object itself is the host's view:
-``emit`` defaults ``source`` to ``"xcore"`` and may emit kernel events.
-"""
+"""The events service object: the host's view of the bus, one view per plugin, the lifecycle."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator
-
-from xcore.events.bus import DEFAULT_PRIORITY, DEFAULT_TIMEOUT, EventBus, Handler, Results, Subscription
-from xcore.events.redis_transport import RedisTransport
+from xcore.events.bus import DEFAULT_PRIORITY, EventBus, Handler, Results, Subscription
 from xcore.events.view import EventsView
-from xcore.hookspecs import hookimpl
 from xcore.sdk.context import PluginHandle
-from xcore.services import ServiceBase, ServiceSettings, ServiceSetup, ServiceType
+from xcore.services import ServiceBase
+
+if TYPE_CHECKING:
+    from xcore.events.redis_transport import RedisTransport
 
 HOST_SOURCE = "xcore"
 DRAIN_TIMEOUT = 5.0
-
-
-class MemoryEventsSettings(ServiceSettings):
-    """``backend: memory``: events stay in this process."""
-
-    handler_timeout: float = Field(DEFAULT_TIMEOUT, gt=0, description="seconds a coroutine handler may run")
-
-
-class RedisEventsSettings(MemoryEventsSettings):
-    """``backend: redis``: events are also published to every process on the same channel."""
-
-    url: str
-    channel: str | None = Field(None, description="default: xcore:events:<app.name>")
-    max_pending: int = Field(10_000, gt=0, description="events queued for publishing before new ones are dropped")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
-        return value
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("must not be empty (leave it out for xcore:events:<app.name>)")
-        return value
 
 
 class EventsService(ServiceBase):
@@ -128,23 +89,3 @@ class EventsService(ServiceBase):
         await self.bus.drain(DRAIN_TIMEOUT)
         if self.transport is not None:
             await self.transport.close()
-
-
-def _memory(settings: MemoryEventsSettings, setup: ServiceSetup) -> EventsService:
-    bus = EventBus(handler_timeout=settings.handler_timeout, logger=logging.getLogger("xcore.events"))
-    return EventsService(bus)
-
-
-def _redis(settings: RedisEventsSettings, setup: ServiceSetup) -> EventsService:
-    bus = EventBus(handler_timeout=settings.handler_timeout, logger=logging.getLogger("xcore.events"))
-    channel = settings.channel or f"xcore:events:{setup.app_name}"
-    transport = RedisTransport(bus, settings.url, channel, logger=setup.logger, max_pending=settings.max_pending)
-    return EventsService(bus, transport, backend="redis")
-
-
-@hookimpl
-def xcore_register_service() -> list[ServiceType]:
-    return [
-        ServiceType("events", "memory", MemoryEventsSettings, _memory, "in-process event bus"),
-        ServiceType("events", "redis", RedisEventsSettings, _redis, "event bus shared across processes via Redis"),
-    ]

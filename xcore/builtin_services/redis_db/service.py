@@ -1,53 +1,24 @@
-"""Redis as a database (``type: redis``): redis-py's client, sync and async, on one set of settings.
-
-The service answers redis-py's synchronous API directly, as the seed's plugins use it::
-
-    redis = self.get_service("redis_db")
-    redis.set("user:1", json.dumps(user), ex=3600)
-    keys = redis.keys("user:*")           # bytes, as redis-py returns them
-
-Code running on the event loop should prefer ``redis.aio``, a ``redis.asyncio.Redis`` with the same
-URL, ``max_connections`` and timeouts (``await redis.aio.get("user:1")``): a synchronous call blocks
-the loop for one round trip. ``redis.client`` is the synchronous ``redis.Redis`` itself.
-
-Replies are bytes (``decode_responses: false``) unless configured otherwise. redis-py 8 speaks RESP3
-by default; ``protocol: 2`` selects RESP2 for servers or code that need it. Connection failures
-raise redis-py's own ``ConnectionError``/``TimeoutError`` with the config key in the message. A lost
-connection is reopened and the command retried ``retries`` times, so a restarted server is used
-again by the next call; a server that stays down fails fast instead of retrying for seconds.
-"""
+"""The ``type: redis`` service: redis-py's sync and async clients on one set of settings, their
+connection errors naming the config key."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import redis
 import redis.asyncio
-from pydantic import Field
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from xcore.builtin_services.service_urls import mask_url_text
 from xcore.errors import ConfigError
-from xcore.hookspecs import hookimpl
-from xcore.services import ServiceBase, ServiceSettings, ServiceSetup, ServiceType
+from xcore.services import ServiceBase, ServiceSetup
 
-from .sql import mask_url_text
+from .settings import RedisSettings
 
 _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError)
-
-
-class RedisSettings(ServiceSettings):
-    """``type: redis``. Timeouts are in seconds; both clients share these settings."""
-
-    url: str
-    max_connections: int = Field(50, ge=1)
-    socket_timeout: float = Field(5.0, gt=0)
-    connect_timeout: float = Field(2.0, gt=0)
-    retries: int = Field(1, ge=0)
-    protocol: Literal[2, 3] | None = None
-    decode_responses: bool = False
 
 
 def _named(exc: redis.RedisError, key_path: str) -> redis.RedisError:
@@ -146,18 +117,3 @@ class RedisDatabase(ServiceBase):
 
     def __repr__(self) -> str:
         return f"<RedisDatabase {self.key_path} {self.url}>"
-
-
-def build(settings: RedisSettings, setup: ServiceSetup) -> RedisDatabase:
-    return RedisDatabase(settings, setup)
-
-
-@hookimpl
-def xcore_register_service() -> ServiceType:
-    return ServiceType(
-        "database",
-        "redis",
-        RedisSettings,
-        build,
-        "Redis as a database: redis-py's sync API on the service, .aio for the asyncio client",
-    )

@@ -1,0 +1,30 @@
+"""``services.events`` settings, one model per backend."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from xcore.builtin_services.service_urls import RedisUrl
+from xcore.events.bus import DEFAULT_TIMEOUT
+from xcore.services import ServiceSettings
+
+
+class MemoryEventsSettings(ServiceSettings):
+    """``backend: memory``: events stay in this process."""
+
+    handler_timeout: float = Field(DEFAULT_TIMEOUT, gt=0, description="seconds a coroutine handler may run")
+
+
+class RedisEventsSettings(MemoryEventsSettings):
+    """``backend: redis``: events are also published to every process on the same channel."""
+
+    url: RedisUrl
+    channel: str | None = Field(None, description="default: xcore:events:<app.name>")
+    max_pending: int = Field(10_000, gt=0, description="events queued for publishing before new ones are dropped")
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty (leave it out for xcore:events:<app.name>)")
+        return value

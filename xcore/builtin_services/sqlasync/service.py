@@ -1,0 +1,127 @@
+"""The ``sqlasync`` service: ``connection()`` from the backend's pool, ``session()`` on a SQLAlchemy
+``AsyncEngine`` created on first use, health and close."""
+
+from __future__ import annotations
+
+import time
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from xcore.builtin_services.sql.engine import engine_options, name_connection_errors, prepare_sqlite
+from xcore.builtin_services.sql.text import TextSession
+from xcore.builtin_services.sql.urls import is_sqlite_memory, parse_url, shown, sqlite_file
+from xcore.errors import ConfigError
+from xcore.services import ServiceBase, ServiceSetup
+
+from .connection import AsyncConnection
+from .postgres import PostgresConnections
+from .settings import AsyncSqlSettings
+from .sqlite_pool import SqliteConnections
+
+Backend = Literal["postgresql", "sqlite"]
+
+_POSTGRES_DRIVERS = {None, "asyncpg", "psycopg", "psycopg_async"}
+_SQLITE_DRIVERS = {None, "aiosqlite", "pysqlite"}
+
+
+def backend_of(url: URL, key_path: str) -> Backend:
+    """Which implementation serves ``url``; a ``ConfigError`` for a URL sqlasync cannot serve."""
+    name = url.drivername.split("+", 1)
+    driver = name[1] if len(name) > 1 else None
+    if name[0] in ("postgresql", "postgres") and driver in _POSTGRES_DRIVERS:
+        return "postgresql"
+    if name[0] == "sqlite" and driver in _SQLITE_DRIVERS:
+        return "sqlite"
+    raise ConfigError(
+        f"{key_path}.url: unknown database driver {url.drivername!r} for type sqlasync in {shown(url)}; "
+        "sqlasync serves postgresql:// (asyncpg) and sqlite:// (aiosqlite) URLs"
+    )
+
+
+class AsyncSqlDatabase(ServiceBase):
+    """An async SQL database: ``connection()`` (asyncpg API), ``session()`` (SQLAlchemy ORM)."""
+
+    def __init__(self, settings: AsyncSqlSettings, setup: ServiceSetup) -> None:
+        self.key_path = setup.key_path
+        self._settings = settings
+        url = parse_url(settings.url, setup.key_path)
+        self.backend: Backend = backend_of(url, setup.key_path)
+        self._connections: PostgresConnections | SqliteConnections
+        if self.backend == "postgresql":
+            self._url = url
+            self._connections = PostgresConnections(url, settings, setup.key_path, setup.logger)
+            driver = url.get_driver_name() if "+" in url.drivername else "asyncpg"
+            self._orm_url = url.set(drivername=f"postgresql+{'psycopg' if driver.startswith('psycopg') else driver}")
+        else:
+            self._url = sqlite_file(url, setup.key_path)
+            self._connections = SqliteConnections(self._url, settings, setup.key_path, setup.logger)
+            self._orm_url = self._connections.orm_url()
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password masked."""
+        return shown(self._url)
+
+    @property
+    def pool(self) -> Any:
+        """The ``asyncpg.Pool`` on PostgreSQL (``None`` before first use); on SQLite, the pool of
+        :class:`SqliteConnection`."""
+        if isinstance(self._connections, PostgresConnections):
+            return self._connections.pool
+        return self._connections
+
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A pooled connection for ``async with``; released (never closed) on exit."""
+        return self._connections.scope()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy ``AsyncEngine`` behind ``session()``, created on first use."""
+        if self._engine is None:
+            options = engine_options(self._orm_url, self._settings, self.key_path, AsyncAdaptedQueuePool)
+            if self.backend == "sqlite" and is_sqlite_memory(self._url):
+                options["connect_args"] = {"uri": True, "check_same_thread": False}
+            engine = create_async_engine(self._orm_url, **options)
+            name_connection_errors(engine.sync_engine, self.key_path, self._url)
+            if self.backend == "sqlite":
+                prepare_sqlite(engine.sync_engine, self._url)
+            self._engine = engine
+        return self._engine
+
+    def session(self) -> AsyncSession:
+        """A SQLAlchemy ``AsyncSession``; ``async with db.session() as session:``. Plain SQL strings
+        work in ``execute`` as in the sync service; uncommitted work is rolled back on exit."""
+        if self._sessions is None:
+            self._sessions = async_sessionmaker(self.engine, sync_session_class=TextSession, expire_on_commit=False)
+        return self._sessions()
+
+    async def _select_one(self) -> None:
+        async with self.connection() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def start(self) -> None:
+        await self._connections.open()
+        await self._select_one()
+
+    async def health(self) -> dict[str, Any]:
+        began = time.perf_counter()
+        await self._select_one()
+        latency = (time.perf_counter() - began) * 1000
+        return {"backend": self.backend, "latency_ms": round(latency, 3), **self._connections.describe()}
+
+    async def close(self) -> None:
+        try:
+            await self._connections.close()
+        finally:
+            if self._engine is not None:
+                engine, self._engine = self._engine, None
+                await engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"<AsyncSqlDatabase {self.key_path} {self.url}>"
