@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Request, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
 
 from xcore import __version__
 from xcore.errors import PluginNotFoundError
@@ -71,15 +72,18 @@ def create_app(
     return app
 
 
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="app.api_key; `Authorization: Bearer <key>` is accepted too")
+"""Declared as a security scheme, so the OpenAPI page's Authorize button sends the key."""
+
+
 def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str) -> None:
     expected = api_key.encode()
 
-    def require_key(
-        x_api_key: Annotated[str | None, Header()] = None,
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> None:
+    def require_key(request: Request, x_api_key: Annotated[str | None, Security(API_KEY_HEADER)]) -> None:
         given = x_api_key
-        if given is None and authorization and authorization.lower().startswith("bearer "):
+        authorization = request.headers.get("authorization")
+        if given is None and authorization and authorization[:7].lower() == "bearer ":
             given = authorization[7:]
         if given is None or not hmac.compare_digest(given.encode(), expected):
             raise HTTPException(401, "missing or wrong API key (X-API-Key header)",
@@ -98,7 +102,10 @@ def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str) -> 
             log.exception("plugin %r action %r raised", plugin, action)
             return JSONResponse(error(f"action {action!r} of plugin {plugin!r} failed", code="internal_error"),
                                 status_code=500)
-        return JSONResponse(jsonable_encoder(result))
+        try:
+            return JSONResponse(result)
+        except TypeError:  # datetimes, UUIDs, Decimals...: FastAPI's encoder, only when plain JSON is not enough
+            return JSONResponse(jsonable_encoder(result))
 
 
 def app_from_env() -> FastAPI:

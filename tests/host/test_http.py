@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -36,6 +39,10 @@ class Shop(TrustedBase):
         if payload.get("qty", 0) <= 0:
             return error("quantity must be positive", code="bad_qty")
         return ok(bought=payload["qty"])
+
+    @action()
+    async def when(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return ok(at=datetime(2026, 11, 27, 12, 30, tzinfo=UTC), id=UUID(int=7), price=Decimal("9.50"))
 
     @action()
     async def explode(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -86,11 +93,16 @@ async def test_action_endpoint_requires_the_key_and_answers_the_action() -> None
         assert (good.status_code, good.json()) == (200, {"status": "ok", "bought": 2})
         bearer = await http.post(url, json={"qty": 0}, headers={"Authorization": "Bearer k-123"})
         assert bearer.json() == {"status": "error", "message": "quantity must be positive", "code": "bad_qty"}
+        typed = await http.post("/plugins/shop/actions/when", headers={"X-API-Key": "k-123"})
+        assert typed.json() == {"status": "ok", "at": "2026-11-27T12:30:00+00:00", "id": str(UUID(int=7)),
+                                "price": 9.5}
+        scheme = (await http.get("/openapi.json")).json()["components"]["securitySchemes"]["APIKeyHeader"]
+        assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-API-Key")
 
 
 @pytest.mark.parametrize(("path", "fragment"), [
     ("/plugins/nobody/actions/buy", "no plugin named 'nobody'"),
-    ("/plugins/shop/actions/fly", "plugin 'shop' has no action 'fly'; known actions: buy, explode"),
+    ("/plugins/shop/actions/fly", "plugin 'shop' has no action 'fly'; known actions: buy, explode, when"),
 ])
 async def test_unknown_plugin_or_action_is_a_404_with_a_clear_body(path: str, fragment: str) -> None:
     async with client({"shop": Shop}, app={"api_key": "k"}) as http:
