@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import statistics
 import subprocess
@@ -99,14 +98,7 @@ def events_service(url: str) -> Any:
     from xcore.builtin_services.events import RedisEventsSettings, xcore_register_service
 
     (redis_type,) = [t for t in xcore_register_service() if t.name == "redis"]
-    setup = ServiceSetup(
-        name="events",
-        key_path="services.events",
-        app_name="bench",
-        logger=logging.getLogger("xcore.service.events"),
-        plugins=lambda name: None,
-        services=lambda name: None,
-    )
+    setup = ServiceSetup.standalone("events", "services.events", "bench")
     return redis_type.factory(RedisEventsSettings(url=url), setup)
 
 

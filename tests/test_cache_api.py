@@ -7,7 +7,6 @@ test runs on both backends and must pass unchanged.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -29,14 +28,7 @@ from xcore.services import ServiceSetup
 
 
 def setup_for(app: str = "testapp") -> ServiceSetup:
-    return ServiceSetup(
-        name="cache",
-        key_path="services.cache",
-        app_name=app,
-        logger=logging.getLogger("test.cache"),
-        plugins=lambda name: None,
-        services=lambda name: None,
-    )
+    return ServiceSetup.standalone("cache", "services.cache", app)
 
 
 @pytest.fixture(params=["memory", "redis"])

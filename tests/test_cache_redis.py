@@ -22,14 +22,7 @@ from xcore.testing.servers import RedisServer, free_port
 
 
 def setup_for(app: str = "testapp") -> ServiceSetup:
-    return ServiceSetup(
-        name="cache",
-        key_path="services.cache",
-        app_name=app,
-        logger=logging.getLogger("test.cache"),
-        plugins=lambda name: None,
-        services=lambda name: None,
-    )
+    return ServiceSetup.standalone("cache", "services.cache", app)
 
 
 def make(url: str, app: str = "testapp", **settings: object) -> RedisCache:
@@ -179,7 +172,7 @@ async def test_a_lock_left_by_a_dead_process_expires(cache: RedisCache, raw: syn
 async def test_redis_down_degrades_and_recovers_without_restart(
     redis_server: RedisServer, cache: RedisCache, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "test.cache")
+    caplog.set_level(logging.INFO, "xcore.service.cache")
     await cache.set("k", "v")
     redis_server.stop()
     try:

@@ -219,14 +219,7 @@ def test_plain_postgresql_url_uses_psycopg_and_honours_pool_settings() -> None:
 def service_setup(name: str) -> Any:
     from xcore.services import ServiceSetup
 
-    return ServiceSetup(
-        name=name,
-        key_path=f"services.databases.{name}",
-        app_name="t",
-        logger=logging.getLogger("t"),
-        plugins=lambda _n: None,
-        services=lambda _n: None,
-    )
+    return ServiceSetup.standalone(name, f"services.databases.{name}")
 
 
 @pytest.mark.parametrize(

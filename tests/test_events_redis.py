@@ -33,14 +33,7 @@ LOG = "xcore.service.events"
 
 def make_service(url: str, app: str = "shop", **raw: Any) -> Any:
     (redis_type,) = [t for t in xcore_register_service() if t.name == "redis"]
-    setup = ServiceSetup(
-        name="events",
-        key_path="services.events",
-        app_name=app,
-        logger=logging.getLogger(LOG),
-        plugins=lambda name: None,
-        services=lambda name: None,
-    )
+    setup = ServiceSetup.standalone("events", "services.events", app)
     return redis_type.factory(RedisEventsSettings(url=url, **raw), setup)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import pytest
@@ -27,14 +26,7 @@ def service_type(name: str) -> ServiceType:
 
 
 def setup(app_name: str = "shop") -> ServiceSetup:
-    return ServiceSetup(
-        name="events",
-        key_path="services.events",
-        app_name=app_name,
-        logger=logging.getLogger("xcore.service.events"),
-        plugins=lambda name: None,
-        services=lambda name: None,
-    )
+    return ServiceSetup.standalone("events", "services.events", app_name)
 
 
 def settings(type_name: str, raw: dict[str, Any]) -> Any:

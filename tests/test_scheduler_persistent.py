@@ -61,9 +61,7 @@ class Backend:
             sql_settings = SqliteSettings(url=self.url) if self.kind == "sqlite" else SqlSettings(url=self.url)
             database = SqlDatabase(
                 sql_settings,
-                ServiceSetup(
-                    "db", "services.databases.db", "testapp", logging.getLogger("db"), plugins, lambda n: None
-                ),
+                ServiceSetup.standalone("db", "services.databases.db", "testapp", plugins.handles),
             )
             await database.start()
             self._owned.append(database)

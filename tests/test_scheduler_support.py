@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -34,22 +33,7 @@ class LivePlugins:
 
 
 def make_setup(plugins: LivePlugins, services: dict[str, Any] | None = None, app: str = "testapp") -> ServiceSetup:
-    known = dict(services or {})
-
-    def lookup(name: str) -> Any:
-        try:
-            return known[name]
-        except KeyError:
-            raise KeyError(f"no service named {name!r}") from None
-
-    return ServiceSetup(
-        name="scheduler",
-        key_path="services.scheduler",
-        app_name=app,
-        logger=logging.getLogger("xcore.service.scheduler"),
-        plugins=plugins,
-        services=lookup,
-    )
+    return ServiceSetup.standalone("scheduler", "services.scheduler", app, plugins.handles, services)
 
 
 async def running(service: SchedulerService) -> SchedulerService:

@@ -206,12 +206,7 @@ class EventBus:
 
     async def emit(self, name: str, data: Any = None, source: str | None = None) -> Results:
         """Send the event to its transport (if any) and run the local handlers; see the module doc."""
-        try:
-            subs = self._cache.get(name)
-        except TypeError:  # unhashable: not a name at all; _resolve says so
-            subs = None
-        if subs is None:
-            subs = self._resolve(name)
+        subs = self.handlers_for(name)
         if self.transport is not None:
             self.transport.publish(name, data, source)
         if not subs:
@@ -220,12 +215,7 @@ class EventBus:
 
     async def deliver(self, name: str, data: Any = None, source: str | None = None, remote: bool = True) -> Results:
         """Run the local handlers only: for events that arrived from another process."""
-        try:
-            subs = self._cache.get(name)
-        except TypeError:  # unhashable: not a name at all; _resolve says so
-            subs = None
-        if subs is None:
-            subs = self._resolve(name)
+        subs = self.handlers_for(name)
         if not subs:
             return []
         return await self._run(subs, Event(name, data, source, remote))
@@ -245,12 +235,7 @@ class EventBus:
         except RuntimeError:
             return self._emit_from_thread(name, data, source)
         self._loop = loop
-        try:
-            subs = self._cache.get(name)
-        except TypeError:  # unhashable: not a name at all; _resolve says so
-            subs = None
-        if subs is None:
-            subs = self._resolve(name)
+        subs = self.handlers_for(name)
         if self.transport is not None:
             self.transport.publish(name, data, source)
         if not subs:

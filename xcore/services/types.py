@@ -9,8 +9,8 @@ settings from ``integration.yaml`` with ``ServiceType.config`` (a pydantic model
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -89,7 +89,32 @@ class ServiceSetup:
     logger: logging.Logger
     plugins: Callable[[str], PluginHandle | None]
     services: Callable[[str], Any]
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def standalone(
+        cls,
+        name: str,
+        key_path: str,
+        app_name: str = "test",
+        plugins: Mapping[str, PluginHandle] | None = None,
+        services: Mapping[str, Any] | None = None,
+    ) -> ServiceSetup:
+        """A setup for building one service outside a host: a backend's own unit tests, benchmarks.
+
+        ``plugins`` and ``services`` stand in for the host's live plugins and earlier services (read
+        at each lookup, so a test may change them); an unknown service name raises the host's ``KeyError``.
+        """
+        known_plugins: Mapping[str, PluginHandle] = {} if plugins is None else plugins
+        known_services: Mapping[str, Any] = {} if services is None else services
+
+        def service(wanted: str) -> Any:
+            if wanted not in known_services:
+                from xcore.errors import ServiceNotFoundError
+
+                raise ServiceNotFoundError(wanted, list(known_services))
+            return known_services[wanted]
+
+        return cls(name, key_path, app_name, logging.getLogger(f"xcore.service.{name}"), known_plugins.get, service)
 
 
 @dataclass(frozen=True)
