@@ -26,7 +26,7 @@ async def test_index_lists_plugins_with_their_state(xcore_boot):
     page = await xcore.client.get("/plugins/status/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert '<a href="/plugins/status/">/plugins/status</a>' in page.text
+    assert '<a href="/docs#/status">/plugins/status</a>' in page.text
     assert "failed: on_load raised RuntimeError: no &lt;database&gt; here" in page.text  # escaped
     assert '<a href="/docs">' in page.text
     names = {p["name"]: p["state"] for p in (await xcore.client.get("/plugins/status/plugins")).json()["plugins"]}

@@ -73,7 +73,8 @@ class Plugin(TrustedBase):
     def _row(plugin: dict[str, Any]) -> str:
         name = html.escape(plugin["name"])
         mounted = plugin["mounted_at"]
-        where = f'<a href="{html.escape(mounted)}/">{html.escape(mounted)}</a>' if mounted else "(no routes)"
+        # Swagger UI deep-links to a tag; every plugin's routes carry its name as their tag.
+        where = f'<a href="/docs#/{name}">{html.escape(mounted)}</a>' if mounted else "(no routes)"
         state = html.escape(plugin["state"]) + (f": {html.escape(plugin['error'])}" if plugin["error"] else "")
         return (f"<tr><td>{name}</td><td>{html.escape(plugin['version'] or '-')}</td><td>{state}</td>"
                 f"<td>{where}</td></tr>")  # fmt: skip
