@@ -82,3 +82,15 @@ def test_hooks_register_commands_example(tmp_path: Path, monkeypatch: pytest.Mon
     result = CliRunner().invoke(cli, ["count-users", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "0"
+
+
+async def test_readme_ten_line_plugin(xcore_boot: Any) -> None:
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    found = [b for b in blocks(readme.read_text()) if b.language == "python" and b.section == "A plugin in ten lines"]
+    assert found, "README.md has no python block under 'A plugin in ten lines'"
+    module = types.ModuleType(f"readme_hello_{uuid.uuid4().hex[:6]}")
+    exec(compile(found[0].code, str(readme), "exec"), module.__dict__)
+    xcore = await xcore_boot(plugins={"hello": module.Plugin})
+    assert (await xcore.client.get("/plugins/hello/hello/world")).json() == {"hello": "World"}
+    assert await xcore.get_service("cache").get("greeting:world") == "World"
+    assert await xcore.call("hello", "ping", {"n": 1}) == {"status": "ok", "pong": {"n": 1}}
