@@ -164,8 +164,24 @@ def config_check(config_path: str | None) -> None:
         fail(str(exc))
     resolved = host.config.model_dump(mode="json", exclude_none=True)
     resolved["app"]["api_key"] = host.config.app.api_key.get_secret_value() if host.config.app.api_key else None
+    resolved["services"] = resolved_services(host)
     click.echo(f"# {host.loaded.path or 'embedded defaults (no integration.yaml)'}: valid")
     click.echo(yaml.safe_dump(redact(resolved), sort_keys=False).rstrip())
+
+
+def resolved_services(host: Xcore) -> dict[str, Any]:
+    """Each service section as its type validated it: coerced values, defaults filled in."""
+    services: dict[str, Any] = {}
+    for spec, _, settings in host.checked_services:
+        selector = "type" if spec.kind in ("database", "extension") else "backend"
+        section = {selector: spec.type_name, **settings.model_dump(mode="json")}
+        if spec.kind == "database":
+            services.setdefault("databases", {})[spec.name] = section
+        elif spec.kind == "extension":
+            services.setdefault("extensions", {})[spec.name.removeprefix("ext.")] = section
+        else:
+            services[spec.name] = section
+    return services
 
 
 @cli.command("health")

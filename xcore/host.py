@@ -33,7 +33,7 @@ from xcore.redaction import install_redaction
 from xcore.sdk.base import TrustedBase
 from xcore.sdk.context import PluginContext, PluginHandle
 from xcore.sdk.responses import ActionNotFound
-from xcore.services.container import ServiceContainer, ServiceTypeRegistry, ServiceView, service_specs
+from xcore.services.container import CheckedSpec, ServiceContainer, ServiceTypeRegistry, ServiceView, service_specs
 from xcore.services.types import ServiceType
 
 log = logging.getLogger("xcore")
@@ -76,6 +76,8 @@ class Xcore:
         self._plugin_health_cache: dict[str, Any] = {}
         self._undo_redaction: Callable[[], None] | None = None
         self._prepared = False
+        self.checked_services: list[CheckedSpec] = []
+        """Every service section with its type and validated settings, once ``prepare()`` ran."""
         self._service_healthy: dict[str, bool] = {}
         self._monitor_task: asyncio.Task[None] | None = None
         if os.environ.get("XCORE_TRACE_HOOKS"):
@@ -112,10 +114,8 @@ class Xcore:
         began = time.perf_counter()
         try:
             self.prepare()
-            await self.services.build(
-                service_specs(self.config.services), self.service_types,
-                app_name=self.config.app.name, plugins=self._plugin_handle,
-            )
+            await self.services.build(self.checked_services, app_name=self.config.app.name,
+                                      plugins=self._plugin_handle)
             await self._load_plugins()
         except BaseException:
             await self._teardown()
@@ -145,7 +145,7 @@ class Xcore:
             return
         self._register_all()
         self._collect_service_types()
-        self.services.validate_specs(service_specs(self.config.services), self.service_types)
+        self.checked_services = self.services.validate_specs(service_specs(self.config.services), self.service_types)
         self._prepared = True
 
     async def shutdown(self) -> None:

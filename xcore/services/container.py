@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from xcore.config.loader import validate
 from xcore.config.models import EMBEDDED_DEFAULTS, ServicesConfig
@@ -125,6 +125,14 @@ def service_specs(services: ServicesConfig) -> list[ServiceSpec]:
     return specs
 
 
+class CheckedSpec(NamedTuple):
+    """A config section matched to its registered type, with its settings validated by that type."""
+
+    spec: ServiceSpec
+    registered: RegisteredType
+    settings: Any
+
+
 @dataclass
 class ServiceEntry:
     """A built service and what the host knows of it."""
@@ -163,27 +171,20 @@ class ServiceContainer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def validate_specs(
-        self, specs: list[ServiceSpec], types: ServiceTypeRegistry
-    ) -> list[tuple[ServiceSpec, RegisteredType, Any]]:
+    @staticmethod
+    def validate_specs(specs: list[ServiceSpec], types: ServiceTypeRegistry) -> list[CheckedSpec]:
         """Check every section against its type's settings model before anything is built."""
         checked = []
         for spec in specs:
             registered = types.lookup(spec.kind, spec.type_name, spec.key_path, spec.package)
             settings = validate(registered.type.config, spec.settings, "configuration",
                                 prefix=tuple(spec.key_path.split(".")))
-            checked.append((spec, registered, settings))
+            checked.append(CheckedSpec(spec, registered, settings))
         return checked
 
-    async def build(
-        self,
-        specs: list[ServiceSpec],
-        types: ServiceTypeRegistry,
-        app_name: str,
-        plugins: Any,
-    ) -> None:
-        """Validate, create and start every service in order."""
-        for spec, registered, settings in self.validate_specs(specs, types):
+    async def build(self, checked: list[CheckedSpec], app_name: str, plugins: Any) -> None:
+        """Create and start every validated service in order."""
+        for spec, registered, settings in checked:
             setup = ServiceSetup(
                 name=spec.name, key_path=spec.key_path, app_name=app_name,
                 logger=logging.getLogger(f"xcore.service.{spec.name}"),
