@@ -6,7 +6,8 @@ The servers (:mod:`benchmarks.http_apps`) run as subprocesses under uvicorn with
 and which one goes first, so the noise of this shared machine hits all alike. Reported: requests per second
 (target: XCore at least 97% of bare FastAPI) and p99 latency, medians over the rounds, plus a noise control:
 a second, identical bare server measured the same way, whose ratio to the first should be 1.0 and in
-practice shows how much a ratio can move by noise alone in this run.
+practice shows how much a ratio can move by noise alone in this run. The same cases are then measured in
+process (:mod:`benchmarks.asgi_direct`), where what XCore adds per request shows without network noise.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from benchmarks import asgi_direct
 from benchmarks.common import Result
 from benchmarks.http_apps import ACTION_PATH, API_KEY, GET_PATH
 from xcore.testing.servers import free_port, wait_for_port
@@ -207,4 +209,4 @@ def run(quick: bool) -> list[Result]:
         finally:
             for server in servers:
                 server.stop()
-    return results
+    return results + asgi_direct.run(quick)

@@ -44,6 +44,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         await xcore.boot(app)
+        # Routes match in order: the plugins' routes are the hot path, the health probes are not.
+        probes = [r for r in app.router.routes if getattr(r, "path", None) in ("/health", "/health/ready")]
+        app.router.routes[:] = [r for r in app.router.routes if r not in probes] + probes
         try:
             yield {"xcore": xcore}
         finally:
