@@ -26,13 +26,12 @@ from xcore import hookspecs
 from xcore.config.loader import LoadedConfig, load_config
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_source, local_source, scan_entry_points
 from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
-from xcore.events import kernel
+from xcore.events import kernel, subscribe_marked
 from xcore.ordering import resolve_order
 from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
 from xcore.redaction import install_redaction
 from xcore.sdk.base import TrustedBase
 from xcore.sdk.context import PluginContext, PluginHandle
-from xcore.sdk.responses import ActionNotFound
 from xcore.services.container import CheckedSpec, ServiceContainer, ServiceTypeRegistry, ServiceView, service_specs
 from xcore.services.types import ServiceType
 
@@ -339,11 +338,8 @@ class Xcore:
 
     def _subscribe_marked(self, record: PluginRecord, ctx: PluginContext) -> None:
         """Subscribe ``@on(...)``-marked methods of a plugin to its event bus view."""
-        if ctx.events is None:
-            return
-        from xcore.events import subscribe_marked
-
-        subscribe_marked(ctx.events, record.handle.instance if record.handle else None)
+        if ctx.events is not None and record.handle is not None:
+            subscribe_marked(ctx.events, record.handle.instance)
 
     def _action_handler(self, record: PluginRecord, ctx: PluginContext) -> ActionHandler:
         assert record.hooks is not None and record.handle is not None
@@ -495,4 +491,4 @@ class Xcore:
             self._undo_redaction = None
 
 
-__all__ = ["ActionNotFound", "Xcore"]
+__all__ = ["Xcore"]
