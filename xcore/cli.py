@@ -95,7 +95,9 @@ def serve(config_path: str | None, strict: bool, host: str, port: int, reload: b
     import uvicorn
 
     try:
-        load_config(config_path)  # fail here, in one paragraph, rather than in every worker
+        # Fail here, in one paragraph, rather than as a traceback in every worker: the file and every
+        # service section as its type validates it (nothing is connected).
+        Xcore(config_path).prepare()
     except XcoreError as exc:
         fail(str(exc))
     if config_path:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -29,9 +30,10 @@ from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
 from xcore.events import kernel, subscribe_marked
 from xcore.ordering import resolve_order
 from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
-from xcore.redaction import install_redaction
+from xcore.redaction import describe_exception, install_redaction, redact_text, secret_values
 from xcore.sdk.base import TrustedBase
 from xcore.sdk.context import PluginContext, PluginHandle
+from xcore.services.cancellation import reraise_if_cancelled
 from xcore.services.container import CheckedSpec, ServiceContainer, ServiceTypeRegistry, ServiceView, service_specs
 from xcore.services.types import ServiceType
 
@@ -61,9 +63,10 @@ class Xcore:
     ) -> None:
         self.loaded: LoadedConfig = load_config(config_path, env=env, data=config)
         self.config = self.loaded.config
+        self._secrets = secret_values(self.loaded.raw)
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
-        self.services = ServiceContainer()
+        self.services = ServiceContainer(self._secrets)
         self.service_types = ServiceTypeRegistry()
         self.records: dict[str, PluginRecord] = {}
         self.app: FastAPI | None = None
@@ -151,6 +154,8 @@ class Xcore:
         """Unload plugins in reverse order, then close services in reverse; log every error."""
         if self._monitor_task is not None:
             self._monitor_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor_task
             self._monitor_task = None
         if self.booted:
             await self._announce(kernel.HOST_STOPPING, {})
@@ -224,7 +229,7 @@ class Xcore:
             if isinstance(obj, type):
                 obj = obj()
         except Exception as exc:
-            record.fail(f"import of {source.target} failed: {type(exc).__name__}: {exc}")
+            record.fail(f"import of {source.target} failed: {self._describe(exc)}")
             log.error("plugin %r: %s", source.name, record.error, exc_info=True)
             return
         problems = unknown_hooks(obj)
@@ -246,7 +251,7 @@ class Xcore:
             try:
                 declared = record.hooks.bind("xcore_register_service")()
             except Exception as exc:
-                record.fail(f"xcore_register_service raised {type(exc).__name__}: {exc}")
+                record.fail(f"xcore_register_service raised {self._describe(exc)}")
                 log.error("plugin %r: %s", record.name, record.error, exc_info=True)
                 continue
             items = declared if isinstance(declared, list | tuple) else [declared] if declared else []
@@ -298,8 +303,9 @@ class Xcore:
             log.error("plugin %r failed: %s", record.name, record.error)
             await self._release_plugin(record)
             return
-        except Exception as exc:
-            record.fail(f"on_load raised {type(exc).__name__}: {exc}")
+        except (Exception, asyncio.CancelledError) as exc:
+            reraise_if_cancelled(exc)
+            record.fail(f"on_load raised {self._describe(exc)}")
             log.error("plugin %r failed in on_load", record.name, exc_info=True)
             await self._release_plugin(record)
             return
@@ -307,8 +313,9 @@ class Xcore:
             router = await hooks.call("xcore_get_router", ctx=ctx)
             if router is not None and not isinstance(router, APIRouter):
                 raise TypeError(f"get_router returned {type(router).__name__}, expected fastapi.APIRouter or None")
-        except Exception as exc:
-            record.fail(f"get_router raised {type(exc).__name__}: {exc}")
+        except (Exception, asyncio.CancelledError) as exc:
+            reraise_if_cancelled(exc)
+            record.fail(f"get_router raised {self._describe(exc)}")
             log.error("plugin %r failed in get_router", record.name, exc_info=True)
             await self._unload_one(record)
             return
@@ -378,10 +385,20 @@ class Xcore:
             return PluginNotFoundError(f"plugin {plugin!r} failed to load: {record.error}")
         if record is not None and record.state == "disabled":
             return PluginNotFoundError(f"plugin {plugin!r} is disabled in the configuration")
+        if record is not None and record.state != "loaded":
+            return PluginNotFoundError(f"plugin {plugin!r} is not loaded (state: {record.state})")
         if record is not None:
             return PluginNotFoundError(f"plugin {plugin!r} has no actions (it does not implement handle)")
         known = sorted(self._actions)
         return PluginNotFoundError(f"no plugin named {plugin!r}; plugins with actions: {', '.join(known) or '(none)'}")
+
+    def _redact(self, text: str) -> str:
+        """``text`` with URL passwords and this config's secret values masked (plugin errors are shown to users)."""
+        return redact_text(text, self._secrets)
+
+    def _describe(self, exc: BaseException) -> str:
+        """``Type: message`` of a plugin's exception, redacted, for records and health reports."""
+        return describe_exception(exc, self._secrets)
 
     # ------------------------------------------------------------------ health
 
@@ -396,13 +413,17 @@ class Xcore:
                 result = await asyncio.wait_for(record.hooks.call("xcore_health", ctx=record.context), timeout)
             except TimeoutError:
                 return {"status": "error", "state": "loaded", "error": f"health check timed out after {timeout}s"}
-            except Exception as exc:
-                return {"status": "error", "state": "loaded", "error": f"{type(exc).__name__}: {exc}"}
+            except (Exception, asyncio.CancelledError) as exc:
+                reraise_if_cancelled(exc)
+                return {"status": "error", "state": "loaded", "error": self._describe(exc)}
             if result is None or result is True:
                 return {"status": "ok", "state": "loaded"}
             if result is False:
                 return {"status": "error", "state": "loaded"}
-            return {"status": "ok", "state": "loaded", **dict(result)}
+            if not isinstance(result, Mapping):
+                return {"status": "error", "state": "loaded", "error": self._redact(
+                    f"health returned {result!r}; expected None, a bool or a dict")}
+            return {"status": "ok", "state": "loaded", **result}
 
         results = await asyncio.gather(*(check(r) for r in records))
         return {r.name: res for r, res in zip(records, results, strict=True)}
@@ -450,7 +471,8 @@ class Xcore:
                 continue
             try:
                 await record.hooks.call(hook, **kwargs)
-            except Exception:
+            except (Exception, asyncio.CancelledError) as exc:
+                reraise_if_cancelled(exc)
                 log.exception("plugin %r: %s raised", record.name, hook)
 
     async def _unload_one(self, record: PluginRecord) -> None:
@@ -458,7 +480,8 @@ class Xcore:
         try:
             await asyncio.wait_for(record.hooks.call("xcore_on_unload", ctx=record.context),
                                    self.config.app.shutdown_timeout)
-        except Exception:
+        except (Exception, asyncio.CancelledError) as exc:
+            reraise_if_cancelled(exc)
             log.exception("plugin %r: on_unload failed", record.name)
         if record.state == "loaded":
             record.state = "unloaded"

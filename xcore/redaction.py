@@ -32,6 +32,12 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+def describe_exception(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+    """``Type: message`` with URL passwords and the given secrets masked: errors shown to users."""
+    text = redact_text(str(exc), secrets)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def redact(tree: Any, key: object = None) -> Any:
     """A copy of a config tree with secret values masked, for printing."""
     if isinstance(tree, Mapping):

@@ -129,3 +129,13 @@ def test_config_check_prints_service_settings_as_their_type_validated_them(site:
     email = yaml.safe_load(result.stdout)["services"]["extensions"]["email"]
     assert (email["type"], email["port"], email["password"]) == ("smtp", 2525, "***")
     assert "pw-1" not in result.stdout
+
+
+def test_serve_with_a_bad_service_section_fails_in_one_paragraph_before_serving(site: Site, tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"services": {**NO_SERVICES, "databases": {"default": {
+        "type": "postgresq", "url": "postgresql://app:hunter2@127.0.0.1:1/app"}}}})
+    result = xcore(site, "serve", "--config", str(path), "--port", "0")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: services.databases.default: unknown database type 'postgresq'. "
+                                    "Did you mean 'postgresql'?")
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr

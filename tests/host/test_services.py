@@ -20,6 +20,7 @@ class ProbeSettings(ServiceSettings):
     fail_close: bool = False
     health_delay: float = 0.0
     healthy: bool = True
+    error_text: str = "backend says no"
     pool_exhausted: bool = False
 
 
@@ -40,7 +41,7 @@ class Probe(ServiceBase):
     async def health(self) -> dict[str, Any] | None:
         await asyncio.sleep(self.settings.health_delay)
         if not self.settings.healthy:
-            raise RuntimeError("backend says no")
+            raise RuntimeError(self.settings.error_text)
         if self.settings.pool_exhausted:
             raise TimeoutError("pool exhausted for redis://app:hunter2@cache/0")
         return {"detail": "fine"}
@@ -177,5 +178,17 @@ async def test_a_backend_timeout_error_is_its_own_error_not_our_deadline_and_is_
     try:
         report = (await host.health())["services"]["ext.pool"]
         assert report["error"] == "TimeoutError: pool exhausted for redis://app:***@cache/0"
+    finally:
+        await host.shutdown()
+
+
+async def test_service_errors_in_health_reports_mask_the_configs_secret_values() -> None:
+    sick = {"type": "probe", "healthy": False, "error_text": "token s3cr3t-token rejected"}
+    host = Xcore(config=config(services={"extensions": {"api": sick}},
+                               plugins={"settings": {"x": {"password": "s3cr3t-token"}}}),
+                 plugins={"probes": ProbeBackend()}, discover=False)
+    await host.boot()
+    try:
+        assert (await host.health())["services"]["ext.api"]["error"] == "RuntimeError: token *** rejected"
     finally:
         await host.shutdown()

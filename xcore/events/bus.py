@@ -317,6 +317,12 @@ class EventBus:
                         value = await self._finish_in_time(value, suspended_on, event, sub)
             except Exception as exc:
                 results.append(self._failed(sub, event, exc))
+            except asyncio.CancelledError as exc:
+                # The handler's own (it awaited a task it cancelled): its failure, unless our task is cancelled.
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise
+                results.append(self._failed(sub, event, exc))
             else:
                 results.append(_new_result(HandlerResult, (sub, value, None, False)))
             if event._stopped:
@@ -343,7 +349,7 @@ class EventBus:
     def _timeout_text(self, sub: Subscription) -> str:
         return f"handler {sub.label} did not finish within {self.handler_timeout:g}s"
 
-    def _failed(self, sub: Subscription, event: Event, exc: Exception) -> HandlerResult:
+    def _failed(self, sub: Subscription, event: Event, exc: BaseException) -> HandlerResult:
         timed_out = isinstance(exc, HandlerTimeout)
         plugin = sub.owner or "(host)"
         if timed_out:

@@ -43,14 +43,15 @@ class HandlerResult(tuple[Any, ...]):
     """What one handler did with an event: its return value, or the exception it raised.
 
     A handler that ran past the bus's timeout has a ``TimeoutError`` as ``error`` and
-    ``timed_out`` set. The emitter can tell success with ``ok`` and who answered with ``plugin``.
+    ``timed_out`` set; one that raised ``CancelledError`` by itself (nobody cancelled the emitter) has it
+    as ``error``. The emitter can tell success with ``ok`` and who answered with ``plugin``.
     (A tuple underneath, so building one per handler call stays cheap.)
     """
 
     __slots__ = ()
 
     def __new__(
-        cls, subscription: Subscription, value: Any = None, error: Exception | None = None, timed_out: bool = False
+        cls, subscription: Subscription, value: Any = None, error: BaseException | None = None, timed_out: bool = False
     ) -> HandlerResult:
         return tuple.__new__(cls, (subscription, value, error, timed_out))
 
@@ -63,7 +64,7 @@ class HandlerResult(tuple[Any, ...]):
         return self[1]
 
     @property
-    def error(self) -> Exception | None:
+    def error(self) -> BaseException | None:
         return self[2]  # type: ignore[no-any-return]
 
     @property

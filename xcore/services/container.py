@@ -12,15 +12,16 @@ import asyncio
 import difflib
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from xcore.config.loader import validate
 from xcore.config.models import EMBEDDED_DEFAULTS, ServicesConfig
 from xcore.errors import BootError, ConfigError, ServiceError, ServiceNotFoundError
-from xcore.redaction import redact_text
+from xcore.redaction import describe_exception, redact_text
 from xcore.sdk.context import PluginHandle
+from xcore.services.cancellation import reraise_if_cancelled
 from xcore.services.types import PluginScoped, Service, ServiceKind, ServiceSetup, ServiceType
 
 log = logging.getLogger("xcore.services")
@@ -147,7 +148,9 @@ class ServiceEntry:
 class ServiceContainer:
     """Holds the built services by name; one container per host."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = frozenset(secrets)
+        """The config's secret values, masked in start errors and health reports."""
         self._entries: dict[str, ServiceEntry] = {}
         self._aliases: dict[str, str] = {}
 
@@ -203,8 +206,9 @@ class ServiceContainer:
                 self._aliases["db"] = spec.name
             try:
                 await asyncio.wait_for(service.start(), START_TIMEOUT)
-            except Exception as exc:
-                entry.start_error = _describe(exc)
+            except (Exception, asyncio.CancelledError) as exc:
+                reraise_if_cancelled(exc)
+                entry.start_error = describe_exception(exc, self.secrets)
                 if getattr(settings, "required", False):
                     raise BootError(f"{spec.key_path}: required service {spec.name!r} failed to start: "
                                     f"{entry.start_error}") from exc
@@ -226,10 +230,13 @@ class ServiceContainer:
                     report.update(details)
             except TimeoutError as exc:
                 # Only our own deadline is a timeout; a TimeoutError from the backend is its error.
-                message = f"health check timed out after {timeout}s" if deadline.expired() else _describe(exc)
-                report.update(status="error", error=message)
-            except Exception as exc:
-                report.update(status="error", error=_describe(exc))
+                if deadline.expired():
+                    report.update(status="error", error=f"health check timed out after {timeout}s")
+                else:
+                    report.update(status="error", error=describe_exception(exc, self.secrets))
+            except (Exception, asyncio.CancelledError) as exc:
+                reraise_if_cancelled(exc)
+                report.update(status="error", error=describe_exception(exc, self.secrets))
             report["latency_ms"] = round((time.perf_counter() - began) * 1000, 3)
             return report
 
@@ -242,16 +249,11 @@ class ServiceContainer:
         for entry in reversed(self.entries()):
             try:
                 await entry.service.close()
-            except Exception:
+            except (Exception, asyncio.CancelledError) as exc:
+                reraise_if_cancelled(exc)
                 log.exception("closing service %r (%s) failed", entry.spec.name, entry.spec.key_path)
         self._entries.clear()
         self._aliases.clear()
-
-
-def _describe(exc: BaseException) -> str:
-    """``Type: message`` with URL passwords masked, for health reports and logs."""
-    text = redact_text(str(exc))
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class ServiceView(Mapping[str, Any]):
