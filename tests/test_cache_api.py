@@ -284,6 +284,29 @@ async def test_a_cancelled_caller_does_not_cancel_the_others(cache: Cache) -> No
     assert await cache.get("k") == "value"
 
 
+async def test_a_delete_during_get_or_set_is_not_undone_by_the_running_computation(cache: Cache) -> None:
+    """The usual invalidation: update the row, then delete its key. A computation that read the old
+    row before the delete must not store it afterwards, and a caller arriving after the delete must
+    not be handed that old computation's value: it computes afresh."""
+    reading, updated = asyncio.Event(), asyncio.Event()
+
+    async def read_old_row() -> str:
+        reading.set()
+        await updated.wait()
+        return "old"
+
+    first = asyncio.create_task(cache.get_or_set("user:1", read_old_row))
+    await reading.wait()
+    assert await cache.delete("user:1") is False  # nothing stored yet: still reports honestly
+    after = asyncio.create_task(cache.get_or_set("user:1", lambda: "new"))
+    await asyncio.sleep(0.05)
+    updated.set()
+    assert await first == "old"  # the caller that started it still gets its own result
+    assert await after == "new"
+    assert await cache.get("user:1") == "new"
+    assert await cache.get_or_set("user:1", lambda: "unused") == "new"
+
+
 # --------------------------------------------------------------------------- decorator
 
 

@@ -158,6 +158,31 @@ async def test_when_the_lock_holder_fails_another_process_takes_over(redis_url: 
     await waiter.close()
 
 
+async def test_a_delete_in_another_process_stops_a_running_computation_from_storing(
+    redis_url: str, raw: sync_redis.Redis
+) -> None:
+    """Process A computes from the old row; process B updates it and deletes the key: A's result must
+    not land in Redis afterwards, and B's next get_or_set computes afresh instead of waiting for A."""
+    holder, other = make(redis_url), make(redis_url)
+    reading, updated = asyncio.Event(), asyncio.Event()
+
+    async def read_old_row() -> str:
+        reading.set()
+        await updated.wait()
+        return "old"
+
+    first = asyncio.create_task(holder.get_or_set("user:1", read_old_row))
+    await reading.wait()
+    assert await other.delete("user:1") is False
+    assert await other.get_or_set("user:1", lambda: "new") == "new"
+    updated.set()
+    assert await first == "old"
+    assert raw.get("testapp:user:1") is not None and await holder.get("user:1") == "new"
+    assert raw.get("testapp#lock:user:1") is None
+    await holder.close()
+    await other.close()
+
+
 async def test_a_lock_left_by_a_dead_process_expires(cache: RedisCache, raw: sync_redis.Redis) -> None:
     raw.set("testapp#lock:k", "token of a crashed worker", px=150)
     factory = Counter("after the lock expired")

@@ -217,6 +217,53 @@ async def test_waiters_get_freed_connections_in_turn_and_a_cancelled_waiter_take
         assert health["in_use"] == 0
 
 
+async def test_a_transaction_cancelled_while_waiting_for_a_lock_leaves_nothing_open(db_url: str) -> None:
+    """A request cancelled while its transaction waits for another writer (SQLite's BEGIN IMMEDIATE on
+    the busy timeout, a PostgreSQL row lock) must not hand the next user a connection whose statements
+    silently join a stale transaction and are rolled back."""
+    if db_url == "sqlite://":
+        pytest.skip("an in-memory database has a single connection: nothing can wait on another writer")
+    async with database(db_url, pool_size=2, pool_timeout=10) as db:
+        async with db.connection() as first:
+            await first.execute("INSERT INTO users (username, email) VALUES ($1, $2)", "a", "a@x")
+            writing = first.transaction()
+            await writing.start()
+            await first.execute("UPDATE users SET email = $1 WHERE username = $2", "locked", "a")
+
+            async def wait_for_the_lock() -> None:
+                async with db.connection() as conn, conn.transaction():
+                    await conn.execute("UPDATE users SET email = $1 WHERE username = $2", "waiter", "a")
+
+            waiter = asyncio.create_task(wait_for_the_lock())
+            await asyncio.sleep(0.3)  # let it block on the lock; the assertions below do not depend on timing
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            await writing.commit()
+            async with db.connection() as conn:
+                await conn.execute("INSERT INTO users (username, email) VALUES ($1, $2)", "b", "b@x")
+            async with db.connection() as conn:
+                await conn.execute("INSERT INTO users (username, email) VALUES ($1, $2)", "c", "c@x")
+        async with db.connection() as conn:
+            rows = await conn.fetch("SELECT username, email FROM users ORDER BY username")
+            assert [tuple(r) for r in rows] == [("a", "locked"), ("b", "b@x"), ("c", "c@x")]
+        assert (await db.health())["in_use"] == 0
+
+
+async def test_a_connection_in_use_when_the_service_closes_is_released_cleanly(db_url: str) -> None:
+    """Shutdown while a request still holds a connection: the request finishes without an error from
+    the pool, and close() returns once the connection is back instead of waiting out pool_timeout."""
+    async with database(db_url, pool_timeout=30) as db:
+        async with db.connection() as conn:
+            closing = asyncio.create_task(db.close())
+            await asyncio.sleep(0.05)
+            assert await conn.fetchval("SELECT 1") == 1
+        await asyncio.wait_for(closing, 10)
+        with pytest.raises(DatabaseUnavailable, match="closed"):
+            async with db.connection():
+                pass
+
+
 # --------------------------------------------------------------------------- the ORM session
 
 

@@ -156,6 +156,23 @@ async def test_refused_recipients_are_reported(smtp_server: SmtpServer) -> None:
         assert len(smtp_server.messages) == before
 
 
+@pytest.mark.parametrize("to", [
+    "Bob Bcc: eve@evil.test <bob@example.com>",  # a display name built from user input, read as a group
+    "x: eve@evil.test, <bob@example.com>",
+    ["Bob\u2028Cc: eve@evil.test <bob@example.com>"],
+])  # fmt: skip
+async def test_a_display_name_cannot_add_recipients(smtp_server: SmtpServer, to: Any) -> None:
+    """``to=f"{name} <{address}>"`` with a name typed by a user: an unquoted ':' makes the parser read a
+    group and mail an address hidden in the name. Refused, nothing sent; quoted names still work."""
+    async with running_service("extension", section(smtp_server), name="email") as email:
+        before = len(smtp_server.messages)
+        with pytest.raises(ValueError, match=r"email to: .*':' outside quotes"):
+            await email.send(to=to, subject="s", body="b")
+        assert len(smtp_server.messages) == before
+        result = await email.send(to='"Bob: the builder" <bob@example.com>, ann@example.com', subject="s", body="b")
+        assert result.recipients == ["bob@example.com", "ann@example.com"]
+
+
 async def test_attachments_from_paths(smtp_server: SmtpServer, tmp_path: Path) -> None:
     report = tmp_path / "report.csv"
     report.write_bytes(b"a,b\n1,2\n")

@@ -134,6 +134,8 @@ class MemoryCache(Cache, ServiceBase):
 
     async def delete(self, key: str) -> bool:
         check_key(key)
+        if self._flight:
+            self._flight.forget(key)  # a get_or_set running now computed from what the caller just changed
         return self._data.pop(key, None) is not None
 
     async def delete_pattern(self, pattern: str) -> int:
@@ -181,5 +183,6 @@ class MemoryCache(Cache, ServiceBase):
     async def _fill(self, key: str, factory: Callable[[], Any], ttl: float | None) -> Any:
         expires_in = ttl_seconds(ttl, self._default_ttl)
         stored = pack(await call_factory(factory))
-        self._data[key] = (stored, self._timer() + expires_in)
+        if self._flight.owns(key):  # not deleted meanwhile: storing now would bring the old value back
+            self._data[key] = (stored, self._timer() + expires_in)
         return stored

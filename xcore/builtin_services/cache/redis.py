@@ -69,6 +69,16 @@ local value = redis.call('INCRBY', KEYS[1], ARGV[1])
 if created and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value
 """
+_DELETE = """
+local removed = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
+return removed
+"""
+_STORE_IF_LOCKED = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[2]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1
+"""
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -107,6 +117,8 @@ class RedisCache(Cache, ServiceBase):
             raise ConfigError(f"{setup.key_path}.url: not a usable Redis URL: {redact_text(str(exc))}") from None
         self._incr_script = self._client.register_script(_INCR)
         self._unlock_script = self._client.register_script(_UNLOCK)
+        self._delete_script = self._client.register_script(_DELETE)
+        self._store_script = self._client.register_script(_STORE_IF_LOCKED)
         self._flight = SingleFlight()
         self._slots = Slots(settings.max_connections)  # one per pooled connection; bursts queue here
         self._timeout = settings.timeout
@@ -253,8 +265,13 @@ class RedisCache(Cache, ServiceBase):
         await self._try("set_many", write)
 
     async def delete(self, key: str) -> bool:
+        """Also drops the key's ``get_or_set`` lock, in the same call: a computation running now (in any
+        process) read what the caller has just changed, so it must not store its value afterwards."""
         check_key(key)
-        count = await self._try("delete", lambda: self._client.delete(self._p + key))
+        if self._flight:
+            self._flight.forget(key)
+        keys = [self._p + key, self._lock_p + key]
+        count = await self._try("delete", lambda: self._delete_script(keys=keys))
         return count is not _DOWN and count > 0
 
     async def delete_pattern(self, pattern: str) -> int:
@@ -332,7 +349,7 @@ class RedisCache(Cache, ServiceBase):
                     raw = await self._try("get", lambda: self._client.get(name))
                     if raw is not None and raw is not _DOWN:  # filled between our miss and our lock
                         return raw  # type: ignore[no-any-return]
-                    return await self._compute_and_store(name, factory, px)
+                    return await self._compute_and_store(key, lock, token, factory, px)
                 finally:
                     await self._try("get_or_set unlock", lambda: self._unlock_script(keys=[lock], args=[token]))
             while True:  # another process computes: wait for its value, or for its lock to go
@@ -347,7 +364,13 @@ class RedisCache(Cache, ServiceBase):
                 if holder is None:
                     break
 
-    async def _compute_and_store(self, name: str, factory: Callable[[], Any], px: int | None) -> str:
+    async def _compute_and_store(
+        self, key: str, lock: str, token: str, factory: Callable[[], Any], px: int | None
+    ) -> str:
+        """Store the factory's value only while our lock stands: ``delete`` drops it (as does its expiry,
+        after which another process has taken over), and a value computed before a delete is stale."""
         text = encode(await call_factory(factory))
-        await self._try("set", lambda: self._client.set(name, text, px=px))
+        if self._flight.owns(key):
+            keys, args = [self._p + key, lock], [token, text, px or ""]
+            await self._try("set", lambda: self._store_script(keys=keys, args=args))
         return text

@@ -4,7 +4,8 @@ The first caller starts the computation as its own task; every caller, the first
 it through :func:`asyncio.shield`. So a caller that is cancelled (a client hung up) neither cancels
 the computation for the others nor leaves them waiting, and an exception reaches every caller.
 The key is forgotten the moment the computation ends, before any caller resumes, so a later call
-starts afresh: a failure is never cached.
+starts afresh: a failure is never cached. ``forget(key)`` (the cache's ``delete``) detaches a running
+computation early: later callers start a new one, and ``owns(key)`` tells the old one not to store.
 """
 
 from __future__ import annotations
@@ -37,8 +38,17 @@ class SingleFlight:
             self._running[key] = task
         return asyncio.shield(task)
 
+    def forget(self, key: str) -> None:
+        """Let the next call for ``key`` start a new computation (the running one carries on for its callers)."""
+        self._running.pop(key, None)
+
+    def owns(self, key: str) -> bool:
+        """Whether the calling computation is still the current one for ``key`` (not forgotten since)."""
+        return self._running.get(key) is asyncio.current_task()
+
     async def _lead(self, key: str, compute: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> Any:
         try:
             return await compute(*args)
         finally:
-            self._running.pop(key, None)
+            if self._running.get(key) is asyncio.current_task():
+                del self._running[key]

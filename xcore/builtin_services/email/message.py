@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email import policy
@@ -58,11 +59,25 @@ def parse_recipients(value: Recipients | None, field: str) -> list[tuple[str, st
         if not isinstance(item, str):
             raise TypeError(f"email {field}: addresses must be strings, got {type(item).__name__}")
         _no_line_break(item, field)
+        _no_group(item, field)
     pairs = [(name, addr) for name, addr in getaddresses(items) if name or addr]
     for _name, addr in pairs:
         if "@" not in addr or addr.startswith("@") or addr.endswith("@") or " " in addr:
             raise ValueError(f"email {field}: {addr!r} is not an email address")
     return pairs
+
+
+_QUOTED_OR_BRACKETED = re.compile(r'"(?:[^"\\]|\\.)*"|<[^>]*>')
+
+
+def _no_group(item: str, field: str) -> None:
+    """Refuse RFC 5322 group syntax (``Team: a@x, b@y;``): the parser also reads it in a malformed
+    ``f"{name} <{address}>"`` whose user-typed name holds a ':', and mails an address hidden there."""
+    if ":" in _QUOTED_OR_BRACKETED.sub("", item):
+        raise ValueError(
+            f"email {field}: {item!r} has a ':' outside quotes, which would turn part of a name into "
+            "recipients; quote display names ('\"Name\" <addr>')"
+        )
 
 
 def _no_line_break(value: str, field: str) -> None:

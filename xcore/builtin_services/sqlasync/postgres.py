@@ -102,7 +102,8 @@ class PostgresConnections:
 
     async def release(self, connection: Any) -> None:
         self._in_use -= 1
-        await self._pool.release(connection)
+        if self._pool is not None:  # else close() gave up waiting and terminated every connection
+            await self._pool.release(connection)
 
     def describe(self) -> dict[str, Any]:
         pool = self._pool
@@ -112,10 +113,14 @@ class PostgresConnections:
 
     async def close(self) -> None:
         self._closed = True
-        pool, self._pool = self._pool, None
+        pool = self._pool
         if pool is None:
             return
+        # The pool stays reachable while it closes: asyncpg waits for connections still lent out, and
+        # their holders give them back through release().
         try:
             await asyncio.wait_for(pool.close(), timeout=self._settings.pool_timeout)
         except TimeoutError:
             pool.terminate()
+        finally:
+            self._pool = None

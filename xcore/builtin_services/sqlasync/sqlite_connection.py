@@ -52,7 +52,14 @@ class SqliteTransaction:
         conn = self._conn
         level = conn._depth
         if level == 0:
-            await conn.raw.execute("BEGIN" if self._readonly else "BEGIN IMMEDIATE")
+            try:
+                await conn.raw.execute("BEGIN" if self._readonly else "BEGIN IMMEDIATE")
+            except BaseException:
+                # Cancelled (or timed out) while BEGIN IMMEDIATE waits for another writer, the BEGIN still
+                # runs in aiosqlite's thread: back in the pool, the connection would sit inside a transaction
+                # that swallows its next user's writes. The pool closes it instead (closing rolls back).
+                conn.abandoned = True
+                raise
         else:
             await conn.raw.execute(f"SAVEPOINT xcore_{level}")
         self._level = level
@@ -101,11 +108,13 @@ class SqliteConnection:
     ``raw`` is the aiosqlite connection, for what asyncpg's API does not cover.
     """
 
-    __slots__ = ("_depth", "raw")
+    __slots__ = ("_depth", "abandoned", "raw")
 
     def __init__(self, raw: aiosqlite.Connection) -> None:
         self.raw = raw
         self._depth = 0
+        self.abandoned = False
+        """True once a call was cut off in a way that may leave a transaction opening later: not reusable."""
 
     async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[sqlite3.Row]:
         run = self.raw.execute_fetchall(numbered_to_sqlite(query), args)

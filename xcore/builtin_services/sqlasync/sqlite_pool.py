@@ -47,7 +47,7 @@ class _SqliteScope:
         assert conn is not None
         self._conn = None
         owner = self._owner
-        if conn._depth == 0 and not owner._closed and not conn.raw.in_transaction:
+        if conn._depth == 0 and not owner._closed and not conn.raw.in_transaction and not conn.abandoned:
             owner._idle.append(conn)
             owner._hand_on()
         else:
@@ -80,6 +80,7 @@ class SqliteConnections:
         self._free = self._size  # slots not lent out
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
+        self._closing: set[asyncio.Future[None]] = set()
 
     def scope(self) -> _SqliteScope:
         return _SqliteScope(self)
@@ -163,6 +164,12 @@ class SqliteConnections:
         sqlite3.connect(self.database, uri=self._uri).close()
 
     async def release(self, conn: SqliteConnection) -> None:
+        if conn.abandoned:  # its cut-off statement may still be waiting: close it behind, without waiting here
+            closing = asyncio.ensure_future(self._discard(conn))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+            self._hand_on()
+            return
         try:
             if conn.raw.in_transaction:  # a BEGIN its code never finished: nothing of it may survive
                 await conn.raw.rollback()
@@ -192,3 +199,5 @@ class SqliteConnections:
         idle, self._idle = self._idle, []
         for conn in idle:
             await self._discard(conn)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
