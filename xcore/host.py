@@ -28,6 +28,7 @@ from xcore.config.loader import LoadedConfig, load_config
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_source, local_source, scan_entry_points
 from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
 from xcore.events import kernel, subscribe_marked
+from xcore.events.marks import marked_handlers
 from xcore.ordering import resolve_order
 from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
 from xcore.redaction import describe_exception, install_redaction, redact_text, secret_values
@@ -345,8 +346,13 @@ class Xcore:
 
     def _subscribe_marked(self, record: PluginRecord, ctx: PluginContext) -> None:
         """Subscribe ``@on(...)``-marked methods of a plugin to its event bus view."""
-        if ctx.events is not None and record.handle is not None:
+        if record.handle is None:
+            return
+        if ctx.events is not None:
             subscribe_marked(ctx.events, record.handle.instance)
+        elif marked_handlers(record.handle.instance):
+            log.warning("plugin %r has @on(...) event handlers, but services.events is disabled: they will "
+                        "never run", record.name)
 
     def _action_handler(self, record: PluginRecord, ctx: PluginContext) -> ActionHandler:
         assert record.hooks is not None and record.handle is not None

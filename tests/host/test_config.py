@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,18 @@ async def test_a_missing_type_names_the_package_the_config_expects_to_provide_it
     assert str(info.value) == (
         "services.extensions.files: extension type 'gcs' comes from the package 'xcore-gcs' "
         "(services.extensions.files.package), which is not installed or is disabled: pip install xcore-gcs")
+
+
+def test_a_default_may_itself_use_variables() -> None:
+    loaded = load_config(data={"app": {"name": "${APP:-shop-${REGION:-eu}}"}}, env={"REGION": "us"})
+    assert loaded.config.app.name == "shop-us"
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("${NAME", "app.name: ${NAME has no closing brace"),
+    ("${NAME:-${OTHER}", "app.name: ${NAME:-... has no closing brace"),
+    ("${9LIVES}", "app.name: '${9LIVES}' is not a variable reference"),
+])
+def test_a_malformed_reference_is_an_error_naming_the_key(value: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_config(data={"app": {"name": value}}, env={"NAME": "x", "OTHER": "y"})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from xcore import Xcore
 from xcore.events import kernel
 from xcore.sdk import TrustedBase
@@ -52,3 +54,16 @@ async def test_plugin_lifecycle_and_service_health_transitions_are_announced() -
         (kernel.PLUGIN_UNLOADED, {"plugin": "probes"}),
         (kernel.PLUGIN_UNLOADED, {"plugin": "listener"}),  # its subscriptions go right after this event
     ]
+
+
+async def test_event_handlers_without_an_events_service_are_reported(caplog: pytest.LogCaptureFixture) -> None:
+    from xcore.events import on
+
+    class Deaf(TrustedBase):
+        @on("user.created")
+        async def greet(self, event: Any) -> None: ...
+
+    host = Xcore(config=config(), plugins={"deaf": Deaf}, discover=False)  # events disabled
+    await host.boot()
+    await host.shutdown()
+    assert "plugin 'deaf' has @on(...) event handlers, but services.events is disabled" in caplog.text

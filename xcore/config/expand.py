@@ -12,7 +12,7 @@ from typing import Any
 
 from xcore.errors import ConfigError
 
-_PATTERN = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def key_path(path: tuple[str | int, ...]) -> str:
@@ -21,20 +21,54 @@ def key_path(path: tuple[str | int, ...]) -> str:
 
 
 def expand_string(value: str, env: Mapping[str, str], path: tuple[str | int, ...]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$${":
-            return "${"
-        name, default = match.group(1), match.group(2)
-        if default is not None and not env.get(name):
-            return default
-        if name in env:
-            return env[name]
-        raise ConfigError(
-            f"environment variable {name} is not set, and {key_path(path)} uses it without a default "
-            f"(set {name}, or write ${{{name}:-default}})"
-        )
+    """Expand one string. A default may itself hold references: ``${URL:-sqlite:///${HOME}/app.db}``."""
+    out: list[str] = []
+    index = 0
+    while (start := value.find("$", index)) != -1:
+        out.append(value[index:start])
+        if value.startswith("$${", start):
+            out.append("${")
+            index = start + 3
+        elif value.startswith("${", start):
+            text, index = _reference(value, start, env, path)
+            out.append(text)
+        else:
+            out.append("$")
+            index = start + 1
+    out.append(value[index:])
+    return "".join(out)
 
-    return _PATTERN.sub(replace, value)
+
+def _reference(value: str, start: int, env: Mapping[str, str], path: tuple[str | int, ...]) -> tuple[str, int]:
+    """Expand the ``${...}`` at ``start``; return its text and the index just past its closing brace."""
+    name_match = _NAME.match(value, start + 2)
+    where = key_path(path)
+    if name_match is None:
+        raise ConfigError(f"{where}: {value[start:start + 20]!r} is not a variable reference (write ${{NAME}}; "
+                          "$${ gives a literal ${)")
+    name, cursor = name_match.group(), name_match.end()
+    default: str | None = None
+    if value.startswith(":-", cursor):
+        depth, scan = 1, cursor + 2
+        while scan < len(value) and depth:
+            if value.startswith("${", scan):
+                depth, scan = depth + 1, scan + 2
+                continue
+            depth -= value[scan] == "}"
+            scan += 1
+        if depth:
+            raise ConfigError(f"{where}: ${{{name}:-... has no closing brace")
+        default, cursor = value[cursor + 2:scan - 1], scan - 1
+    if not value.startswith("}", cursor):
+        raise ConfigError(f"{where}: ${{{name} has no closing brace (write ${{{name}}} or ${{{name}:-default}})")
+    if default is not None and not env.get(name):
+        return expand_string(default, env, path), cursor + 1
+    if name in env:
+        return env[name], cursor + 1
+    raise ConfigError(
+        f"environment variable {name} is not set, and {where} uses it without a default "
+        f"(set {name}, or write ${{{name}:-default}})"
+    )
 
 
 def expand(tree: Any, env: Mapping[str, str], path: tuple[str | int, ...] = ()) -> Any:
