@@ -290,8 +290,13 @@ async def test_session_is_an_async_sqlalchemy_session_on_the_same_database(db_ur
             row = (await session.execute("SELECT * FROM users WHERE id = :id", {"id": user.id})).fetchone()
             assert dict(row)["email"] == "orm@x"
             await session.execute("INSERT INTO users (username, email, created_at) VALUES ('x', 'y', NOW())")
-            # leaving without commit: rolled back
-        assert await count_users(db) == 1
+            # leaving the block cleanly commits: a forgotten commit() never loses a write
+        assert await count_users(db) == 2
+        with pytest.raises(RuntimeError, match="changed my mind"):
+            async with db.session() as session:
+                await session.execute("INSERT INTO users (username, email, created_at) VALUES ('z', 'z', NOW())")
+                raise RuntimeError("changed my mind")
+        assert await count_users(db) == 2  # an exception rolls the block back
 
 
 # --------------------------------------------------------------------------- configuration and failures

@@ -17,7 +17,8 @@ import inspect
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import pluggy
@@ -33,7 +34,7 @@ from xcore.ordering import resolve_order
 from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
 from xcore.redaction import describe_exception, install_redaction, redact_text, secret_values
 from xcore.sdk.base import TrustedBase
-from xcore.sdk.context import PluginContext, PluginHandle
+from xcore.sdk.context import PluginContext, PluginHandle, PluginSettings
 from xcore.services.cancellation import reraise_if_cancelled
 from xcore.services.container import CheckedSpec, ServiceContainer, ServiceTypeRegistry, ServiceView, service_specs
 from xcore.services.types import ServiceType
@@ -41,6 +42,14 @@ from xcore.services.types import ServiceType
 log = logging.getLogger("xcore")
 
 ActionHandler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class PluginRecords(list[PluginRecord]):
+    """``xcore.plugins``: the plugin records, plus ``call`` (the original XCore's ``plugins.call``)."""
+
+    def __init__(self, records: Iterable[PluginRecord], call: Callable[..., Awaitable[dict[str, Any]]]) -> None:
+        super().__init__(records)
+        self.call = call
 
 
 class Xcore:
@@ -92,9 +101,18 @@ class Xcore:
     # ------------------------------------------------------------------ public API
 
     @property
-    def plugins(self) -> list[PluginRecord]:
-        """Every plugin and service backend the host knows of, with state and error."""
-        return list(self.records.values())
+    def plugins(self) -> PluginRecords:
+        """Every plugin and service backend the host knows of, with state and error.
+
+        A list; ``await xcore.plugins.call(plugin, action, payload)`` is :meth:`call` (the original
+        XCore's spelling).
+        """
+        return PluginRecords(self.records.values(), self.call)
+
+    @property
+    def events(self) -> Any:
+        """The events service as the host uses it (``emit`` with any ``source``); ``KeyError`` if disabled."""
+        return self.services.get("events")
 
     def get_service(self, name: str) -> Any:
         """The shared service called ``name`` (``KeyError`` listing the known names if none)."""
@@ -129,6 +147,7 @@ class Xcore:
                 self._service_healthy[entry.spec.name] = False
         await self._broadcast("xcore_host_started", host=self)
         await self._announce(kernel.HOST_STARTED, {"plugins": list(self._load_order)})
+        await self._announce(kernel.BOOTED, {"plugins": list(self._load_order)})
         if self.config.app.health_interval > 0:
             self._monitor_task = asyncio.create_task(self._monitor(self.config.app.health_interval),
                                                      name="xcore-health-monitor")
@@ -336,12 +355,13 @@ class Xcore:
         services = ServiceView(self.services, record.handle)
         return PluginContext(
             name=record.name,
-            config=dict(self.config.plugins.settings.get(record.name, {})),
+            config=PluginSettings(self.config.plugins.settings.get(record.name, {}), app=self.config.app),
             services=services,
             logger=logging.getLogger(f"xcore.plugin.{record.name}"),
             call=self.call,
             events=services.get("events"),
             handle=record.handle,
+            env=MappingProxyType(self.loaded.env),
         )
 
     def _subscribe_marked(self, record: PluginRecord, ctx: PluginContext) -> None:

@@ -48,6 +48,7 @@ async def test_plugin_lifecycle_and_service_health_transitions_are_announced() -
         (kernel.PLUGIN_LOADED, {"plugin": "probes", "version": None}),
         (kernel.PLUGIN_FAILED, {"plugin": "broken", "error": "on_load raised RuntimeError: no config"}),
         (kernel.HOST_STARTED, {"plugins": ["listener", "probes"]}),
+        (kernel.BOOTED, {"plugins": ["listener", "probes"]}),  # the original XCore's name for it
         (kernel.SERVICE_UNHEALTHY, {"service": "ext.probe", "error": "RuntimeError: backend says no"}),
         (kernel.SERVICE_RECOVERED, {"service": "ext.probe"}),
         (kernel.HOST_STOPPING, {}),

@@ -32,6 +32,8 @@ class LoadedConfig:
     config: XcoreConfig
     raw: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    """The variables ``${VAR}`` were expanded from: the ``.env`` file under the environment."""
 
 
 def find_config(path: str | os.PathLike[str] | None) -> Path | None:
@@ -66,7 +68,7 @@ def load_config(
         expanded = expand(dict(data), environment)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    return LoadedConfig(config=validate(XcoreConfig, expanded, where), raw=expanded, path=source)
+    return LoadedConfig(config=validate(XcoreConfig, expanded, where), raw=expanded, path=source, env=environment)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

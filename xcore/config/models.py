@@ -30,6 +30,10 @@ class AppConfig(Strict):
     health_interval: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
     docs: bool = True
+    env: str = "production"
+    """The deployment's name (``development``, ``staging``...), for plugins: ``ctx.config.env``."""
+    secret_key: SecretStr | None = None
+    """A secret for plugins to sign with (``ctx.config.app.secret_key``); XCore itself never uses it."""
 
     @field_validator("plugin_prefix")
     @classmethod

@@ -17,7 +17,7 @@ class Event:
     through the redis backend. A handler calls :meth:`stop` to skip every handler after it.
     """
 
-    __slots__ = ("_stopped", "data", "name", "remote", "source")
+    __slots__ = ("_cancelled", "_stopped", "data", "name", "remote", "source")
 
     def __init__(self, name: str, data: Any = None, source: str | None = None, remote: bool = False) -> None:
         self.name = name
@@ -25,6 +25,7 @@ class Event:
         self.source = source
         self.remote = remote
         self._stopped = False
+        self._cancelled = False
 
     def stop(self) -> None:
         """Stop propagation: handlers of lower priority (or subscribed later) do not run."""
@@ -33,6 +34,31 @@ class Event:
     @property
     def stopped(self) -> bool:
         return self._stopped
+
+    def cancel(self) -> None:
+        """Stop propagation and mark the event ``cancelled`` (the original XCore's spelling).
+
+        Handlers after this one do not run, as with :meth:`stop`; XCore handlers usually ``stop()``
+        and return a value the emitter reads from ``emit``'s results.
+        """
+        self._stopped = True
+        self._cancelled = True
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @property
+    def propagate(self) -> bool:
+        """``not stopped``; setting it to ``False`` is :meth:`stop` (the original XCore's spelling)."""
+        return not self._stopped
+
+    @propagate.setter
+    def propagate(self, value: bool) -> None:
+        if value and self._stopped:
+            raise ValueError("a stopped event cannot propagate again")
+        if not value:
+            self._stopped = True
 
     def __repr__(self) -> str:
         origin = " remote" if self.remote else ""

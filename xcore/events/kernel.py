@@ -18,6 +18,8 @@ SERVICE_RECOVERED = "xcore.service.recovered"
 SCHEDULER_JOB_FAILED = "xcore.scheduler.job_failed"
 HOST_STARTED = "xcore.host.started"
 HOST_STOPPING = "xcore.host.stopping"
+BOOTED = "xcore.booted"
+"""The original XCore's name for boot finished; sent right after HOST_STARTED with the same payload."""
 
 
 class PluginLoaded(TypedDict):
@@ -80,6 +82,7 @@ PAYLOADS: dict[str, type[Any]] = {
     SCHEDULER_JOB_FAILED: SchedulerJobFailed,
     HOST_STARTED: HostStarted,
     HOST_STOPPING: HostStopping,
+    BOOTED: HostStarted,
 }
 """Every kernel event name and the ``TypedDict`` describing its ``data``."""
 

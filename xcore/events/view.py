@@ -9,12 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, overload
 
 from xcore.events.bus import DEFAULT_PRIORITY, EventBus, Handler, Results, Subscription
 from xcore.events.errors import ReservedEventName
 from xcore.events.patterns import RESERVED_PREFIX
+
+log = logging.getLogger("xcore.events")
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def legacy_argument_ignored(plugin: str, argument: str, because: str) -> None:
+    """Log, once per plugin and argument, that an original-XCore argument has no effect here."""
+    if (plugin, argument) in _warned:
+        return
+    _warned.add((plugin, argument))
+    log.warning("plugin %r: emit(..., %s=...) is the original XCore's argument and has no effect: %s "
+                "(see docs/migrating.md)", plugin, argument, because)
 
 
 class EventsView:
@@ -83,15 +98,44 @@ class EventsView:
             return int(self._bus.unsubscribe(name))
         return self._bus.unsubscribe_matching(name, handler, owner=self._owner)
 
-    def emit(self, name: str, data: Any = None) -> Coroutine[Any, Any, Results]:
-        """``await emit(name, data)`` runs every matching handler and returns one result per handler."""
+    def emit(
+        self, name: str, data: Any = None, *, source: str | None = None, gather: bool | None = None
+    ) -> Coroutine[Any, Any, Results]:
+        """``await emit(name, data)`` runs every matching handler and returns one result per handler.
+
+        ``source=`` and ``gather=`` are the original XCore's arguments, accepted so its plugins run:
+        an event's source is always the emitting plugin's name (handlers can trust it), and
+        handlers always run one after the other in priority order (so ``event.stop()`` means the
+        same for every emit). Either one, when it would change something, is logged once.
+        """
         self._check_namespace(name)
+        if source is not None and source != self._name:
+            legacy_argument_ignored(self._name, "source", f"events it emits carry source={self._name!r}")
+        if gather:
+            legacy_argument_ignored(self._name, "gather", "handlers run one after the other, in priority order")
         return self._bus.emit(name, data, self._name)
 
     def emit_nowait(self, name: str, data: Any = None) -> asyncio.Future[Results] | concurrent.futures.Future[Results]:
         """Emit without waiting; the bus keeps the task and logs its failures. Returns its future."""
         self._check_namespace(name)
         return self._bus.emit_nowait(name, data, self._name)
+
+    def emit_sync(self, name: str, data: Any = None) -> asyncio.Future[Results] | concurrent.futures.Future[Results]:
+        """The original XCore's name of :meth:`emit_nowait` (fire and forget, from sync code too)."""
+        return self.emit_nowait(name, data)
+
+    def unsubscribe(self, name: str | Subscription, handler: Handler | None = None) -> int:
+        """The original XCore's name of :meth:`off`."""
+        return self.off(name, handler)
+
+    def clear(self, name: str | None = None) -> int:
+        """Remove this view's subscriptions on exactly ``name``, or all of them; returns how many.
+
+        Only the caller's own: a plugin cannot clear another plugin's handlers.
+        """
+        if name is None:
+            return sum(self._bus.unsubscribe(s) for s in self.subscriptions())
+        return self._bus.unsubscribe_matching(name, owner=self._owner)
 
     def subscriptions(self) -> list[Subscription]:
         """This view's live subscriptions, in subscription order."""

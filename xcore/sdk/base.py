@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from xcore.hookspecs import hookimpl
 from xcore.sdk.responses import ActionNotFound
+from xcore.sdk.scheduling import schedule_marked
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -66,12 +67,25 @@ class TrustedBase:
 
     # ------------------------------------------------------------------ the plugin author's API
 
+    @property
+    def name(self) -> str:
+        """The plugin's name (its entry point's name): ``self.ctx.name``; a plugin may set its own."""
+        own = self.__dict__.get("_own_name")
+        return own if own is not None else self.ctx.name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.__dict__["_own_name"] = value
+
     def get_service(self, name: str) -> Any:
         """The service called ``name``; an unknown name raises ``KeyError`` listing the known ones."""
         return self.ctx.services[name]
 
     async def on_load(self) -> None:
         """Called once when the plugin loads; fetch services and prepare state here."""
+
+    async def on_start(self) -> None:
+        """Called once after every plugin has loaded (the host is about to serve); nothing by default."""
 
     async def on_unload(self) -> None:
         """Called once at shutdown, in reverse load order."""
@@ -98,6 +112,11 @@ class TrustedBase:
     async def xcore_on_load(self, ctx: PluginContext) -> None:
         self.ctx = ctx
         await self.on_load()
+        schedule_marked(self, ctx)
+
+    @hookimpl
+    async def xcore_host_started(self) -> None:
+        await self.on_start()
 
     @hookimpl
     def xcore_get_router(self) -> APIRouter | None:

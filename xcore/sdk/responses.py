@@ -15,8 +15,19 @@ def ok(**data: Any) -> dict[str, Any]:
     return {"status": "ok", **data}
 
 
-def error(message: str, code: str | None = None, **data: Any) -> dict[str, Any]:
-    """A failed action response: ``{"status": "error", "message": ..., "code": ..., **data}``."""
+def error(message: str | None = None, code: str | None = None, *, msg: str | None = None, **data: Any) -> dict[str, Any]:
+    """A failed action response: ``{"status": "error", "message": ..., "code": ..., **data}``.
+
+    ``msg=`` is the original XCore's spelling of ``message`` and is accepted for it (the response
+    still says ``"message"``; see docs/migrating.md), so a plugin's ``except`` block written for it
+    reports its error instead of raising ``TypeError`` itself.
+    """
+    if msg is not None:
+        if message is not None:
+            raise TypeError("error() takes message or its old spelling msg=, not both")
+        message = msg
+    if message is None:
+        raise TypeError("error() needs a message: error('what went wrong', code='...')")
     return {"status": "error", "message": message, "code": code, **data}
 
 

@@ -14,10 +14,10 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from xcore.config.loader import validate
-from xcore.config.models import EMBEDDED_DEFAULTS, ServicesConfig
+from xcore.config.models import EMBEDDED_DEFAULTS, AppConfig, ServicesConfig
 from xcore.errors import BootError, ConfigError, ServiceError, ServiceNotFoundError
 from xcore.redaction import describe_exception, redact_text
 from xcore.sdk.context import PluginHandle
@@ -27,6 +27,15 @@ from xcore.services.types import PluginScoped, Service, ServiceKind, ServiceSetu
 log = logging.getLogger("xcore.services")
 
 START_TIMEOUT = 15.0
+DEFAULT_HEALTH_TIMEOUT: float = AppConfig.model_fields["health_timeout"].default
+
+T = TypeVar("T")
+
+
+def checked_as(name: str, service: Any, kind: type[T]) -> T:
+    if not isinstance(service, kind):
+        raise TypeError(f"service {name!r} is a {type(service).__name__}, not a {kind.__name__}")
+    return service
 
 
 @dataclass(frozen=True)
@@ -172,6 +181,31 @@ class ServiceContainer:
     def get(self, name: str) -> Any:
         return self.entry(name).service
 
+    # The original XCore's container API, on the same lookups.
+
+    def has(self, name: str) -> bool:
+        """Whether a service called ``name`` exists (``"db"`` included)."""
+        return name in self._entries or name in self._aliases
+
+    def get_or_none(self, name: str) -> Any:
+        """The service called ``name``, or ``None``."""
+        return self.get(name) if self.has(name) else None
+
+    def get_as(self, name: str, kind: type[T]) -> T:
+        """The service called ``name``, checked to be a ``kind``; ``TypeError`` naming both if not."""
+        return checked_as(name, self.get(name), kind)
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Each service's kind, type, provider and start state, without running health checks
+        (``await health()`` runs them)."""
+        return {
+            name: {
+                "kind": entry.spec.kind, "type": entry.spec.type_name, "provider": entry.registered.provider,
+                "status": "failed" if entry.start_error else "started", "error": entry.start_error,
+            }
+            for name, entry in self._entries.items()
+        }
+
     # ------------------------------------------------------------------ lifecycle
 
     @staticmethod
@@ -215,8 +249,9 @@ class ServiceContainer:
                 log.warning("service %r (%s) failed to start; it stays unhealthy until its server answers: %s",
                             spec.name, spec.key_path, entry.start_error)
 
-    async def health(self, timeout: float) -> dict[str, dict[str, Any]]:
-        """Run every health check concurrently, each bounded by ``timeout`` seconds."""
+    async def health(self, timeout: float = DEFAULT_HEALTH_TIMEOUT) -> dict[str, dict[str, Any]]:
+        """Run every health check concurrently, each bounded by ``timeout`` seconds (default: that of
+        ``app.health_timeout``)."""
 
         async def check(entry: ServiceEntry) -> dict[str, Any]:
             began = time.perf_counter()
@@ -287,6 +322,24 @@ class ServiceView(Mapping[str, Any]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._container.names()
+
+    # The original XCore's container API (``ctx.services.has("db")``...), on the same lookups.
+
+    def has(self, name: str) -> bool:
+        """Whether a service called ``name`` exists."""
+        return name in self
+
+    def get_or_none(self, name: str) -> Any:
+        """The service called ``name`` as this plugin sees it, or ``None``."""
+        return self[name] if name in self else None
+
+    def get_as(self, name: str, kind: type[T]) -> T:
+        """The service called ``name``, checked to be a ``kind``; ``TypeError`` naming both if not."""
+        return checked_as(name, self[name], kind)
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """See :meth:`ServiceContainer.status`."""
+        return self._container.status()
 
     def __repr__(self) -> str:
         return f"<services {', '.join(self._container.names())}>"

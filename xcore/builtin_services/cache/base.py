@@ -71,8 +71,14 @@ def ttl_seconds(ttl: object, default: float) -> float:
     return float(ttl) if ttl else math.inf  # type: ignore[arg-type]
 
 
-async def call_factory(factory: Callable[[], Any]) -> Any:
-    """Run a sync factory, an async one, or a lambda returning a coroutine (the spec's form)."""
+async def call_factory(factory: Callable[[], Any] | Any) -> Any:
+    """Run a sync factory, an async one, or a lambda returning a coroutine (the spec's form).
+
+    A value that is not callable is the value itself: ``get_or_set(key, {...})``, as the original
+    XCore's docs write it.
+    """
+    if not callable(factory):
+        return factory
     result = factory()
     if inspect.isawaitable(result):
         result = await result
@@ -112,7 +118,8 @@ class Cache(ABC):
     async def get_or_set(self, key: str, factory: Callable[[], Any], ttl: float | None = None) -> Any:
         """The cached value, or the factory's value, stored on the way.
 
-        ``factory`` may be sync, async, or return an awaitable. Concurrent calls for one cold key run
+        ``factory`` may be sync, async, or return an awaitable; a value that is not callable is
+        stored as it is. Concurrent calls for one cold key run
         it once and all get its value (across processes too on Redis); if it raises, nothing is
         cached and every waiting caller gets the exception.
         """
@@ -132,6 +139,21 @@ class Cache(ABC):
         A missing key starts at 0 and is created with ``ttl`` (default: the configured one); an
         existing key keeps its expiry. A value that is not an integer raises ``TypeError``.
         """
+
+    async def keys(self, pattern: str = "*") -> list[str]:
+        """The live keys matching the Redis-style glob ``pattern`` (on Redis, within ``key_prefix``).
+
+        Walks the whole cache: meant for administration and tests, not for a request's hot path.
+        """
+        raise NotImplementedError(f"the {self.backend or type(self).__name__} cache backend cannot list its keys")
+
+    async def mget(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The original XCore's name of :meth:`get_many`."""
+        return await self.get_many(keys)
+
+    async def mset(self, values: Mapping[str, Any], ttl: float | None = None) -> None:
+        """The original XCore's name of :meth:`set_many`."""
+        await self.set_many(values, ttl)
 
     async def decr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         """Atomically subtract ``amount``; see :meth:`incr`."""

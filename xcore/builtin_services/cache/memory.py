@@ -146,6 +146,11 @@ class MemoryCache(Cache, ServiceBase):
             self._data.pop(key, None)
         return len(doomed)
 
+    async def keys(self, pattern: str = "*") -> list[str]:
+        check_key(pattern)
+        match = compile_glob(pattern).fullmatch
+        return [key for key in self._data if match(key)]
+
     async def clear(self) -> int:
         count = sum(1 for _ in self._data)
         self._data.clear()

@@ -281,6 +281,18 @@ class RedisCache(Cache, ServiceBase):
     async def clear(self) -> int:
         return await self._unlink_matching(self._match + "*")
 
+    async def keys(self, pattern: str = "*") -> list[str]:
+        check_key(pattern)
+        found: list[str] = []
+
+        async def scan() -> None:
+            found.clear()  # a retried scan starts over
+            async for name in self._client.scan_iter(match=self._match + pattern, count=SCAN_BATCH):
+                found.append(name.decode()[len(self._p):])
+
+        await self._try("keys", scan)
+        return found
+
     async def _unlink_matching(self, match: str) -> int:
         removed = 0
 

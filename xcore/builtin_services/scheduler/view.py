@@ -168,9 +168,12 @@ class PluginScheduler:
         jobstore: str = "default",
         executor: str = "default",
         replace_existing: bool = False,
+        job_id: str | None = None,
         **trigger_args: Any,
     ) -> ScheduledJob:
         """Schedule ``func``; see APScheduler's ``add_job``. Bad input raises :class:`InvalidJobError`.
+
+        ``job_id=`` is the original XCore's spelling of ``id=``.
 
         Adding an id that exists raises :class:`DuplicateJobError` unless ``replace_existing=True``;
         except that on a persistent store, a job this process has not added since its plugin loaded
@@ -178,6 +181,11 @@ class PluginScheduler:
         adds its jobs in ``on_load`` works unchanged across restarts and with several worker processes.
         ``jobstore`` and ``executor`` exist for APScheduler compatibility; only ``"default"`` is valid.
         """
+        if job_id is not None:
+            if id is not None and id != job_id:
+                raise InvalidJobError(f"add_job got id={id!r} and job_id={job_id!r}: job_id is the old spelling "
+                                      "of id, give one of them")
+            id = job_id
         for option, value in (("jobstore", jobstore), ("executor", executor)):
             if value != "default":
                 raise InvalidJobError(
@@ -275,6 +283,15 @@ class PluginScheduler:
         """This plugin's jobs, soonest first (paused jobs last)."""
         jobs = [job for job in self._service.scheduler.get_jobs() if job.id.startswith(self._prefix)]
         return self._snapshots(jobs)
+
+    def jobs(self) -> list[ScheduledJob]:
+        """The original XCore's name of :meth:`get_jobs`."""
+        return self.get_jobs()
+
+    def status(self) -> dict[str, Any]:
+        """Whether the scheduler runs, its backend and timezone, and how many jobs this plugin has."""
+        return {"running": self.running, "backend": self._service.backend, "timezone": str(self.timezone),
+                "jobs": len(self.get_jobs())}
 
     def get_job(self, job_id: str) -> ScheduledJob | None:
         job = self._service.scheduler.get_job(self._stored(job_id))

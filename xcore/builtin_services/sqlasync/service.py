@@ -19,6 +19,7 @@ from xcore.services import ServiceBase, ServiceSetup
 
 from .connection import AsyncConnection
 from .postgres import PostgresConnections
+from .session import UnitOfWorkSession
 from .settings import AsyncSqlSettings
 from .sqlite_pool import SqliteConnections
 
@@ -96,9 +97,11 @@ class AsyncSqlDatabase(ServiceBase):
 
     def session(self) -> AsyncSession:
         """A SQLAlchemy ``AsyncSession``; ``async with db.session() as session:``. Plain SQL strings
-        work in ``execute`` as in the sync service; uncommitted work is rolled back on exit."""
+        work in ``execute`` as in the sync service. The block is a unit of work: a clean exit commits,
+        an exception rolls back (see :class:`~.session.UnitOfWorkSession`)."""
         if self._sessions is None:
-            self._sessions = async_sessionmaker(self.engine, sync_session_class=TextSession, expire_on_commit=False)
+            self._sessions = async_sessionmaker(self.engine, class_=UnitOfWorkSession, sync_session_class=TextSession,
+                                                expire_on_commit=False)
         return self._sessions()
 
     async def _select_one(self) -> None:
