@@ -17,8 +17,8 @@ import inspect
 import logging
 import os
 import time
-from types import MappingProxyType
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import pluggy
@@ -31,6 +31,7 @@ from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
 from xcore.events import kernel, subscribe_marked
 from xcore.events.marks import marked_handlers
 from xcore.ordering import resolve_order
+from xcore.plugin_directory import directory_sources
 from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
 from xcore.redaction import describe_exception, install_redaction, redact_text, secret_values
 from xcore.sdk.base import TrustedBase
@@ -138,6 +139,10 @@ class Xcore:
             await self.services.build(self.checked_services, app_name=self.config.app.name,
                                       plugins=self._plugin_handle)
             await self._load_plugins()
+            if app is not None:
+                from xcore.web import install_endpoints  # xcore.web imports this module
+
+                install_endpoints(app, self)
         except BaseException:
             await self._teardown()
             raise
@@ -200,6 +205,8 @@ class Xcore:
         found = scan_entry_points(groups)
         sources = list(found[SERVICES_GROUP].values())
         plugin_sources: dict[str, PluginSource] = dict(found.get(PLUGINS_GROUP, {}))
+        if self.config.plugins.directory is not None:
+            plugin_sources.update((s.name, s) for s in directory_sources(self.config.plugins.directory))
         for name, target in self.config.plugins.local.items():
             plugin_sources[name] = local_source(name, target)
         for name, obj in self._given.items():
@@ -212,7 +219,7 @@ class Xcore:
         allowed = self.config.plugins.enabled
         if source.name in self.config.plugins.disabled:
             return False
-        return allowed is None or source.name in allowed or source.group in ("given", "local")
+        return allowed is None or source.name in allowed or source.group in ("given", "local", "directory")
 
     def _register_all(self) -> None:
         for source in self._sources():

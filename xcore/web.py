@@ -57,7 +57,23 @@ def create_app(
         docs_url="/docs" if settings.docs else None, redoc_url=None,
         openapi_url="/openapi.json" if settings.docs else None,
     )
+    install_endpoints(app, xcore)
+    return app
+
+
+def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
+    """Add XCore's own endpoints to ``app``: ``/health``, ``/health/ready`` and, with ``app.api_key``,
+    the action endpoint; and make the host reachable from requests (``app.state.xcore``).
+
+    ``create_app`` calls it, and so does ``await xcore.boot(app)`` for an app of your own (the
+    embedded way to run XCore, see docs/getting-started.md), so both serve the same endpoints.
+    Calling it again for the same app and host does nothing.
+    """
+    if getattr(app.state, "xcore_endpoints", None) is xcore:
+        return
     app.state.xcore = xcore
+    app.state.xcore_endpoints = xcore
+    settings = xcore.config.app
 
     @app.get("/health", tags=["xcore"])
     async def health() -> dict[str, str]:
@@ -72,7 +88,6 @@ def create_app(
 
     if settings.api_key is not None:
         _add_action_route(app, xcore, settings.api_key.get_secret_value(), settings.plugin_prefix)
-    return app
 
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
@@ -110,6 +125,14 @@ def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str) -> 
         except TypeError:  # datetimes, UUIDs, Decimals...: FastAPI's encoder, only when plain JSON is not enough
             return JSONResponse(jsonable_encoder(result))
 
+    # The original XCore's path of the same endpoint, kept so its clients work unchanged.
+    app.post(LEGACY_ACTION_PATH, tags=["xcore"], dependencies=[Depends(require_key)], deprecated=True,
+             summary="Call Action (the original XCore's path)")(call_action)
+
+
+LEGACY_ACTION_PATH = "/app/{plugin}/{action}"
+"""``POST /app/<plugin>/<action>``: the original XCore's action path, the same endpoint and key."""
+
 
 def app_from_env() -> FastAPI:
     """The app ``xcore serve`` runs in each uvicorn worker: config from ``$XCORE_CONFIG``."""
@@ -136,4 +159,4 @@ def service(name: str) -> Any:
     return Depends(provide)
 
 
-__all__: list[str] = ["app_from_env", "create_app", "service", "xcore_of"]
+__all__: list[str] = ["app_from_env", "create_app", "install_endpoints", "service", "xcore_of"]

@@ -17,6 +17,7 @@ import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
 
+from xcore.config import legacy
 from xcore.config.expand import expand, key_path
 from xcore.config.models import XcoreConfig
 from xcore.errors import ConfigError
@@ -66,6 +67,10 @@ def load_config(
     where = str(source) if source is not None else "configuration"
     try:
         expanded = expand(dict(data), environment)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    try:
+        expanded = legacy.upgrade(expanded)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     return LoadedConfig(config=validate(XcoreConfig, expanded, where), raw=expanded, path=source, env=environment)

@@ -54,6 +54,8 @@ class PluginsConfig(Strict):
     disabled: list[str] = Field(default_factory=list)
     local: dict[str, str] = Field(default_factory=dict)
     settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    directory: str | None = None
+    """A folder of plugins in the original XCore's layout (``<name>/plugin.yaml``, ``src/main.py``)."""
 
     @field_validator("local")
     @classmethod

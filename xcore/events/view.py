@@ -28,8 +28,12 @@ def legacy_argument_ignored(plugin: str, argument: str, because: str) -> None:
     if (plugin, argument) in _warned:
         return
     _warned.add((plugin, argument))
-    log.warning("plugin %r: emit(..., %s=...) is the original XCore's argument and has no effect: %s "
-                "(see docs/migrating.md)", plugin, argument, because)
+    log.warning(
+        "plugin %r: emit(..., %s=...) is the original XCore's argument and has no effect: %s (see docs/migrating.md)",
+        plugin,
+        argument,
+        because,
+    )
 
 
 class EventsView:

@@ -31,7 +31,7 @@ class CachedMethod:
         self._ttl = ttl
         self._namespace = namespace or f"{fn.__module__}.{fn.__qualname__}"
         self._attr = f"__xcore_cached_{fn.__name__}"
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     def __set_name__(self, owner: type, name: str) -> None:
         self._attr = f"__xcore_cached_{name}"

@@ -15,7 +15,9 @@ def ok(**data: Any) -> dict[str, Any]:
     return {"status": "ok", **data}
 
 
-def error(message: str | None = None, code: str | None = None, *, msg: str | None = None, **data: Any) -> dict[str, Any]:
+def error(
+    message: str | None = None, code: str | None = None, *, msg: str | None = None, **data: Any
+) -> dict[str, Any]:
     """A failed action response: ``{"status": "error", "message": ..., "code": ..., **data}``.
 
     ``msg=`` is the original XCore's spelling of ``message`` and is accepted for it (the response

@@ -70,8 +70,9 @@ def interval(*, id: str | None = None, **fields: Any) -> Callable[[F], F]:
     """Run the method every ``weeks``/``days``/``hours``/``minutes``/``seconds``."""
     unknown = set(fields) - _INTERVAL_FIELDS
     if unknown:
-        raise ValueError(f"interval(): unknown argument(s) {', '.join(sorted(unknown))}; "
-                         f"use {', '.join(sorted(_INTERVAL_FIELDS))}")
+        raise ValueError(
+            f"interval(): unknown argument(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(_INTERVAL_FIELDS))}"
+        )
     if not fields:
         raise ValueError("interval() needs a period, e.g. interval(minutes=5)")
     return _mark(ScheduleMark("interval", fields, id))
@@ -93,13 +94,15 @@ def schedule_marked(instance: object, ctx: PluginContext) -> int:
     if not found:
         return 0
     if "scheduler" not in ctx.services:
-        log.warning("plugin %r has @cron/@interval methods, but services.scheduler is disabled: they will never run",
-                    ctx.name)
+        log.warning(
+            "plugin %r has @cron/@interval methods, but services.scheduler is disabled: they will never run", ctx.name
+        )
         return 0
     scheduler = ctx.services["scheduler"]
     for attr, mark in found:
-        scheduler.add_job(getattr(instance, attr), mark.trigger, id=mark.id or attr, replace_existing=True,
-                          **mark.fields)
+        scheduler.add_job(
+            getattr(instance, attr), mark.trigger, id=mark.id or attr, replace_existing=True, **mark.fields
+        )
     return len(found)
 
 

@@ -331,7 +331,7 @@ class ServiceView(Mapping[str, Any]):
 
     def get_or_none(self, name: str) -> Any:
         """The service called ``name`` as this plugin sees it, or ``None``."""
-        return self[name] if name in self else None
+        return self.get(name)
 
     def get_as(self, name: str, kind: type[T]) -> T:
         """The service called ``name``, checked to be a ``kind``; ``TypeError`` naming both if not."""

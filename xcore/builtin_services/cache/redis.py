@@ -288,7 +288,7 @@ class RedisCache(Cache, ServiceBase):
         async def scan() -> None:
             found.clear()  # a retried scan starts over
             async for name in self._client.scan_iter(match=self._match + pattern, count=SCAN_BATCH):
-                found.append(name.decode()[len(self._p):])
+                found.append(name.decode()[len(self._p) :])
 
         await self._try("keys", scan)
         return found

@@ -183,8 +183,9 @@ class PluginScheduler:
         """
         if job_id is not None:
             if id is not None and id != job_id:
-                raise InvalidJobError(f"add_job got id={id!r} and job_id={job_id!r}: job_id is the old spelling "
-                                      "of id, give one of them")
+                raise InvalidJobError(
+                    f"add_job got id={id!r} and job_id={job_id!r}: job_id is the old spelling of id, give one of them"
+                )
             id = job_id
         for option, value in (("jobstore", jobstore), ("executor", executor)):
             if value != "default":
@@ -290,8 +291,12 @@ class PluginScheduler:
 
     def status(self) -> dict[str, Any]:
         """Whether the scheduler runs, its backend and timezone, and how many jobs this plugin has."""
-        return {"running": self.running, "backend": self._service.backend, "timezone": str(self.timezone),
-                "jobs": len(self.get_jobs())}
+        return {
+            "running": self.running,
+            "backend": self._service.backend,
+            "timezone": str(self.timezone),
+            "jobs": len(self.get_jobs()),
+        }
 
     def get_job(self, job_id: str) -> ScheduledJob | None:
         job = self._service.scheduler.get_job(self._stored(job_id))

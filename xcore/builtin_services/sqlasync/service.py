@@ -100,8 +100,9 @@ class AsyncSqlDatabase(ServiceBase):
         work in ``execute`` as in the sync service. The block is a unit of work: a clean exit commits,
         an exception rolls back (see :class:`~.session.UnitOfWorkSession`)."""
         if self._sessions is None:
-            self._sessions = async_sessionmaker(self.engine, class_=UnitOfWorkSession, sync_session_class=TextSession,
-                                                expire_on_commit=False)
+            self._sessions = async_sessionmaker(
+                self.engine, class_=UnitOfWorkSession, sync_session_class=TextSession, expire_on_commit=False
+            )
         return self._sessions()
 
     async def _select_one(self) -> None:
