@@ -62,6 +62,13 @@ RENAMES: tuple[Rename, ...] = (
     ),
     Rename(
         "services.databases.<name>",
+        "socket_connect_timeout",
+        "connect_timeout",
+        "redis-py's argument, shortened",
+        _of_type("redis"),
+    ),
+    Rename(
+        "services.databases.<name>",
         "pool_pre_ping",
         None,
         "XCore always checks a pooled connection before handing it out",

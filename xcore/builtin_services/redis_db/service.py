@@ -66,7 +66,8 @@ class RedisDatabase(ServiceBase):
     """Redis for plugins: redis-py's synchronous API on the service itself, ``aio`` for async code.
 
     Any attribute the service does not define (``get``, ``set``, ``keys``, ``pipeline``, ...) is the
-    synchronous client's.
+    synchronous client's, or with ``client: async`` the async client's (``await redis.set(...)``).
+    A command cannot be both: its result (``True``, ``None``, bytes) is either awaited or used.
     """
 
     def __init__(self, settings: RedisSettings, setup: ServiceSetup) -> None:
@@ -95,7 +96,7 @@ class RedisDatabase(ServiceBase):
         # Only reached for names the service does not define: redis-py's command methods.
         if name in ("client", "aio"):  # not yet set: construction failed
             raise AttributeError(name)
-        value = getattr(self.client, name)
+        value = getattr(self.aio if self._settings.client == "async" else self.client, name)
         if callable(value):  # kept on the instance: the next call skips this lookup
             self.__dict__[name] = value
         return value

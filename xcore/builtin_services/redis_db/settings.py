@@ -19,3 +19,7 @@ class RedisSettings(ServiceSettings):
     retries: int = Field(1, ge=0)
     protocol: Literal[2, 3] | None = None
     decode_responses: bool = False
+    client: Literal["sync", "async"] = "sync"
+    """Which client's commands the service itself answers: ``async`` for code that awaits them
+    (``await redis.set(...)``, as the original XCore's async examples do); the other stays on
+    ``.client`` / ``.aio``."""
