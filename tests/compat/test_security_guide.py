@@ -58,7 +58,9 @@ async def test_tokens_signed_with_the_app_secret_key() -> None:
             "data": "sensitive"
         }
         assert (await get("/plugins/admin/admin/data", headers={"Authorization": f"Bearer {user}"})).status_code == 403
-        assert (await get("/plugins/admin/admin/data", headers={"Authorization": f"Bearer {forged}"})).status_code == 401
+        assert (
+            await get("/plugins/admin/admin/data", headers={"Authorization": f"Bearer {forged}"})
+        ).status_code == 401
         # the secret is redacted wherever XCore shows the config
         assert SECRET not in str(await xcore.health())
 
