@@ -156,7 +156,7 @@ async def test_container_has_get_or_none_get_as_status_and_health_without_timeou
             checks["has"] = (services.has("cache"), services.has("db"), services.has("nope"))
             checks["none"] = services.get_or_none("nope")
             checks["cache"] = services.get_as("cache", Cache) is services["cache"]
-            with pytest.raises(TypeError, match="service 'db' is a .*, not a Cache"):
+            with pytest.raises(TypeError, match=r"service 'db' is a .*, not a Cache"):
                 services.get_as("db", Cache)
             checks["status"] = services.status()
 

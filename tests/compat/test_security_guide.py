@@ -53,14 +53,12 @@ async def test_tokens_signed_with_the_app_secret_key() -> None:
         admin = jwt.encode({"role": "admin", "exp": time.time() + 60}, SECRET, algorithm="HS256")
         user = jwt.encode({"role": "user"}, SECRET, algorithm="HS256")
         forged = jwt.encode({"role": "admin"}, "another-key-that-is-also-32-chars-long", algorithm="HS256")
-        get = xcore.client.get
-        assert (await get("/plugins/admin/admin/data", headers={"Authorization": f"Bearer {admin}"})).json() == {
-            "data": "sensitive"
-        }
-        assert (await get("/plugins/admin/admin/data", headers={"Authorization": f"Bearer {user}"})).status_code == 403
-        assert (
-            await get("/plugins/admin/admin/data", headers={"Authorization": f"Bearer {forged}"})
-        ).status_code == 401
+
+        async def status(token: str) -> int:
+            response = await xcore.client.get("/plugins/admin/admin/data", headers={"Authorization": f"Bearer {token}"})
+            return response.status_code
+
+        assert (await status(admin), await status(user), await status(forged)) == (200, 403, 401)
         # the secret is redacted wherever XCore shows the config
         assert SECRET not in str(await xcore.health())
 
