@@ -80,6 +80,21 @@ RENAMES: tuple[Rename, ...] = (
 TYPE_RENAMES: dict[str, str] = {"postgresql+aio": "sqlasync"}
 """``services.databases.<name>.type`` values of the original and the XCore type meaning the same."""
 
+UNSUPPORTED: dict[str, str] = {
+    "app.debug": "XCore has no debug mode: errors are logged with their traceback, and app.log_level: DEBUG logs more",
+    "app.dotenv": "XCore reads the .env file beside the config file",
+    "app.plugin_tags": "each plugin's routes are tagged with the plugin's name",
+    "plugins.secret_key": "XCore does not sign plugins: a plugin is a package you install (pin it, or use pip's "
+    "--require-hashes)",
+    "plugins.strict_trusted": "XCore does not sign plugins: every installed plugin runs in process",
+    "plugins.interval": "XCore has no hot reload: restart (or `xcore serve --reload` in development)",
+    "plugins.snapshot": "XCore has no hot reload: restart (or `xcore serve --reload` in development)",
+    "plugins.entry_point": "a plugin folder's plugin.yaml names its own entry_point (default src/main.py)",
+    "observability": "XCore logs through Python's logging (configure handlers in your app); no built-in metrics",
+    "security": "XCore runs no sandboxed plugins, so it has no import allow-lists or rate limits",
+}
+"""Keys of the original XCore that XCore refuses with the reason (rather than as a misspelt key)."""
+
 _warned: set[str] = set()
 
 
@@ -93,6 +108,15 @@ def _warn_once(old_path: str, message: str) -> None:
 def upgrade(data: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of the expanded config with the original XCore's spellings rewritten to XCore's."""
     result = dict(data)
+    refused = [path for path in UNSUPPORTED if _has(result, path)]
+    if refused:
+        raise ConfigError(
+            "; ".join(
+                f"{path}: the original XCore's setting, not supported: {UNSUPPORTED[path]} "
+                "(remove it; see docs/migrating.md)"
+                for path in refused
+            )
+        )
     services = result.get("services")
     if not isinstance(services, Mapping):
         return result
@@ -110,6 +134,14 @@ def upgrade(data: Mapping[str, Any]) -> dict[str, Any]:
             for name, settings in services[group].items()
         }
     return result
+
+
+def _has(tree: Mapping[str, Any], path: str) -> bool:
+    section, _, key = path.partition(".")
+    if not key:
+        return section in tree
+    value = tree.get(section)
+    return isinstance(value, Mapping) and key in value
 
 
 def _rewrite(pattern: str, path: str, section: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,4 +187,4 @@ def _rewrite(pattern: str, path: str, section: Mapping[str, Any]) -> dict[str, A
     return settings
 
 
-__all__ = ["RENAMES", "TYPE_RENAMES", "Rename", "upgrade"]
+__all__ = ["RENAMES", "TYPE_RENAMES", "UNSUPPORTED", "Rename", "upgrade"]
