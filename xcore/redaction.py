@@ -87,6 +87,11 @@ def _redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     return record
 
 
+def active_secrets() -> set[str]:
+    """The secret values of every booted host's config in this process (what log lines mask)."""
+    return set().union(*_active)
+
+
 def install_redaction(config: Any) -> Callable[[], None]:
     """Mask this config's secrets (and any URL password) in every log record of the process.
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from xcore.redaction import active_secrets, describe_exception
+
 if TYPE_CHECKING:
     from xcore.sdk.context import PluginHandle
 
@@ -59,6 +61,15 @@ class ServiceBase:
 
     async def close(self) -> None:
         return None
+
+    async def health_check(self) -> tuple[bool, str]:
+        """The original XCore's health call: ``(True, "ok")``, or ``(False, "Type: message")`` with
+        secrets masked. XCore's own is :meth:`health`, which raises when unhealthy."""
+        try:
+            await self.health()
+        except Exception as exc:
+            return False, describe_exception(exc, active_secrets())
+        return True, "ok"
 
 
 @runtime_checkable
