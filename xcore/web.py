@@ -45,7 +45,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         await xcore.boot(app)
         # Routes match in order: the plugins' routes are the hot path, the health probes are not.
-        probes = [r for r in app.router.routes if getattr(r, "path", None) in ("/health", "/health/ready")]
+        probes = [r for r in app.router.routes if getattr(r, "path", None) in ("/health", "/health/ready",
+                                                                              LEGACY_ACTION_PATH)]
         app.router.routes[:] = [r for r in app.router.routes if r not in probes] + probes
         try:
             yield {"xcore": xcore}
