@@ -226,3 +226,64 @@ async def test_request_response_pattern() -> None:
         await xcore.host.events.emit("payment.request", {"request_id": "r1", "amount": 5, "currency": "EUR"})
         response = await asyncio.wait_for(waiting, 5)
     assert response == {"request_id": "r1", "status": "success", "transaction_id": "tx-5-EUR"}
+
+
+async def test_event_chaining(capsys: pytest.CaptureFixture[str]) -> None:
+    from .examples.events_patterns import ChainingPlugin
+
+    sent: list[str] = []
+
+    class Onboarding(ChainingPlugin):  # type: ignore[misc]
+        async def _create_profile(self, user_id: int) -> dict[str, Any]:
+            return {"id": user_id * 10}
+
+        async def _get_user(self, user_id: int) -> dict[str, Any]:
+            return {"email": f"user{user_id}@x"}
+
+        async def _send_welcome_email(self, email: str) -> None:
+            sent.append(email)
+
+    async with boot_xcore({"onboarding": Onboarding, "listener": Listener}) as xcore:
+        await xcore.host.events.emit("user.registered", {"user_id": 4})
+    assert sent == ["user4@x"]
+    assert "Onboarding complete for user 4" in capsys.readouterr().out
+    # each handler emits the next event before the low-priority listener hears the one before it
+    assert [name for name, _ in SEEN if not name.startswith("xcore.")] == [
+        "welcome.sent",
+        "profile.created",
+        "user.registered",
+    ]
+
+
+async def test_conditional_handling_broadcasting_and_class_based_handlers() -> None:
+    from .examples.events_patterns import BroadcastingPlugin, ClassBasedPlugin, ConditionalPlugin
+
+    done: list[tuple[str, Any]] = []
+
+    class Premium(ConditionalPlugin):  # type: ignore[misc]
+        async def _is_premium_user(self, user_id: int) -> bool:
+            return user_id == 1
+
+        async def _apply_discount(self, order_id: int, percentage: int) -> None:
+            done.append(("discount", (order_id, percentage)))
+
+        async def _add_priority_shipping(self, order_id: int) -> None:
+            done.append(("shipping", order_id))
+
+    class Handlers(ClassBasedPlugin):  # type: ignore[misc]
+        async def _send_welcome(self, data: dict[str, Any]) -> None:
+            done.append(("welcome", data["email"]))
+
+        async def _process_order(self, data: dict[str, Any]) -> None:
+            done.append(("order", data["order_id"]))
+
+    plugins = {"premium": Premium, "handlers": Handlers, "news": BroadcastingPlugin, "listener": Listener}
+    async with boot_xcore(plugins) as xcore:
+        events = xcore.host.events
+        await events.emit("order.placed", {"user_id": 2, "order_id": 20})
+        await events.emit("order.placed", {"user_id": 1, "order_id": 10})
+        await events.emit("user.created", {"email": "e@x"})
+        await xcore.plugin("news").notify_all("maintenance at noon")
+    assert ("discount", (10, 10)) in done and ("shipping", 10) in done and ("discount", (20, 10)) not in done
+    assert ("order", 20) in done and ("order", 10) in done and ("welcome", "e@x") in done
+    assert ("notification.broadcast", "news") in SEEN
