@@ -120,6 +120,7 @@ class Xcore:
             await self.services.build(self.checked_services, app_name=self.config.app.name,
                                       plugins=self._plugin_handle)
             await self._load_plugins()
+            self._check_strict()
         except BaseException:
             await self._teardown()
             raise
@@ -135,8 +136,16 @@ class Xcore:
         failed = [r for r in self.records.values() if r.state == "failed"]
         log.info("xcore booted in %.0f ms: %d plugins loaded, %d failed", (time.perf_counter() - began) * 1000,
                  sum(r.state == "loaded" for r in self.records.values() if r.source.kind == "plugin"), len(failed))
+
+    def _check_strict(self) -> None:
+        """Under ``strict: true``, fail the boot on any failed plugin before anything announces it.
+
+        Raised inside ``boot``'s teardown guard: plugins unload and services close, and neither
+        ``xcore_host_started`` nor the kernel ``host started`` event is ever sent (the scheduler
+        resumes no job).
+        """
+        failed = [r for r in self.records.values() if r.state == "failed"]
         if failed and self.config.app.strict:
-            await self.shutdown()
             raise BootError("strict mode: plugins failed: " + "; ".join(f"{r.name}: {r.error}" for r in failed))
 
     def prepare(self) -> None:
