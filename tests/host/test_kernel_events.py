@@ -80,8 +80,9 @@ class StartWatcher(TrustedBase):
 
     async def on_load(self) -> None:
         self.ctx.events.on("xcore.**", lambda event: JOURNAL.append((event.name, event.data)))
-        self.get_service("scheduler").add_job(func=self._tick, trigger="interval", seconds=0.05, id="tick",
-                                              next_run_time=datetime.now(UTC))
+        self.get_service("scheduler").add_job(
+            func=self._tick, trigger="interval", seconds=0.05, id="tick", next_run_time=datetime.now(UTC)
+        )
 
     def _tick(self) -> None:
         self.ran.append("tick")
@@ -97,10 +98,16 @@ async def test_strict_mode_fails_before_the_boot_is_announced_and_closes_every_s
     StartWatcher.ran.clear()
     Probe.journal.clear()
     host = Xcore(
-        config=config(app={"strict": True}, services={
-            "events": {"backend": "memory"}, "scheduler": {"backend": "memory"},
-            "extensions": {"probe": {"type": "probe"}}}),
-        plugins={"probes": ProbeBackend(), "watcher": StartWatcher, "broken": Broken}, discover=False,
+        config=config(
+            app={"strict": True},
+            services={
+                "events": {"backend": "memory"},
+                "scheduler": {"backend": "memory"},
+                "extensions": {"probe": {"type": "probe"}},
+            },
+        ),
+        plugins={"probes": ProbeBackend(), "watcher": StartWatcher, "broken": Broken},
+        discover=False,
     )
     with pytest.raises(BootError, match="strict mode: plugins failed: broken: on_load raised RuntimeError: no config"):
         await host.boot()
