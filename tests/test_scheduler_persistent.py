@@ -277,14 +277,14 @@ async def test_an_unreadable_stored_job_is_reported_and_left_aside(
     rec = Recorder()
     caplog.set_level(logging.ERROR, logger="xcore.scheduler")
     raw = redis.Redis.from_url(redis_url)
-    raw.hset(f"{backend.prefix}:jobs", "p:corrupt", b"not a pickle")
-    raw.zadd(f"{backend.prefix}:run_times", {"p:corrupt": 1.0})
+    raw.hset(f"{backend.prefix}:scheduler:jobs", "p:corrupt", b"not a pickle")
+    raw.zadd(f"{backend.prefix}:scheduler:run_times", {"p:corrupt": 1.0})
     try:
         service = await running(await backend.build(plugins))
         service.for_plugin(plugins.load("p", rec)).add_job(rec.tick, "interval", seconds=0.1, id="fine")
         await wait_until(lambda: len(rec.calls) >= 2)  # the scheduler goes on
-        assert raw.hexists(f"{backend.prefix}:jobs", "p:corrupt")  # kept for someone to look at
-        assert raw.zscore(f"{backend.prefix}:run_times", "p:corrupt") is None  # but no longer due
+        assert raw.hexists(f"{backend.prefix}:scheduler:jobs", "p:corrupt")  # kept for someone to look at
+        assert raw.zscore(f"{backend.prefix}:scheduler:run_times", "p:corrupt") is None  # but no longer due
         assert any("job 'p:corrupt' cannot be read" in r.getMessage() for r in caplog.records)
     finally:
         raw.close()

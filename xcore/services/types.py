@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from xcore.services.namespaces import service_namespace
+
 if TYPE_CHECKING:
     from xcore.sdk.context import PluginHandle
 
@@ -81,6 +83,12 @@ class ServiceSetup:
     (the cache's default key prefix), ``plugins`` looks up live plugins by name (the scheduler
     resolves persistent jobs through it), ``services`` gives the services built before this one
     (a database-backed scheduler finds its database there).
+
+    ``namespace`` (``"<app>:<service>:"``, see :mod:`xcore.services.namespaces`) is the part of a
+    shared store this service owns: a backend keeping keys in a store other services may share (one
+    Redis database) writes, scans and deletes only keys starting with it. Namespaces never nest, so
+    honouring it is all a backend needs for no plugin call (``clear()``, any pattern) to reach the
+    keys of another service. Left empty, it is derived from ``app_name`` and ``name``.
     """
 
     name: str
@@ -89,6 +97,11 @@ class ServiceSetup:
     logger: logging.Logger
     plugins: Callable[[str], PluginHandle | None]
     services: Callable[[str], Any]
+    namespace: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.namespace:
+            object.__setattr__(self, "namespace", service_namespace(self.app_name, self.name))
 
     @classmethod
     def standalone(

@@ -19,12 +19,12 @@ class RedisEventsSettings(MemoryEventsSettings):
     """``backend: redis``: events are also published to every process on the same channel."""
 
     url: RedisUrl
-    channel: str | None = Field(None, description="default: xcore:events:<app.name>")
+    channel: str | None = Field(None, description="default: <app.name>:events:bus")
     max_pending: int = Field(10_000, gt=0, description="events queued for publishing before new ones are dropped")
 
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
-            raise ValueError("must not be empty (leave it out for xcore:events:<app.name>)")
+            raise ValueError("must not be empty (leave it out for <app.name>:events:bus)")
         return value

@@ -26,6 +26,7 @@ from xcore.builtin_services.scheduler.settings import (
 from xcore.errors import ConfigError, XcoreError
 from xcore.hookspecs import hookimpl
 from xcore.services import ServiceSetup, ServiceType
+from xcore.services.namespaces import service_namespace
 
 if TYPE_CHECKING:
     import click
@@ -95,8 +96,10 @@ def build_redis(settings: RedisSchedulerSettings, setup: ServiceSetup) -> Schedu
     from xcore.builtin_services.scheduler.stores.redis import RedisStore
 
     _check_config_jobs(settings, setup, "redis")
-    prefix = settings.key_prefix or f"xcore:{setup.app_name}:scheduler"
-    return SchedulerService(settings, setup, RedisStore(settings.url, prefix, settings.timeout))
+    namespace = service_namespace(settings.key_prefix, setup.name) if settings.key_prefix else setup.namespace
+    # Before namespaces, the store's keys were <key_prefix>:jobs..., by default xcore:<app>:scheduler:jobs...
+    legacy = settings.key_prefix or f"xcore:{setup.app_name}:scheduler"
+    return SchedulerService(settings, setup, RedisStore(settings.url, namespace, settings.timeout, legacy))
 
 
 def build_database(settings: DatabaseSchedulerSettings, setup: ServiceSetup) -> SchedulerService:
