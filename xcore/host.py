@@ -157,7 +157,9 @@ class Xcore:
             return
         self._register_all()
         self._collect_service_types()
-        self.checked_services = self.services.validate_specs(service_specs(self.config.services), self.service_types)
+        problems: list[str] = []  # every bad section is reported, in one error
+        specs = service_specs(self.config.services, problems)
+        self.checked_services = self.services.validate_specs(specs, self.service_types, problems)
         self._prepared = True
 
     async def shutdown(self) -> None:

@@ -7,9 +7,10 @@ importing a backend must not import SQLAlchemy or redis-py (see :mod:`.lazy_expo
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ValidationInfo
 
 from xcore.redaction import MASK, redact_text
 
@@ -34,3 +35,37 @@ def mask_url_text(raw: str, password: str | None = None) -> str:
     """``raw`` (a URL or a message quoting one) with every password masked, even in malformed URLs."""
     cleaned = redact_text(raw, [password] if password else [])
     return _ANY_USERINFO_PASSWORD.sub(f":{MASK}@", cleaned)
+
+
+def configured_redis(context: Any) -> tuple[str, str] | None:
+    """``(url, key path)`` of the Redis the configuration already names, if any.
+
+    The cache's ``url`` when the cache is on Redis, else the first ``type: redis`` database. ``context``
+    is the validation context the host passes (a :class:`~xcore.services.types.SettingsContext`).
+    """
+    of_type = getattr(context, "of_type", None)
+    if of_type is None:
+        return None
+    for section in [*of_type("cache", "redis"), *of_type("database", "redis")]:
+        url = section.settings.get("url")
+        if isinstance(url, str) and url.startswith(REDIS_SCHEMES):
+            return url, f"{section.key_path}.url"
+    return None
+
+
+def url_or_configured_redis(data: Any, handler: Callable[[Any], Any], info: ValidationInfo, where: str) -> Any:
+    """A wrap validator's body for a section whose ``url`` defaults to the configuration's Redis.
+
+    Without ``url``, the section takes :func:`configured_redis`'s and notes which (``where`` is the
+    section's key path); without one either, validation fails on the missing ``url`` as before.
+    """
+    source = None
+    if isinstance(data, Mapping) and data.get("url") in (None, ""):
+        found = configured_redis(info.context)
+        if found is not None:
+            data = {**data, "url": found[0]}
+            source = found
+    model = handler(data)
+    if source is not None:
+        model.add_note(f"{where}.url is not set: using the Redis of {source[1]} ({mask_url_text(source[0])})")
+    return model

@@ -89,10 +89,12 @@ def _dotenv(source: Path | None) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
 
 
-def validate(model: type[BaseModel], data: Any, where: str, prefix: Iterable[str | int] = ()) -> Any:
-    """``model.model_validate(data)``, with errors rewritten as one paragraph naming key paths."""
+def validate(
+    model: type[BaseModel], data: Any, where: str, prefix: Iterable[str | int] = (), context: Any = None
+) -> Any:
+    """``model.model_validate(data, context=context)``, with errors rewritten as one paragraph naming key paths."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(f"{where}: " + "; ".join(describe(exc, model, tuple(prefix)))) from None
 

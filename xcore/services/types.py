@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from xcore.services.namespaces import service_namespace
 
@@ -29,11 +29,50 @@ class ServiceSettings(BaseModel):
 
     ``port: "${SMTP_PORT}"`` arrives as a string after variable expansion; pydantic's lax mode
     turns it into an ``int``. ``required: true`` makes a failing ``start()`` a boot failure.
+
+    The host validates each section with a :class:`SettingsContext` as pydantic's validation context
+    (``info.context`` in a validator): a model may read the other sections there, to default a key
+    from them (a Redis scheduler without ``url`` uses the cache's Redis). Validated alone, the
+    context is ``None``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     required: bool = False
+
+    _notes: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What validation decided for the user (a default taken from another section), one sentence each.
+
+        The host logs them when it builds the service; ``xcore config check`` prints them. A model sets
+        them in a validator with :meth:`add_note`.
+        """
+        return self._notes
+
+    def add_note(self, note: str) -> None:
+        self._notes = (*self._notes, note)
+
+
+@dataclass(frozen=True)
+class ConfiguredSection:
+    """One service section of the configuration as written: its kind, type and remaining keys."""
+
+    key_path: str
+    kind: ServiceKind
+    type_name: str
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SettingsContext:
+    """The validation context of every service section: all the sections, in build order."""
+
+    sections: tuple[ConfiguredSection, ...]
+
+    def of_type(self, kind: ServiceKind, type_name: str) -> list[ConfiguredSection]:
+        return [s for s in self.sections if s.kind == kind and s.type_name == type_name]
 
 
 @runtime_checkable

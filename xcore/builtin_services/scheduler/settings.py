@@ -11,9 +11,17 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from xcore.builtin_services.service_urls import RedisUrl
+from xcore.builtin_services.service_urls import RedisUrl, url_or_configured_redis
 from xcore.services import ServiceSettings
 
 _FUNC_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -117,9 +125,19 @@ class MemorySchedulerSettings(SchedulerSettings):
 
 
 class RedisSchedulerSettings(SchedulerSettings):
-    """``backend: redis``: jobs in Redis, shared by every process of the app; ``url`` is required."""
+    """``backend: redis``: jobs in Redis, shared by every process of the app.
+
+    Without ``url`` (the spec's own block names none), the Redis the configuration already names:
+    the cache's ``url`` when the cache is on Redis, else the first ``type: redis`` database. Which
+    one is logged at boot and shown by ``xcore config check``; with none, ``url`` is required.
+    """
 
     url: RedisUrl
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _configured_redis(cls, data: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo) -> Any:
+        return url_or_configured_redis(data, handler, info, "services.scheduler")
 
 
 class DatabaseSchedulerSettings(SchedulerSettings):

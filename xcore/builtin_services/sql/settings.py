@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from xcore.config.models import EMBEDDED_DATA_DIR
 from xcore.services import ServiceSettings
@@ -23,6 +23,23 @@ class SqlSettings(ServiceSettings):
     echo: bool = False
     pool_timeout: float = Field(10.0, gt=0)
     connect_timeout: float = Field(5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        """An empty or unparsable URL fails validation, so ``xcore config check`` rejects it as boot does."""
+        from sqlalchemy.engine import make_url
+
+        if not value or not value.strip():
+            raise ValueError("is empty (is the environment variable it uses set?)")
+        try:
+            make_url(value.strip())
+        except Exception:
+            raise ValueError(
+                "is not a database URL (expected e.g. postgresql://user:password@host:5432/name or "
+                "sqlite:///path/to/file.db)"
+            ) from None
+        return value
 
 
 class SqliteSettings(SqlSettings):
