@@ -67,9 +67,7 @@ def test_an_explicit_url_wins_and_no_redis_at_all_is_an_error_naming_the_key(tmp
     assert none.stderr.strip() == "error: configuration: services.scheduler.url: required key is missing"
 
 
-async def test_boot_logs_which_redis_the_scheduler_uses(
-    redis_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_boot_logs_which_redis_the_scheduler_uses(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
     host = Xcore(config={"app": {"health_interval": 0}, "services": no_services(
         cache={"backend": "redis", "url": redis_url}, scheduler=SPEC_SCHEDULER)}, discover=False)  # fmt: skip
     with caplog.at_level(logging.INFO, logger="xcore.service.scheduler"):
@@ -83,8 +81,14 @@ async def test_boot_logs_which_redis_the_scheduler_uses(
 
 
 def test_the_email_sender_defaults_to_the_login_or_is_refused_at_load(tmp_path: Path) -> None:
-    spec_email = {"type": "smtp", "host": "${SMTP_HOST}", "port": "${SMTP_PORT}", "user": "${SMTP_USER}",
-                  "password": "${SMTP_PASSWORD}", "tls": True}  # the spec's block, verbatim
+    spec_email = {
+        "type": "smtp",
+        "host": "${SMTP_HOST}",
+        "port": "${SMTP_PORT}",
+        "user": "${SMTP_USER}",
+        "password": "${SMTP_PASSWORD}",
+        "tls": True,
+    }  # the spec's block, verbatim
     env = {"SMTP_HOST": "mail.test", "SMTP_PORT": "587", "SMTP_PASSWORD": "smtp-pw"}
     good = check(tmp_path, no_services(extensions={"email": spec_email}), {**env, "SMTP_USER": "app@mail.test"})
     assert good.exit_code == 0, good.output
