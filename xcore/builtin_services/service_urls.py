@@ -18,14 +18,24 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def check_redis_scheme(value: str) -> str:
-    """``value`` if it is a URL redis-py can open, judged by its scheme."""
+    """``value`` if it is a URL redis-py can open: its scheme, then redis-py's own parsing (port,
+    database number, query options), so that ``xcore config check`` rejects what the client would."""
     if not value.startswith(REDIS_SCHEMES):
         raise ValueError(f"must start with one of {', '.join(REDIS_SCHEMES)}")
+    from redis.connection import parse_url
+
+    try:
+        parse_url(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"is not a usable Redis URL ({mask_url_text(str(exc))}); expected redis://[:password@]host:6379/0, "
+            "rediss://... or unix:///path/to/socket"
+        ) from None
     return value
 
 
 RedisUrl = Annotated[str, AfterValidator(check_redis_scheme)]
-"""A settings field holding a ``redis://``, ``rediss://`` or ``unix://`` URL (cache, events, scheduler)."""
+"""A settings field holding a ``redis://``, ``rediss://`` or ``unix://`` URL (every Redis service)."""
 
 
 _ANY_USERINFO_PASSWORD = re.compile(r":[^:@/\s]*@")
