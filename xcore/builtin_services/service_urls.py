@@ -25,7 +25,7 @@ def check_redis_scheme(value: str) -> str:
     from redis.connection import parse_url
 
     try:
-        parse_url(value)
+        parse_url(value)  # type: ignore[no-untyped-call]
     except ValueError as exc:
         raise ValueError(
             f"is not a usable Redis URL ({mask_url_text(str(exc))}); expected redis://[:password@]host:6379/0, "
