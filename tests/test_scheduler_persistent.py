@@ -308,5 +308,10 @@ async def test_a_host_finds_its_sql_database_by_name(tmp_path: Path) -> None:
 
     database["adb"] = {"type": "sqlasync", "url": f"sqlite+aiosqlite:///{tmp_path}/async.db"}
     config["scheduler"] = {"backend": "database", "database": "adb"}
-    with pytest.raises(ConfigError, match=r"services\.scheduler\.database: service 'adb' is not a synchronous SQL"):
+    with pytest.raises(ConfigError, match=r"services\.scheduler\.database: Value error, database 'adb' is of type "
+                       r"'sqlasync'; the scheduler needs a synchronous SQL database"):  # fmt: skip
         await Xcore(config={"services": config}, discover=False).boot()
+    config["scheduler"] = {"backend": "database", "database": "reports"}
+    with pytest.raises(ConfigError, match=r"services\.scheduler\.database: Value error, no database named 'reports' "
+                       r"in services.databases \(databases: default, adb\)"):  # fmt: skip
+        Xcore(config={"services": config}, discover=False).prepare()  # what xcore config check runs

@@ -132,3 +132,36 @@ def test_every_bad_section_is_reported_in_one_run(tmp_path: Path) -> None:
         "services.scheduler.timezone",
         "services.extensions.email.sender",
     ]
+
+
+@pytest.mark.parametrize(
+    ("services", "error"),
+    [
+        (no_services(databases={"main": {"type": "postgresql", "url": "mysql+aiomysql://u:db-pw@h/app"}}),
+         "services.databases.main.url: Value error, 'mysql+aiomysql' is an async driver"),
+        (no_services(databases={"main": {"type": "sql", "url": "nosuchdb://h/app"}}),
+         "services.databases.main.url: Value error, unknown database driver 'nosuchdb'"),
+        (no_services(databases={"main": {"type": "mysql", "url": "mysql+mysqldb://h/app"}}),
+         "services.databases.main.url: Value error, the driver for 'mysql+mysqldb' is not installed"),
+        (no_services(cache={"backend": "redis", "url": "redis://:db-pw@h:notaport/0"}),
+         "services.cache.url: Value error, is not a usable Redis URL"),
+        (no_services(databases={"r": {"type": "redis", "url": "http://h:6379"}}),
+         "services.databases.r.url: Value error, must start with one of redis://, rediss://, unix://"),
+        (no_services(scheduler={"backend": "memory", "jobs": [{"func": "no_such_module_xyz:run", "trigger": "date"}]}),
+         "services.scheduler.jobs: Value error, entry 0 (no_such_module_xyz:run): "),
+        (no_services(scheduler={"backend": "memory", "jobs": [{"func": "os:getcwd", "trigger": "cron", "hour": 99}]}),
+         "services.scheduler.jobs: Value error, entry 0 (os:getcwd): "),
+        (no_services(databases={"d": {"type": "sqlite"}}, scheduler={"backend": "database", "database": "reports"}),
+         "services.scheduler.database: Value error, no database named 'reports'"),
+    ],
+)  # fmt: skip
+async def test_config_check_fails_every_section_boot_fails(
+    tmp_path: Path, services: dict[str, Any], error: str
+) -> None:
+    """Each of these passed ``config check`` and failed the boot; now both fail, with the same text."""
+    result = check(tmp_path, services)
+    assert result.exit_code == 2, result.output
+    assert error in result.stderr and "db-pw" not in result.stderr
+    with pytest.raises(ConfigError) as booted:
+        await Xcore(config={"services": services}, discover=False).boot()
+    assert result.stderr == f"error: {booted.value}\n"

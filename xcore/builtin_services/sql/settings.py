@@ -41,6 +41,38 @@ class SqlSettings(ServiceSettings):
             ) from None
         return value
 
+    @field_validator("url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        """The URL's driver must exist, be synchronous and be installed: checked here, as the engine
+        would at boot, so that ``xcore config check`` rejects what boot rejects. (``sqlasync``
+        overrides this check with its own.)"""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import NoSuchModuleError
+
+        from .urls import sync_url
+
+        url = sync_url(make_url(value.strip()))
+        try:
+            dialect = url.get_dialect()
+        except NoSuchModuleError:
+            raise ValueError(
+                f"unknown database driver {url.drivername!r} (e.g. postgresql://, postgresql+psycopg://, "
+                "sqlite:///file.db, mysql+pymysql://)"
+            ) from None
+        if dialect.is_async:
+            raise ValueError(
+                f"{url.drivername!r} is an async driver; use it with `type: sqlasync`, or give this section a sync URL"
+            )
+        try:
+            dialect.import_dbapi()
+        except ImportError as exc:
+            raise ValueError(
+                f"the driver for {url.drivername!r} is not installed ({exc}); install its package or name an "
+                "installed driver in the URL"
+            ) from None
+        return value
+
 
 class SqliteSettings(SqlSettings):
     """``type: sqlite``: the URL defaults to the embedded database ``./.xcore/xcore.db``."""

@@ -18,7 +18,7 @@ class AsyncSqlSettings(SqlSettings):
 
     @field_validator("url")
     @classmethod
-    def _served(cls, value: str) -> str:
+    def _driver(cls, value: str) -> str:
         """A URL this service cannot serve fails validation, so ``xcore config check`` rejects it as boot does."""
         from sqlalchemy.engine import make_url
 
