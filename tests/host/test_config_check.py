@@ -165,3 +165,17 @@ async def test_config_check_fails_every_section_boot_fails(
     with pytest.raises(ConfigError) as booted:
         await Xcore(config={"services": services}, discover=False).boot()
     assert result.stderr == f"error: {booted.value}\n"
+
+
+async def test_redis_events_without_url_use_the_configured_redis_too(redis_url: str, tmp_path: Path) -> None:
+    services = no_services(cache={"backend": "memory"}, events={"backend": "redis"},
+                           databases={"redis_db": {"type": "redis", "url": redis_url}})  # fmt: skip
+    result = check(tmp_path, services)
+    assert result.exit_code == 0, result.output
+    assert "# services.events.url is not set: using the Redis of services.databases.redis_db.url" in result.stdout
+    host = Xcore(config={"app": {"health_interval": 0}, "services": services}, discover=False)
+    await host.boot()
+    try:
+        assert (await host.health())["services"]["events"]["channel"] == "xcore:events:bus"
+    finally:
+        await host.shutdown()

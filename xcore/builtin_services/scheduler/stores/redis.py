@@ -74,9 +74,10 @@ return 1
 """
 
 # KEYS: jobs, run_times, outcomes, then the same three of the old layout. Moves the old keys in
-# only when the namespace holds no jobs yet, so it runs once and never overwrites current jobs.
+# only when the namespace holds no jobs yet and the old jobs key is a hash (a job store, not some
+# other program's value), so it runs once and never overwrites current jobs.
 _ADOPT = """
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[4]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('TYPE', KEYS[4]).ok ~= 'hash' then return 0 end
 for i = 1, 3 do
   if redis.call('EXISTS', KEYS[i + 3]) == 1 then redis.call('RENAME', KEYS[i + 3], KEYS[i]) end
 end
