@@ -101,11 +101,11 @@ class ServiceSpec:
     """The distribution expected to provide the type (optional ``package:`` key), quoted when missing."""
 
 
-def service_specs(services: ServicesConfig, problems: list[str] | None = None) -> list[ServiceSpec]:
+def service_specs(services: ServicesConfig, problems: list[str]) -> list[ServiceSpec]:
     """The services the config asks for, in build order, with embedded defaults for absent sections.
 
-    A malformed section raises a ``ConfigError``, or, when ``problems`` is given, is left out and its
-    error appended there (so that one run reports every bad section).
+    A malformed section is left out and its error appended to ``problems``, which
+    :meth:`ServiceContainer.validate_specs` raises together with its own: one run reports every bad section.
     """
 
     def section(name: str) -> Any:
@@ -121,8 +121,6 @@ def service_specs(services: ServicesConfig, problems: list[str] | None = None) -
         elif selector not in raw:
             problem = f"{key}.{selector}: required key is missing (it names the {kind} type)"
         if problem is not None:
-            if problems is None:
-                raise ConfigError(problem)
             problems.append(problem)
             return
         settings = dict(raw)
