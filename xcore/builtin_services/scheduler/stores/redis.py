@@ -125,7 +125,10 @@ class RedisStore(ClaimingStore):
         if adopted:
             log.warning(
                 "scheduler store %s: moved %d job(s) from the old keys %s:* into the namespace %s",
-                self.describe(), adopted, self.legacy_prefix, self.namespace,
+                self.describe(),
+                adopted,
+                self.legacy_prefix,
+                self.namespace,
             )
 
     @contextmanager
