@@ -18,15 +18,15 @@ import pytest
 
 from xcore.services.namespaces import service_namespace
 from xcore.testing.conformance.base import ConformanceSuite
-from xcore.testing.conformance.boot import running_service
+from xcore.testing.conformance.boot import CONFORMANCE_APP, running_service
 
 VALUES: list[Any] = ["text", "", 42, -1, 3.5, True, False, [1, "two", None], {"user": {"id": 7, "tags": ["a", "b"]}}]
 
 HOSTILE_PATTERNS = ["*", "**", "?*", "*:*", "[", "[*", "]", "\\", "\\*", "*\\", "..", "../*", "[a-z]*", "[^x]*", ":*"]
 """Patterns a plugin may pass to ``delete_pattern``; none may reach beyond the cache's namespace."""
 
-APP = "xcore-conformance"
-NEIGHBOUR_APP = "xcore-conformance-neighbour"
+APP = CONFORMANCE_APP
+NEIGHBOUR_APP = f"{CONFORMANCE_APP}-neighbour"
 """The app names of the suite's host and of a second host with the same cache section: the neighbour's
 namespace starts with the same letters, so a backend matching ``<app>*`` instead of its namespace fails."""
 
