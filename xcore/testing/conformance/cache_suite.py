@@ -134,20 +134,24 @@ class CacheConformance(ConformanceSuite):
         the same database survive too, and every key the cache writes lies in ``<app>:cache:``.
         """
         planted = _plant_neighbours(service_config, key)
-        async with running_service(
-            self.kind, service_config, name=self.section_name, plugins=service_plugins, app_name=NEIGHBOUR_APP
-        ) as neighbour:
-            await neighbour.set(key, "the neighbour's", ttl=60)
-            await service.set(key, "mine", ttl=60)
+        try:
+            async with running_service(
+                self.kind, service_config, name=self.section_name, plugins=service_plugins, app_name=NEIGHBOUR_APP
+            ) as neighbour:
+                await neighbour.set(key, "the neighbour's", ttl=60)
+                await service.set(key, "mine", ttl=60)
+                if planted is not None:
+                    planted.check_written()
+                for pattern in HOSTILE_PATTERNS:
+                    await service.delete_pattern(pattern)
+                await service.clear()
+                assert await service.get(key) is None
+                assert await neighbour.get(key) == "the neighbour's"
             if planted is not None:
-                planted.check_written()
-            for pattern in HOSTILE_PATTERNS:
-                await service.delete_pattern(pattern)
-            await service.clear()
-            assert await service.get(key) is None
-            assert await neighbour.get(key) == "the neighbour's"
-        if planted is not None:
-            planted.check_and_remove()
+                planted.check_intact()
+        finally:
+            if planted is not None:
+                planted.remove()
 
     async def test_incr_counts_from_zero_and_by_amount(self, service: Any, key: str) -> None:
         assert await service.incr(key) == 1
@@ -195,13 +199,14 @@ class _Planted:
             name = raw.decode()
             assert name in self.keys or name.startswith(owners), f"the cache wrote {name!r} outside {self.namespace!r}"
 
-    def check_and_remove(self) -> None:
+    def check_intact(self) -> None:
+        found = {name: self.client.get(name) for name in self.keys}
+        assert found == self.keys, "a cache call removed keys of other services"
+
+    def remove(self) -> None:
         try:
-            assert {name: self.client.get(name) for name in self.keys} == self.keys, (
-                "a cache call removed keys of others"
-            )
-        finally:
             self.client.delete(*self.keys)
+        finally:
             self.client.close()
 
 
