@@ -178,3 +178,21 @@ async def test_jobs_stored_under_the_old_layout_are_adopted(redis_url: str, xcor
         assert not raw.exists("xcore:xcore:scheduler:jobs", "xcore:xcore:scheduler:run_times")
     finally:
         raw.close()
+
+
+async def test_only_an_old_job_store_is_adopted_never_over_current_jobs(redis_url: str, xcore_boot: Any) -> None:
+    raw = sync_redis.Redis.from_url(redis_url)
+    try:
+        raw.set("xcore:xcore:scheduler:jobs", "a string some other program wrote")
+        xcore = await xcore_boot(plugins={}, config=shared_redis_config(redis_url))
+        assert xcore.get_service("scheduler").store.count() == 0
+        assert raw.get("xcore:xcore:scheduler:jobs") == b"a string some other program wrote"
+        await xcore.host.shutdown()
+        raw.delete("xcore:xcore:scheduler:jobs")
+        raw.hset("xcore:xcore:scheduler:jobs", "old:job", b"old state")
+        raw.hset("xcore:scheduler:jobs", "new:job", b"new state")
+        await xcore_boot(plugins={}, config=shared_redis_config(redis_url))
+        assert raw.hgetall("xcore:scheduler:jobs") == {b"new:job": b"new state"}  # current jobs win
+        assert raw.hgetall("xcore:xcore:scheduler:jobs") == {b"old:job": b"old state"}  # left for the operator
+    finally:
+        raw.close()
