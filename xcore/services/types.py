@@ -150,11 +150,13 @@ class ServiceSetup:
         app_name: str = "test",
         plugins: Mapping[str, PluginHandle] | None = None,
         services: Mapping[str, Any] | None = None,
+        namespace: str = "",
     ) -> ServiceSetup:
         """A setup for building one service outside a host: a backend's own unit tests, benchmarks.
 
         ``plugins`` and ``services`` stand in for the host's live plugins and earlier services (read
         at each lookup, so a test may change them); an unknown service name raises the host's ``KeyError``.
+        ``namespace`` defaults to the host's, ``<app_name>:<name>:``.
         """
         known_plugins: Mapping[str, PluginHandle] = {} if plugins is None else plugins
         known_services: Mapping[str, Any] = {} if services is None else services
@@ -166,7 +168,8 @@ class ServiceSetup:
                 raise ServiceNotFoundError(wanted, list(known_services))
             return known_services[wanted]
 
-        return cls(name, key_path, app_name, logging.getLogger(f"xcore.service.{name}"), known_plugins.get, service)
+        logger = logging.getLogger(f"xcore.service.{name}")
+        return cls(name, key_path, app_name, logger, known_plugins.get, service, namespace)
 
 
 @dataclass(frozen=True)
