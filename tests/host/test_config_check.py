@@ -64,7 +64,10 @@ def test_an_explicit_url_wins_and_no_redis_at_all_is_an_error_naming_the_key(tmp
     assert resolved(own)["services"]["scheduler"]["url"] == "redis://:***@127.0.0.1:6391/2"
     none = check(tmp_path, no_services(cache={"backend": "memory"}, scheduler=SPEC_SCHEDULER))
     assert none.exit_code == 2
-    assert none.stderr.strip() == "error: configuration: services.scheduler.url: required key is missing"
+    assert none.stderr.strip() == (
+        "error: configuration: services.scheduler.url: required key is missing (no Redis is named elsewhere in "
+        "the configuration: neither the cache nor a type: redis database)"
+    )
 
 
 async def test_boot_logs_which_redis_the_scheduler_uses(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:

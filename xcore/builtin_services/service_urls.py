@@ -10,7 +10,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator, ValidationError, ValidationInfo
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from xcore.redaction import MASK, redact_text
 
@@ -75,7 +76,26 @@ def url_or_configured_redis(data: Any, handler: Callable[[Any], Any], info: Vali
         if found is not None:
             data = {**data, "url": found[0]}
             source = found
-    model = handler(data)
+    try:
+        model = handler(data)
+    except ValidationError as exc:
+        raise _with_hint(exc, NO_REDIS_HINT) from None
     if source is not None:
         model.add_note(f"{where}.url is not set: using the Redis of {source[1]} ({mask_url_text(source[0])})")
     return model
+
+
+NO_REDIS_HINT = "no Redis is named elsewhere in the configuration: neither the cache nor a type: redis database"
+
+
+def _with_hint(exc: ValidationError, hint: str) -> ValidationError:
+    """``exc`` with ``hint`` in the context of its missing-``url`` error (the loader's message shows it)."""
+    details: list[InitErrorDetails] = []
+    for error in exc.errors():
+        detail = InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"])
+        if "ctx" in error:
+            detail["ctx"] = error["ctx"]
+        if error["loc"] == ("url",) and error["type"] == "missing":
+            detail["type"] = PydanticCustomError("missing", "Field required", {"hint": hint})
+        details.append(detail)
+    return ValidationError.from_exception_data(exc.title, details)

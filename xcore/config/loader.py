@@ -111,7 +111,8 @@ def describe(exc: ValidationError, model: type[BaseModel], prefix: tuple[str | i
             hint = f"; did you mean {guess[0]!r}?" if guess else (f"; valid keys: {', '.join(known)}" if known else "")
             lines.append(f"{path}: unknown key{hint}")
         elif err["type"] == "missing":
-            lines.append(f"{path}: required key is missing")
+            why = (err.get("ctx") or {}).get("hint")  # a settings model may say why (see service_urls)
+            lines.append(f"{path}: required key is missing" + (f" ({why})" if why else ""))
         else:
             got = redact(err.get("input"), loc[-1] if loc else None)
             lines.append(f"{path}: {err['msg']} (got {got!r})")
