@@ -144,8 +144,7 @@ class Servers:
     def config(self) -> dict[str, Any]:
         """The spec's configuration blocks, merged, with what these local servers need beyond them.
 
-        Additions (each a key the spec's block does not show): the scheduler's Redis ``url`` (the
-        spec's block names none and a Redis scheduler needs one); ``tls: false`` for the test SMTP
+        Additions (each a key the spec's block does not show): ``tls: false`` for the test SMTP
         server, which speaks plain SMTP; the S3 server's ``endpoint_url`` and credentials (moto, not AWS).
         """
         database = _yaml_under("Database Service")["services"]
@@ -153,7 +152,7 @@ class Servers:
         scheduler = _yaml_under("Scheduler Service")["services"]
         extensions = _yaml_under("Custom Extensions")["services"]
         services = {**database, **cache, **scheduler, **extensions}
-        services["scheduler"] = {**services["scheduler"], "url": "${REDIS_URL}"}
+        # The scheduler's block names no url: it uses the cache's Redis, as a user's would.
         services["extensions"]["email"]["tls"] = False
         services["extensions"]["storage"].update(
             endpoint_url=self.s3.endpoint_url,

@@ -16,8 +16,8 @@ import pytest
 import redis as sync_redis
 
 from xcore.builtin_services.cache import CacheUnavailableError, RedisCache, RedisCacheSettings
-from xcore.errors import ConfigError
 from xcore.services import ServiceSetup
+from xcore.testing.conformance.boot import settings_error
 from xcore.testing.servers import RedisServer, free_port
 
 
@@ -71,16 +71,17 @@ async def eventually_ok(cache: RedisCache) -> None:
 # --------------------------------------------------------------------------- prefixes
 
 
-async def test_keys_live_under_the_app_prefix(cache: RedisCache, raw: sync_redis.Redis) -> None:
+async def test_keys_live_in_the_cache_namespace(cache: RedisCache, raw: sync_redis.Redis) -> None:
     await cache.set("user:1", {"name": "ada"})
-    assert raw.get("testapp:user:1") == b'{"name":"ada"}'
-    assert cache.key_prefix == "testapp"
+    assert raw.get("testapp:cache:key:user:1") == b'{"name":"ada"}'
+    assert cache.namespace == "testapp:cache:"
+    assert (await cache.health())["namespace"] == "testapp:cache:"
 
 
 async def test_key_prefix_setting_overrides_the_app_name(redis_url: str, raw: sync_redis.Redis) -> None:
     cache = make(redis_url, key_prefix="shop")
     await cache.set("k", 1)
-    assert raw.get("shop:k") == b"1"
+    assert raw.get("shop:cache:key:k") == b"1"
     await cache.close()
 
 
@@ -91,6 +92,8 @@ async def test_clear_and_delete_pattern_touch_only_this_prefix_and_never_keys_or
     other = make(redis_url, app="shope")
     raw.set("unprefixed", 1)
     raw.set("shop[eu]x", 1)
+    raw.set("shop[eu]:cache:x", 1)
+    raw.set("shop[eu]:cachekey:x", 1)
     await other.set_many({"users:page:1": 1, "k": 2})
     await mine.set_many({f"users:page:{i}": i for i in range(700)})
     await mine.set("users:list", [1])
@@ -104,6 +107,7 @@ async def test_clear_and_delete_pattern_touch_only_this_prefix_and_never_keys_or
     assert "cmdstat_scan" in stats and "cmdstat_unlink" in stats
     assert await other.get_many(["users:page:1", "k"]) == {"users:page:1": 1, "k": 2}
     assert raw.get("unprefixed") == b"1" and raw.get("shop[eu]x") == b"1"
+    assert raw.get("shop[eu]:cache:x") == b"1" and raw.get("shop[eu]:cachekey:x") == b"1"
     await mine.close()
     await other.close()
 
@@ -119,8 +123,8 @@ async def test_two_apps_do_not_see_each_other(redis_url: str) -> None:
 async def test_data_this_cache_cannot_read_is_a_miss(
     cache: RedisCache, raw: sync_redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    raw.set("testapp:bad", b"\x80\x04\x95 a pickle, perhaps")
-    raw.set("testapp:badtag", '~{"$decimal":"not a number"}')
+    raw.set("testapp:cache:key:bad", b"\x80\x04\x95 a pickle, perhaps")
+    raw.set("testapp:cache:key:badtag", '~{"$decimal":"not a number"}')
     assert await cache.get("bad", "miss") == "miss"
     assert await cache.get("badtag", "miss") == "miss"
     assert await cache.get_many(["bad"]) == {}
@@ -177,18 +181,18 @@ async def test_a_delete_in_another_process_stops_a_running_computation_from_stor
     assert await other.get_or_set("user:1", lambda: "new") == "new"
     updated.set()
     assert await first == "old"
-    assert raw.get("testapp:user:1") is not None and await holder.get("user:1") == "new"
-    assert raw.get("testapp#lock:user:1") is None
+    assert raw.get("testapp:cache:key:user:1") is not None and await holder.get("user:1") == "new"
+    assert raw.get("testapp:cache:lock:user:1") is None
     await holder.close()
     await other.close()
 
 
 async def test_a_lock_left_by_a_dead_process_expires(cache: RedisCache, raw: sync_redis.Redis) -> None:
-    raw.set("testapp#lock:k", "token of a crashed worker", px=150)
+    raw.set("testapp:cache:lock:k", "token of a crashed worker", px=150)
     factory = Counter("after the lock expired")
     assert await cache.get_or_set("k", factory) == "after the lock expired"
     assert factory.calls == 1
-    assert raw.get("testapp#lock:k") is None  # released after computing
+    assert raw.get("testapp:cache:lock:k") is None  # released after computing
 
 
 # --------------------------------------------------------------------------- outages
@@ -270,9 +274,9 @@ async def test_passwords_never_reach_errors_or_logs(caplog: pytest.LogCaptureFix
     assert "redis://user:***@127.0.0.1" in str(info.value)
     assert "hunter2-secret" not in caplog.text and "***" in caplog.text
     await cache.close()
-    with pytest.raises(ConfigError, match=r"services.cache.url: not a usable Redis URL") as bad:
-        make("redis://user:hunter2-secret@127.0.0.1:notaport/0")
-    assert "hunter2-secret" not in str(bad.value)
+    bad = await settings_error("cache", {"backend": "redis", "url": "redis://user:hunter2-secret@127.0.0.1:notaport/0"})
+    assert "services.cache.url: Value error, is not a usable Redis URL (Port could not be cast" in str(bad)
+    assert "hunter2-secret" not in str(bad)
 
 
 # --------------------------------------------------------------------------- connection limits and odd data
@@ -294,7 +298,7 @@ async def test_a_burst_beyond_the_pool_queues_instead_of_failing(
 async def test_a_key_of_another_type_is_a_logged_miss_not_an_outage(
     cache: RedisCache, raw: sync_redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    raw.rpush("testapp:list", "a")
+    raw.rpush("testapp:cache:key:list", "a")
     assert await cache.get("list", "miss") == "miss"
     assert "WRONGTYPE" in caplog.text
     with pytest.raises(TypeError, match="does not hold an integer"):

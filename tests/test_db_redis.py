@@ -56,13 +56,17 @@ async def test_decode_responses_gives_text(redis_url: str) -> None:
 
 @pytest.mark.parametrize(
     ("url", "says"),
-    [("http://admin:hunter22@cache:6379/0", "is not a usable Redis URL"), ("", "is not a usable Redis URL")],
+    [
+        ("http://admin:hunter22@cache:6379/0", "must start with one of redis://, rediss://, unix://"),
+        ("", "must start with one of"),
+        ("redis://admin:hunter22@cache:notaport/0", "is not a usable Redis URL (Port could not be cast"),
+    ],
 )
 async def test_bad_url_is_a_config_error_naming_the_key(url: str, says: str) -> None:
     with pytest.raises(ConfigError) as caught:
         async with running_service("database", {"type": "redis", "url": url}, name="redis_db"):
             pass
-    assert str(caught.value).startswith("services.databases.redis_db.url: ") and says in str(caught.value)
+    assert "services.databases.redis_db.url: Value error, " in str(caught.value) and says in str(caught.value)
     assert "hunter22" not in str(caught.value)
 
 

@@ -136,7 +136,7 @@ async def test_data_that_is_not_json_is_refused_before_anything_runs(pair: tuple
 
 async def test_apps_do_not_hear_each_other_unless_they_share_a_channel(redis_url: str) -> None:
     shop, blog, blog_peer = (make_service(redis_url, app=app) for app in ("shop", "blog", "blog"))
-    shared = make_service(redis_url, app="other", channel="xcore:events:shop")
+    shared = make_service(redis_url, app="other", channel="shop:events:bus")
     services = (shop, blog, blog_peer, shared)
     for service in services:
         await service.start()
@@ -150,7 +150,7 @@ async def test_apps_do_not_hear_each_other_unless_they_share_a_channel(redis_url
         await blog_peer.emit("post.published", source="blog")
         await blog_inbox.wait_for("post.published")
         assert blog_inbox.names() == ["post.published"]
-        assert (await shop.health())["channel"] == "xcore:events:shop"
+        assert (await shop.health())["channel"] == "shop:events:bus"  # the default: in the events namespace
     finally:
         for service in services:
             await service.close()
@@ -166,9 +166,9 @@ async def test_malformed_messages_on_the_channel_are_ignored(
     second.on("**", inbox)
     raw = aioredis.Redis.from_url(redis_url)
     with caplog.at_level(logging.WARNING, logger=LOG):
-        await raw.publish("xcore:events:shop", b"not json")
-        await raw.publish("xcore:events:shop", json.dumps({"i": "x", "n": "bad..name", "d": 1}))
-        await raw.publish("xcore:events:shop", json.dumps({"i": "x", "n": "xcore.host.started", "d": {}}))
+        await raw.publish("shop:events:bus", b"not json")
+        await raw.publish("shop:events:bus", json.dumps({"i": "x", "n": "bad..name", "d": 1}))
+        await raw.publish("shop:events:bus", json.dumps({"i": "x", "n": "xcore.host.started", "d": {}}))
         await raw.aclose()
         await first.emit("order.marker")
         await inbox.wait_for("order.marker")

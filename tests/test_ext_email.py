@@ -49,20 +49,20 @@ def smtp_email(server: SmtpServer, **overrides: Any) -> SmtpEmail:
     ({}, "starttls", 587),
 ])  # fmt: skip
 def test_tls_and_port_as_written_in_yaml_or_variables(raw: dict[str, Any], mode: str, port: int) -> None:
-    settings = SmtpSettings.model_validate(raw)
+    settings = SmtpSettings.model_validate({"sender": "app@example.com", **raw})
     assert (settings.tls_mode, settings.effective_port) == (mode, port)
 
 
 def test_empty_variables_mean_no_login() -> None:
     """``user: "${SMTP_USER:-}"`` on a relay without authentication expands to ``""``."""
-    settings = SmtpSettings.model_validate({"user": "", "password": "", "port": "", "sender": ""})
+    settings = SmtpSettings.model_validate({"user": "", "password": "", "port": "", "sender": "app@example.com"})
     assert settings.user is None and settings.password is None and settings.port is None
     assert "username" not in SmtpEmail(settings, "ext.email")._connection()
 
 
 def test_the_login_is_the_default_sender_when_it_is_an_address() -> None:
     assert SmtpSettings(user="app@example.com").default_sender == "app@example.com"
-    assert SmtpSettings(user="apikey").default_sender is None
+    assert SmtpSettings(user="app@example.com").sender == "app@example.com"  # shown so by config check
     assert SmtpSettings(user="app@example.com", sender="App <no-reply@example.com>").default_sender == (
         "App <no-reply@example.com>"
     )
@@ -187,9 +187,13 @@ async def test_attachments_from_paths(smtp_server: SmtpServer, tmp_path: Path) -
         assert len(smtp_server.messages) == before
 
 
-async def test_without_any_sender_the_error_says_what_to_set(smtp_server: SmtpServer) -> None:
+@pytest.mark.parametrize("user", [None, "", "apikey"])
+async def test_without_any_sender_the_configuration_is_refused_at_load(smtp_server: SmtpServer, user: Any) -> None:
+    """Neither ``sender`` nor a login that is an address: a load-time error naming ``sender``, never a
+    surprise at the first ``send()``."""
     settings = section(smtp_server)
-    del settings["sender"], settings["user"], settings["password"]
-    async with running_service("extension", settings, name="email") as email:
-        with pytest.raises(ValueError, match="set 'sender' in the service settings"):
-            await email.send(to="ann@example.com", subject="s", body="b")
+    del settings["sender"], settings["password"]
+    settings["user"] = user
+    error = str(await settings_error("extension", settings, name="email"))
+    assert "services.extensions.email.sender: Value error, required: the login user" in error
+    assert "set sender to the From address" in error

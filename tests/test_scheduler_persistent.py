@@ -277,14 +277,14 @@ async def test_an_unreadable_stored_job_is_reported_and_left_aside(
     rec = Recorder()
     caplog.set_level(logging.ERROR, logger="xcore.scheduler")
     raw = redis.Redis.from_url(redis_url)
-    raw.hset(f"{backend.prefix}:jobs", "p:corrupt", b"not a pickle")
-    raw.zadd(f"{backend.prefix}:run_times", {"p:corrupt": 1.0})
+    raw.hset(f"{backend.prefix}:scheduler:jobs", "p:corrupt", b"not a pickle")
+    raw.zadd(f"{backend.prefix}:scheduler:run_times", {"p:corrupt": 1.0})
     try:
         service = await running(await backend.build(plugins))
         service.for_plugin(plugins.load("p", rec)).add_job(rec.tick, "interval", seconds=0.1, id="fine")
         await wait_until(lambda: len(rec.calls) >= 2)  # the scheduler goes on
-        assert raw.hexists(f"{backend.prefix}:jobs", "p:corrupt")  # kept for someone to look at
-        assert raw.zscore(f"{backend.prefix}:run_times", "p:corrupt") is None  # but no longer due
+        assert raw.hexists(f"{backend.prefix}:scheduler:jobs", "p:corrupt")  # kept for someone to look at
+        assert raw.zscore(f"{backend.prefix}:scheduler:run_times", "p:corrupt") is None  # but no longer due
         assert any("job 'p:corrupt' cannot be read" in r.getMessage() for r in caplog.records)
     finally:
         raw.close()
@@ -308,5 +308,10 @@ async def test_a_host_finds_its_sql_database_by_name(tmp_path: Path) -> None:
 
     database["adb"] = {"type": "sqlasync", "url": f"sqlite+aiosqlite:///{tmp_path}/async.db"}
     config["scheduler"] = {"backend": "database", "database": "adb"}
-    with pytest.raises(ConfigError, match=r"services\.scheduler\.database: service 'adb' is not a synchronous SQL"):
+    with pytest.raises(ConfigError, match=r"services\.scheduler\.database: Value error, database 'adb' is of type "
+                       r"'sqlasync'; the scheduler needs a synchronous SQL database"):  # fmt: skip
         await Xcore(config={"services": config}, discover=False).boot()
+    config["scheduler"] = {"backend": "database", "database": "reports"}
+    with pytest.raises(ConfigError, match=r"services\.scheduler\.database: Value error, no database named 'reports' "
+                       r"in services.databases \(databases: default, adb\)"):  # fmt: skip
+        Xcore(config={"services": config}, discover=False).prepare()  # what xcore config check runs

@@ -168,6 +168,9 @@ def config_check(config_path: str | None) -> None:
     resolved["app"]["api_key"] = host.config.app.api_key.get_secret_value() if host.config.app.api_key else None
     resolved["services"] = resolved_services(host)
     click.echo(f"# {host.loaded.path or 'embedded defaults (no integration.yaml)'}: valid")
+    for checked in host.checked_services:  # defaults taken from other sections, e.g. the scheduler's Redis
+        for note in getattr(checked.settings, "notes", ()):
+            click.echo(f"# {note}")
     click.echo(yaml.safe_dump(redact(resolved), sort_keys=False).rstrip())
 
 

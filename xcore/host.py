@@ -139,6 +139,7 @@ class Xcore:
             await self.services.build(self.checked_services, app_name=self.config.app.name,
                                       plugins=self._plugin_handle)
             await self._load_plugins()
+            self._check_strict()
             if app is not None:
                 from xcore.web import install_endpoints  # xcore.web imports this module
 
@@ -159,8 +160,16 @@ class Xcore:
         failed = [r for r in self.records.values() if r.state == "failed"]
         log.info("xcore booted in %.0f ms: %d plugins loaded, %d failed", (time.perf_counter() - began) * 1000,
                  sum(r.state == "loaded" for r in self.records.values() if r.source.kind == "plugin"), len(failed))
+
+    def _check_strict(self) -> None:
+        """Under ``strict: true``, fail the boot on any failed plugin before anything announces it.
+
+        Raised inside ``boot``'s teardown guard: plugins unload and services close, and neither
+        ``xcore_host_started`` nor the kernel ``host started`` event is ever sent (the scheduler
+        resumes no job).
+        """
+        failed = [r for r in self.records.values() if r.state == "failed"]
         if failed and self.config.app.strict:
-            await self.shutdown()
             raise BootError("strict mode: plugins failed: " + "; ".join(f"{r.name}: {r.error}" for r in failed))
 
     def prepare(self) -> None:
@@ -172,7 +181,9 @@ class Xcore:
             return
         self._register_all()
         self._collect_service_types()
-        self.checked_services = self.services.validate_specs(service_specs(self.config.services), self.service_types)
+        problems: list[str] = []  # every bad section is reported, in one error
+        specs = service_specs(self.config.services, problems)
+        self.checked_services = self.services.validate_specs(specs, self.service_types, problems)
         self._prepared = True
 
     async def shutdown(self) -> None:

@@ -123,11 +123,13 @@ def test_services_lists_the_embedded_defaults_with_provider_and_health(site: Sit
 
 def test_config_check_prints_service_settings_as_their_type_validated_them(site: Site, tmp_path: Path) -> None:
     path = write_config(tmp_path, {"services": {"databases": {}, "extensions": {
-        "email": {"type": "smtp", "host": "mail.test", "port": "${SMTP_PORT}", "password": "${SMTP_PASSWORD}"}}}})
+        "email": {"type": "smtp", "host": "mail.test", "port": "${SMTP_PORT}", "password": "${SMTP_PASSWORD}",
+                  "user": "mailer@mail.test"}}}})
     result = xcore(site, "config", "check", "--config", str(path), env={"SMTP_PORT": "2525", "SMTP_PASSWORD": "pw-1"})
     assert result.returncode == 0, result.stderr
     email = yaml.safe_load(result.stdout)["services"]["extensions"]["email"]
     assert (email["type"], email["port"], email["password"]) == ("smtp", 2525, "***")
+    assert email["sender"] == "mailer@mail.test"  # the login, an address, is the default sender
     assert "pw-1" not in result.stdout
 
 

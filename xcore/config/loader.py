@@ -96,10 +96,12 @@ def _dotenv(source: Path | None) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
 
 
-def validate(model: type[BaseModel], data: Any, where: str, prefix: Iterable[str | int] = ()) -> Any:
-    """``model.model_validate(data)``, with errors rewritten as one paragraph naming key paths."""
+def validate(
+    model: type[BaseModel], data: Any, where: str, prefix: Iterable[str | int] = (), context: Any = None
+) -> Any:
+    """``model.model_validate(data, context=context)``, with errors rewritten as one paragraph naming key paths."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(f"{where}: " + "; ".join(describe(exc, model, tuple(prefix)))) from None
 
@@ -116,7 +118,8 @@ def describe(exc: ValidationError, model: type[BaseModel], prefix: tuple[str | i
             hint = f"; did you mean {guess[0]!r}?" if guess else (f"; valid keys: {', '.join(known)}" if known else "")
             lines.append(f"{path}: unknown key{hint}")
         elif err["type"] == "missing":
-            lines.append(f"{path}: required key is missing")
+            why = (err.get("ctx") or {}).get("hint")  # a settings model may say why (see service_urls)
+            lines.append(f"{path}: required key is missing" + (f" ({why})" if why else ""))
         else:
             got = redact(err.get("input"), loc[-1] if loc else None)
             lines.append(f"{path}: {err['msg']} (got {got!r})")

@@ -22,7 +22,15 @@ from xcore.errors import BootError, ConfigError, ServiceError, ServiceNotFoundEr
 from xcore.redaction import describe_exception, redact_text
 from xcore.sdk.context import PluginHandle
 from xcore.services.cancellation import reraise_if_cancelled
-from xcore.services.types import PluginScoped, Service, ServiceKind, ServiceSetup, ServiceType
+from xcore.services.types import (
+    ConfiguredSection,
+    PluginScoped,
+    Service,
+    ServiceKind,
+    ServiceSetup,
+    ServiceType,
+    SettingsContext,
+)
 
 log = logging.getLogger("xcore.services")
 
@@ -102,8 +110,12 @@ class ServiceSpec:
     """The distribution expected to provide the type (optional ``package:`` key), quoted when missing."""
 
 
-def service_specs(services: ServicesConfig) -> list[ServiceSpec]:
-    """The services the config asks for, in build order, with embedded defaults for absent sections."""
+def service_specs(services: ServicesConfig, problems: list[str]) -> list[ServiceSpec]:
+    """The services the config asks for, in build order, with embedded defaults for absent sections.
+
+    A malformed section is left out and its error appended to ``problems``, which
+    :meth:`ServiceContainer.validate_specs` raises together with its own: one run reports every bad section.
+    """
 
     def section(name: str) -> Any:
         value = getattr(services, name)
@@ -112,11 +124,15 @@ def service_specs(services: ServicesConfig) -> list[ServiceSpec]:
     specs: list[ServiceSpec] = []
 
     def add(name: str, kind: ServiceKind, selector: str, key: str, raw: Any) -> None:
+        problem = None
         if not isinstance(raw, Mapping):
-            raise ConfigError(f"{key}: must be a mapping of settings (got {raw!r})")
+            problem = f"{key}: must be a mapping of settings (got {raw!r})"
+        elif selector not in raw:
+            problem = f"{key}.{selector}: required key is missing (it names the {kind} type)"
+        if problem is not None:
+            problems.append(problem)
+            return
         settings = dict(raw)
-        if selector not in settings:
-            raise ConfigError(f"{key}.{selector}: required key is missing (it names the {kind} type)")
         package = settings.pop("package", None)
         specs.append(ServiceSpec(name, kind, str(settings.pop(selector)), key, settings,
                                  None if package is None else str(package)))
@@ -209,14 +225,30 @@ class ServiceContainer:
     # ------------------------------------------------------------------ lifecycle
 
     @staticmethod
-    def validate_specs(specs: list[ServiceSpec], types: ServiceTypeRegistry) -> list[CheckedSpec]:
-        """Check every section against its type's settings model before anything is built."""
+    def validate_specs(
+        specs: list[ServiceSpec], types: ServiceTypeRegistry, problems: list[str] | None = None
+    ) -> list[CheckedSpec]:
+        """Check every section against its type's settings model before anything is built.
+
+        Every section is checked, whatever the others hold: the ``ConfigError`` raised at the end
+        lists each bad section on its own line (after ``problems`` found earlier, if given).
+        """
+        found = [] if problems is None else problems
         checked = []
+        context = SettingsContext(
+            tuple(ConfiguredSection(s.key_path, s.kind, s.type_name, s.settings) for s in specs)
+        )
         for spec in specs:
-            registered = types.lookup(spec.kind, spec.type_name, spec.key_path, spec.package)
-            settings = validate(registered.type.config, spec.settings, "configuration",
-                                prefix=tuple(spec.key_path.split(".")))
+            try:
+                registered = types.lookup(spec.kind, spec.type_name, spec.key_path, spec.package)
+                settings = validate(registered.type.config, spec.settings, "configuration",
+                                    prefix=tuple(spec.key_path.split(".")), context=context)
+            except ConfigError as exc:
+                found.append(str(exc))
+                continue
             checked.append(CheckedSpec(spec, registered, settings))
+        if found:
+            raise ConfigError("\n".join(found))
         return checked
 
     async def build(self, checked: list[CheckedSpec], app_name: str, plugins: Any) -> None:
@@ -234,6 +266,8 @@ class ServiceContainer:
             except Exception as exc:
                 raise ServiceError(f"{spec.key_path}: cannot create {spec.kind} {spec.type_name!r}: "
                                    f"{redact_text(str(exc))}") from exc
+            for note in getattr(settings, "notes", ()):
+                setup.logger.info("%s", note)
             entry = ServiceEntry(spec, service, registered, settings)
             self._entries[spec.name] = entry
             if spec.kind == "database" and "db" not in self._aliases and spec.name != "db":

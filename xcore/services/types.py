@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from xcore.services.namespaces import service_namespace
 
 from xcore.redaction import active_secrets, describe_exception
 
@@ -29,11 +31,50 @@ class ServiceSettings(BaseModel):
 
     ``port: "${SMTP_PORT}"`` arrives as a string after variable expansion; pydantic's lax mode
     turns it into an ``int``. ``required: true`` makes a failing ``start()`` a boot failure.
+
+    The host validates each section with a :class:`SettingsContext` as pydantic's validation context
+    (``info.context`` in a validator): a model may read the other sections there, to default a key
+    from them (a Redis scheduler without ``url`` uses the cache's Redis). Validated alone, the
+    context is ``None``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     required: bool = False
+
+    _notes: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What validation decided for the user (a default taken from another section), one sentence each.
+
+        The host logs them when it builds the service; ``xcore config check`` prints them. A model sets
+        them in a validator with :meth:`add_note`.
+        """
+        return self._notes
+
+    def add_note(self, note: str) -> None:
+        self._notes = (*self._notes, note)
+
+
+@dataclass(frozen=True)
+class ConfiguredSection:
+    """One service section of the configuration as written: its kind, type and remaining keys."""
+
+    key_path: str
+    kind: ServiceKind
+    type_name: str
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SettingsContext:
+    """The validation context of every service section: all the sections, in build order."""
+
+    sections: tuple[ConfiguredSection, ...]
+
+    def of_type(self, kind: ServiceKind, type_name: str) -> list[ConfiguredSection]:
+        return [s for s in self.sections if s.kind == kind and s.type_name == type_name]
 
 
 @runtime_checkable
@@ -92,6 +133,12 @@ class ServiceSetup:
     (the cache's default key prefix), ``plugins`` looks up live plugins by name (the scheduler
     resolves persistent jobs through it), ``services`` gives the services built before this one
     (a database-backed scheduler finds its database there).
+
+    ``namespace`` (``"<app>:<service>:"``, see :mod:`xcore.services.namespaces`) is the part of a
+    shared store this service owns: a backend keeping keys in a store other services may share (one
+    Redis database) writes, scans and deletes only keys starting with it. Namespaces never nest, so
+    honouring it is all a backend needs for no plugin call (``clear()``, any pattern) to reach the
+    keys of another service. Left empty, it is derived from ``app_name`` and ``name``.
     """
 
     name: str
@@ -100,6 +147,11 @@ class ServiceSetup:
     logger: logging.Logger
     plugins: Callable[[str], PluginHandle | None]
     services: Callable[[str], Any]
+    namespace: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.namespace:
+            object.__setattr__(self, "namespace", service_namespace(self.app_name, self.name))
 
     @classmethod
     def standalone(
@@ -109,11 +161,13 @@ class ServiceSetup:
         app_name: str = "test",
         plugins: Mapping[str, PluginHandle] | None = None,
         services: Mapping[str, Any] | None = None,
+        namespace: str = "",
     ) -> ServiceSetup:
         """A setup for building one service outside a host: a backend's own unit tests, benchmarks.
 
         ``plugins`` and ``services`` stand in for the host's live plugins and earlier services (read
         at each lookup, so a test may change them); an unknown service name raises the host's ``KeyError``.
+        ``namespace`` defaults to the host's, ``<app_name>:<name>:``.
         """
         known_plugins: Mapping[str, PluginHandle] = {} if plugins is None else plugins
         known_services: Mapping[str, Any] = {} if services is None else services
@@ -125,7 +179,8 @@ class ServiceSetup:
                 raise ServiceNotFoundError(wanted, list(known_services))
             return known_services[wanted]
 
-        return cls(name, key_path, app_name, logging.getLogger(f"xcore.service.{name}"), known_plugins.get, service)
+        logger = logging.getLogger(f"xcore.service.{name}")
+        return cls(name, key_path, app_name, logger, known_plugins.get, service, namespace)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def build_redis(settings: RedisCacheSettings, setup: ServiceSetup) -> RedisCache
 def xcore_register_service() -> list[ServiceType]:
     factories: list[tuple[str, Any, Any, str]] = [
         ("memory", MemoryCacheSettings, build_memory, "per-process LRU cache with per-key TTL (cachetools)"),
-        ("redis", RedisCacheSettings, build_redis, "Redis cache shared by every process, under key_prefix"),
+        ("redis", RedisCacheSettings, build_redis, "Redis cache shared by every process, in <app>:cache:"),
     ]
     return [
         ServiceType(kind="cache", name=name, config=config, factory=factory, description=description)

@@ -108,7 +108,7 @@ class Cache(ABC):
 
     @abstractmethod
     async def clear(self) -> int:
-        """Remove every key of this cache (on Redis, only this app's ``key_prefix``); returns the count."""
+        """Remove every key of this cache (on Redis, only this cache's namespace); returns the count."""
 
     @abstractmethod
     async def exists(self, key: str) -> bool:

@@ -1,7 +1,12 @@
-"""``backend: redis``: the cache shared by every process of the app, under its ``key_prefix``.
+"""``backend: redis``: the cache shared by every process of the app, inside its own namespace.
 
-Keys are ``<prefix>:<key>``; ``clear()`` and ``delete_pattern()`` walk ``<prefix>:*`` with ``SCAN`` and
-``UNLINK`` in batches (never ``KEYS``, never ``FLUSHDB``). Values are :mod:`.codec` JSON text, read
+The namespace is the one the host hands the service (``ServiceSetup.namespace``, ``<app>:cache:``;
+``key_prefix`` replaces the ``<app>`` part). Values are kept at ``<namespace>key:<key>``, the
+``get_or_set`` locks at ``<namespace>lock:<key>``. ``clear()`` and ``delete_pattern()`` walk
+``<namespace>key:<pattern>`` (the namespace escaped, so it matches only itself) with ``SCAN`` and
+``UNLINK`` in batches (never ``KEYS``, never ``FLUSHDB``), and unlink only names that really start
+with ``<namespace>key:``: whatever pattern a plugin passes, the scheduler's jobs, the events service's
+keys, a Redis database's keys and this cache's own locks are out of reach. Values are :mod:`.codec` JSON text, read
 back as bytes and decoded here (redis-py 8 speaks RESP3 and returns bytes unless told otherwise).
 
 A cache must never take the app down with it. While Redis is unreachable or slow, ``get`` misses,
@@ -12,7 +17,7 @@ Redis for :data:`RETRY_INTERVAL` seconds instead of each waiting out a timeout; 
 that tries again, so the cache recovers by itself when Redis returns.
 
 Cross-process stampede protection: the one task per process that misses takes a short lock
-(``SET <prefix>#lock:<key> <token> NX PX``), computes, stores and releases it; the other processes poll
+(``SET <namespace>lock:<key> <token> NX PX``), computes, stores and releases it; the other processes poll
 for the value with a growing pause. If the lock holder fails, its lock is released without a value
 and a waiting process takes over (so every process sees its own factory's exception, not a
 stranger's). The lock expires after ``lock_timeout`` if its holder dies.
@@ -52,6 +57,7 @@ from xcore.builtin_services.cache.stampede import SingleFlight
 from xcore.errors import ConfigError
 from xcore.redaction import redact_text
 from xcore.services import ServiceBase, ServiceSetup
+from xcore.services.namespaces import service_namespace
 
 RETRY_INTERVAL = 0.5
 """Seconds during which calls skip an unreachable Redis before one tries again."""
@@ -96,10 +102,11 @@ class RedisCache(Cache, ServiceBase):
     backend = "redis"
 
     def __init__(self, settings: RedisCacheSettings, setup: ServiceSetup) -> None:
-        self.key_prefix = settings.key_prefix or setup.app_name
-        self._p = self.key_prefix + ":"
-        self._lock_p = self.key_prefix + "#lock:"
-        self._match = escape(self.key_prefix) + ":"
+        self.namespace = service_namespace(settings.key_prefix, setup.name) if settings.key_prefix else setup.namespace
+        self._p = self.namespace + "key:"
+        self._p_bytes = self._p.encode()
+        self._lock_p = self.namespace + "lock:"
+        self._match = escape(self._p)
         self._default_ttl = settings.ttl
         self._lock_ms = max(1, round(settings.lock_timeout * 1000))
         self._url = redact_text(settings.url)
@@ -138,7 +145,7 @@ class RedisCache(Cache, ServiceBase):
             raise CacheUnavailableError(f"Redis at {self._url} is unreachable: {self.last_error}") from None
         if self._retry_at:
             self._recovered()
-        return {"backend": "redis", "url": self._url, "key_prefix": self.key_prefix}
+        return {"backend": "redis", "url": self._url, "namespace": self.namespace}
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -300,6 +307,8 @@ class RedisCache(Cache, ServiceBase):
             nonlocal removed
             batch: list[bytes] = []
             async for name in self._client.scan_iter(match=match, count=SCAN_BATCH):
+                if not name.startswith(self._p_bytes):  # belt and braces: never outside our own keys
+                    continue
                 batch.append(name)
                 if len(batch) >= SCAN_BATCH:
                     removed += await self._client.unlink(*batch)

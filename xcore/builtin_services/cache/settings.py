@@ -17,10 +17,11 @@ class CacheSettings(ServiceSettings):
     """Settings shared by both cache backends.
 
     ``ttl`` is the default lifetime in seconds of a key written without ``ttl=`` (``0``: never
-    expires). ``key_prefix`` namespaces Redis keys (default: ``app.name``); ``clear()`` and
-    ``delete_pattern()`` never reach beyond it. ``timeout`` bounds each Redis call, so a Redis that
-    stops answering costs at most that long per call. ``lock_timeout`` is how long a process may hold
-    the cross-process ``get_or_set`` lock before another process takes over the computation.
+    expires). Redis keys live in the cache's namespace ``<app>:cache:``; ``key_prefix`` replaces the
+    ``<app>`` part (default: ``app.name``). ``clear()`` and ``delete_pattern()`` never reach beyond it.
+    ``timeout`` bounds each Redis call, so a Redis that stops answering costs at most that long per
+    call. ``lock_timeout`` is how long a process may hold the cross-process ``get_or_set`` lock
+    before another process takes over the computation.
     ``max_connections`` caps the Redis connection pool; calls beyond it wait for a free connection.
     """
 

@@ -12,7 +12,8 @@ Without ``port``: 465 for implicit TLS, 587 for STARTTLS, 25 without TLS. Certif
 against the system store, or against ``ca_file`` (a PEM bundle) when given; ``validate_certs: false``
 turns the check off (never in production). Values arriving through ``${VAR}`` are strings: ``port``
 is coerced to an integer, ``tls`` accepts ``"true"``/``"false"``, and an empty ``user``/``password``
-means no authentication.
+means no authentication. ``sender`` defaults to ``user`` when it is an address; when it is not (or
+there is none), ``sender`` is required, so a configuration that could not send is refused at load.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 from typing import Any, Literal
 
-from pydantic import Field, FilePath, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationInfo, field_validator
 
 from xcore.services.types import ServiceSettings
 
@@ -43,7 +44,7 @@ class SmtpSettings(ServiceSettings):
     tls: bool | TlsMode = True
     validate_certs: bool = True
     ca_file: FilePath | None = None
-    sender: str | None = None
+    sender: str | None = Field(None, validate_default=True)
     timeout: float = Field(30.0, gt=0)
 
     @field_validator("port", "user", "password", "ca_file", "sender", mode="before")
@@ -69,8 +70,21 @@ class SmtpSettings(ServiceSettings):
 
     @field_validator("sender")
     @classmethod
-    def _sender(cls, value: str | None) -> str | None:
-        if value is not None and "@" not in parseaddr(value)[1]:
+    def _sender(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """``sender``, else ``user`` when it is an address; with neither, an error at load time naming
+        ``sender``, instead of a ``ValueError`` at the first ``send()`` without ``from_=``."""
+        if value is None:
+            user = info.data.get("user")
+            if isinstance(user, str) and "@" in parseaddr(user)[1]:
+                return user
+            if "user" not in info.data:  # user itself is invalid: its own error says so
+                return None
+            shown = "is not set" if user is None else f"({user!r}) is not an email address"
+            raise ValueError(
+                f"required: the login user {shown}, so it cannot be the sender; set sender to the From "
+                "address of outgoing mail, such as 'App <app@example.com>'"
+            )
+        if "@" not in parseaddr(value)[1]:
             raise ValueError(f"must be an email address such as 'App <app@example.com>' (got {value!r})")
         return value
 
@@ -89,9 +103,6 @@ class SmtpSettings(ServiceSettings):
 
     @property
     def default_sender(self) -> str | None:
-        """``sender``, else the login name when it is an address (as most providers require)."""
-        if self.sender:
-            return self.sender
-        if self.user and "@" in self.user:
-            return self.user
-        return None
+        """The ``From`` of a message sent without ``from_=``: ``sender``, which defaults to the login
+        name when that is an address (as most providers require)."""
+        return self.sender

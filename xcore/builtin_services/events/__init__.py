@@ -1,8 +1,10 @@
 """The ``events`` service: the event bus, in process (``memory``) or across processes (``redis``).
 
 ``services.events: {backend: memory}`` is the default. With ``backend: redis`` every event a plugin
-emits also reaches the subscribers of every other process sharing the Redis server and the app name
-(or ``channel``); see :mod:`xcore.events.redis_transport` for the delivery guarantee.
+emits also reaches the subscribers of every other process sharing the Redis server and the app name,
+on the pub/sub channel ``<app>:events:bus`` of the service's namespace (or ``channel``). It writes no
+keys, so nothing another service deletes can touch an event in flight; see
+:mod:`xcore.events.redis_transport` for the delivery guarantee.
 
 Each plugin gets its own view (``for_plugin``): its emits carry its name as ``source`` and its
 subscriptions are dropped by ``plugin_unloaded``. The service object itself is the host's view:
@@ -46,7 +48,7 @@ def _redis(settings: RedisEventsSettings, setup: ServiceSetup) -> EventsService:
     from .service import EventsService
 
     bus = EventBus(handler_timeout=settings.handler_timeout, logger=logging.getLogger("xcore.events"))
-    channel = settings.channel or f"xcore:events:{setup.app_name}"
+    channel = settings.channel or f"{setup.namespace}bus"
     transport = RedisTransport(bus, settings.url, channel, logger=setup.logger, max_pending=settings.max_pending)
     return EventsService(bus, transport, backend="redis")
 

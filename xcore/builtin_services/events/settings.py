@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Any
 
-from xcore.builtin_services.service_urls import RedisUrl
+from pydantic import Field, ModelWrapValidatorHandler, ValidationInfo, field_validator, model_validator
+
+from xcore.builtin_services.service_urls import RedisUrl, url_or_configured_redis
 from xcore.events.bus import DEFAULT_TIMEOUT
 from xcore.services import ServiceSettings
 
@@ -16,15 +18,24 @@ class MemoryEventsSettings(ServiceSettings):
 
 
 class RedisEventsSettings(MemoryEventsSettings):
-    """``backend: redis``: events are also published to every process on the same channel."""
+    """``backend: redis``: events are also published to every process on the same channel.
+
+    Without ``url``, the Redis the configuration already names (the cache's, else the first
+    ``type: redis`` database), as for the scheduler.
+    """
 
     url: RedisUrl
-    channel: str | None = Field(None, description="default: xcore:events:<app.name>")
+    channel: str | None = Field(None, description="default: <app.name>:events:bus")
     max_pending: int = Field(10_000, gt=0, description="events queued for publishing before new ones are dropped")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _configured_redis(cls, data: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo) -> Any:
+        return url_or_configured_redis(data, handler, info, "services.events")
 
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
-            raise ValueError("must not be empty (leave it out for xcore:events:<app.name>)")
+            raise ValueError("must not be empty (leave it out for <app.name>:events:bus)")
         return value

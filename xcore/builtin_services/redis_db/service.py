@@ -68,6 +68,12 @@ class RedisDatabase(ServiceBase):
     Any attribute the service does not define (``get``, ``set``, ``keys``, ``pipeline``, ...) is the
     synchronous client's, or with ``client: async`` the async client's (``await redis.set(...)``).
     A command cannot be both: its result (``True``, ``None``, bytes) is either awaited or used.
+
+    It is a raw client: its commands reach every key of the Redis database its URL names, so it
+    gives no isolation by itself. XCore's own Redis-backed services keep out of its way (each stays
+    in its namespace, ``<app>:cache:`` and so on); for the plugin's keys to be out of *their* way, keep
+    them under :attr:`namespace` with :meth:`key` (``<app>:<name>:``, which no other service uses), or
+    point the database at a Redis database of its own (``redis://host:6379/1``).
     """
 
     def __init__(self, settings: RedisSettings, setup: ServiceSetup) -> None:
@@ -91,6 +97,12 @@ class RedisDatabase(ServiceBase):
             ) from None
         self.client.xcore_key_path = self.aio.xcore_key_path = setup.key_path
         self.url = mask_url_text(settings.url)
+        self.namespace = setup.namespace
+        """``<app>:<name>:``: the prefix of this database's own keys, which no XCore service writes under."""
+
+    def key(self, name: str) -> str:
+        """``name`` inside this database's namespace: ``redis.set(redis.key("user:1"), ...)``."""
+        return self.namespace + name
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names the service does not define: redis-py's command methods.

@@ -6,13 +6,14 @@ from typing import Literal
 
 from pydantic import Field
 
+from xcore.builtin_services.service_urls import RedisUrl
 from xcore.services import ServiceSettings
 
 
 class RedisSettings(ServiceSettings):
     """``type: redis``. Timeouts are in seconds; both clients share these settings."""
 
-    url: str
+    url: RedisUrl
     max_connections: int = Field(50, ge=1)
     socket_timeout: float = Field(5.0, gt=0)
     connect_timeout: float = Field(2.0, gt=0)

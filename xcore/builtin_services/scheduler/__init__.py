@@ -23,9 +23,10 @@ from xcore.builtin_services.scheduler.settings import (
     RedisSchedulerSettings,
     SchedulerSettings,
 )
-from xcore.errors import ConfigError, XcoreError
+from xcore.errors import ConfigError
 from xcore.hookspecs import hookimpl
 from xcore.services import ServiceSetup, ServiceType
+from xcore.services.namespaces import service_namespace
 
 if TYPE_CHECKING:
     import click
@@ -63,30 +64,10 @@ else:
     )
 
 
-def _check_config_jobs(settings: SchedulerSettings, setup: ServiceSetup, persistent: str | None) -> None:
-    """Fail the boot, naming the key, on a config job whose function or trigger is wrong."""
-    from zoneinfo import ZoneInfo
-
-    from tzlocal import get_localzone
-
-    from xcore.builtin_services.scheduler.targets import make_target
-    from xcore.builtin_services.scheduler.triggers import build_trigger
-
-    tz = ZoneInfo(settings.timezone) if settings.timezone else get_localzone()
-    for index, spec in enumerate(settings.jobs):
-        where = f"{setup.key_path}.jobs.{index}"
-        try:
-            build_trigger(spec.trigger, spec.trigger_args, tz)
-            make_target(spec.func, "", None, spec.args, spec.kwargs, persistent)
-        except XcoreError as exc:
-            raise ConfigError(f"{where} ({spec.job_id}): {exc}") from None
-
-
 def build_memory(settings: MemorySchedulerSettings, setup: ServiceSetup) -> SchedulerService:
     from xcore.builtin_services.scheduler.service import SchedulerService
     from xcore.builtin_services.scheduler.stores.memory import MemoryStore
 
-    _check_config_jobs(settings, setup, None)
     return SchedulerService(settings, setup, MemoryStore())
 
 
@@ -94,9 +75,10 @@ def build_redis(settings: RedisSchedulerSettings, setup: ServiceSetup) -> Schedu
     from xcore.builtin_services.scheduler.service import SchedulerService
     from xcore.builtin_services.scheduler.stores.redis import RedisStore
 
-    _check_config_jobs(settings, setup, "redis")
-    prefix = settings.key_prefix or f"xcore:{setup.app_name}:scheduler"
-    return SchedulerService(settings, setup, RedisStore(settings.url, prefix, settings.timeout))
+    namespace = service_namespace(settings.key_prefix, setup.name) if settings.key_prefix else setup.namespace
+    # Before namespaces, the store's keys were <key_prefix>:jobs..., by default xcore:<app>:scheduler:jobs...
+    legacy = settings.key_prefix or f"xcore:{setup.app_name}:scheduler"
+    return SchedulerService(settings, setup, RedisStore(settings.url, namespace, settings.timeout, legacy))
 
 
 def build_database(settings: DatabaseSchedulerSettings, setup: ServiceSetup) -> SchedulerService:
@@ -105,7 +87,6 @@ def build_database(settings: DatabaseSchedulerSettings, setup: ServiceSetup) -> 
     from xcore.builtin_services.scheduler.service import SchedulerService
     from xcore.builtin_services.scheduler.stores.database import DatabaseStore
 
-    _check_config_jobs(settings, setup, "database")
     where = f"{setup.key_path}.database"
     try:
         database: Any = setup.services(settings.database)

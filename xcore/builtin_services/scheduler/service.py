@@ -111,6 +111,7 @@ class SchedulerService(ServiceBase):
         self.scheduler.add_executor(self._runner, "default")
         self.scheduler.start(paused=True)
         try:
+            await asyncio.to_thread(self.store.prepare)
             await asyncio.to_thread(self._sync_config_jobs)
             await asyncio.to_thread(self.store.ping)
         except StoreUnavailableError:

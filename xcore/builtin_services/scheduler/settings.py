@@ -8,12 +8,20 @@ Every backend accepts every key of the section, so switching ``backend: memory``
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from xcore.builtin_services.service_urls import RedisUrl
+from xcore.builtin_services.service_urls import RedisUrl, url_or_configured_redis
 from xcore.services import ServiceSettings
 
 _FUNC_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -68,6 +76,9 @@ class SchedulerSettings(ServiceSettings):
     cancelling them.
     """
 
+    persistent: ClassVar[str | None] = None
+    """The backend's name when it pickles jobs (``redis``, ``database``), else ``None``."""
+
     timezone: str | None = None
     misfire_grace_time: int | None = Field(30, ge=1)
     coalesce: bool = True
@@ -111,16 +122,73 @@ class SchedulerSettings(ServiceSettings):
             seen.add(job.job_id)
         return value
 
+    @field_validator("jobs")
+    @classmethod
+    def _jobs_resolve(cls, value: list[StaticJobSettings], info: ValidationInfo) -> list[StaticJobSettings]:
+        """Each job's function must import and its trigger arguments must build: checked here, so that
+        ``xcore config check`` rejects a bad job as boot would."""
+        from tzlocal import get_localzone
+
+        from xcore.builtin_services.scheduler.targets import make_target
+        from xcore.builtin_services.scheduler.triggers import build_trigger
+        from xcore.errors import XcoreError
+
+        zone = info.data.get("timezone")
+        tz = ZoneInfo(zone) if zone else get_localzone()
+        for index, spec in enumerate(value):
+            try:
+                build_trigger(spec.trigger, spec.trigger_args, tz)
+                make_target(spec.func, "", None, spec.args, spec.kwargs, cls.persistent)
+            except XcoreError as exc:
+                raise ValueError(f"entry {index} ({spec.job_id}): {exc}") from None
+        return value
+
 
 class MemorySchedulerSettings(SchedulerSettings):
     """``backend: memory``: jobs live in this process only and end with it."""
 
 
 class RedisSchedulerSettings(SchedulerSettings):
-    """``backend: redis``: jobs in Redis, shared by every process of the app; ``url`` is required."""
+    """``backend: redis``: jobs in Redis, shared by every process of the app.
+
+    Without ``url`` (the spec's own block names none), the Redis the configuration already names:
+    the cache's ``url`` when the cache is on Redis, else the first ``type: redis`` database. Which
+    one is logged at boot and shown by ``xcore config check``; with none, ``url`` is required.
+    """
+
+    persistent = "redis"
 
     url: RedisUrl
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _configured_redis(cls, data: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo) -> Any:
+        return url_or_configured_redis(data, handler, info, "services.scheduler")
 
 
 class DatabaseSchedulerSettings(SchedulerSettings):
     """``backend: database``: jobs in a table of the SQL database named by ``database`` (default ``db``)."""
+
+    persistent = "database"
+
+    @field_validator("database")
+    @classmethod
+    def _names_a_sql_database(cls, value: str, info: ValidationInfo) -> str:
+        """With the configuration at hand (the host's validation context), ``database`` must name one of
+        its databases (``db``: the first), of a synchronous SQL type, so config check rejects it as boot would."""
+        sections = getattr(info.context, "sections", None)
+        if sections is None:
+            return value
+        databases = [s for s in sections if s.kind == "database"]
+        named = [s for s in databases if s.key_path == f"services.databases.{value}"]
+        if not named and value == "db" and databases:
+            named = databases[:1]
+        if not named:
+            known = ", ".join(s.key_path.rsplit(".", 1)[-1] for s in databases) or "(none)"
+            raise ValueError(f"no database named {value!r} in services.databases (databases: {known})")
+        if named[0].type_name in ("sqlasync", "redis"):
+            raise ValueError(
+                f"database {value!r} is of type {named[0].type_name!r}; the scheduler needs a synchronous SQL "
+                "database (type postgresql, sqlite, mysql or sql)"
+            )
+        return value

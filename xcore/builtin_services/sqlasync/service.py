@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -17,30 +17,23 @@ from xcore.builtin_services.sql.urls import is_sqlite_memory, parse_url, shown, 
 from xcore.errors import ConfigError
 from xcore.services import ServiceBase, ServiceSetup
 
+from .backends import SERVED, Backend, backend_for
 from .connection import AsyncConnection
 from .postgres import PostgresConnections
 from .session import UnitOfWorkSession
 from .settings import AsyncSqlSettings
 from .sqlite_pool import SqliteConnections
 
-Backend = Literal["postgresql", "sqlite"]
-
-_POSTGRES_DRIVERS = {None, "asyncpg", "psycopg", "psycopg_async"}
-_SQLITE_DRIVERS = {None, "aiosqlite", "pysqlite"}
-
 
 def backend_of(url: URL, key_path: str) -> Backend:
-    """Which implementation serves ``url``; a ``ConfigError`` for a URL sqlasync cannot serve."""
-    name = url.drivername.split("+", 1)
-    driver = name[1] if len(name) > 1 else None
-    if name[0] in ("postgresql", "postgres") and driver in _POSTGRES_DRIVERS:
-        return "postgresql"
-    if name[0] == "sqlite" and driver in _SQLITE_DRIVERS:
-        return "sqlite"
-    raise ConfigError(
-        f"{key_path}.url: unknown database driver {url.drivername!r} for type sqlasync in {shown(url)}; "
-        "sqlasync serves postgresql:// (asyncpg) and sqlite:// (aiosqlite) URLs"
-    )
+    """Which implementation serves ``url``; a ``ConfigError`` for a URL sqlasync cannot serve (the
+    settings model has rejected those already; this guards a factory called with unchecked settings)."""
+    backend = backend_for(url.drivername)
+    if backend is None:
+        raise ConfigError(
+            f"{key_path}.url: unknown database driver {url.drivername!r} for type sqlasync in {shown(url)}; {SERVED}"
+        )
+    return backend
 
 
 class AsyncSqlDatabase(ServiceBase):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from xcore.builtin_services.sql.settings import SqlSettings
+
+from .backends import SERVED, backend_for
 
 
 class AsyncSqlSettings(SqlSettings):
@@ -13,3 +15,17 @@ class AsyncSqlSettings(SqlSettings):
     ``max_overflow``."""
 
     pool_size: int = Field(10, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        """A URL this service cannot serve fails validation, so ``xcore config check`` rejects it as boot does."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            drivername = make_url(value.strip()).drivername
+        except Exception:
+            return value  # not a URL at all: the base model's check has the message
+        if backend_for(drivername) is None:
+            raise ValueError(f"unknown database driver {drivername!r} for type sqlasync; {SERVED}")
+        return value

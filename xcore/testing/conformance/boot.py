@@ -24,6 +24,9 @@ SELECTOR: dict[ServiceKind, str] = {
 }  # fmt: skip
 """The key of a config section that names its service type."""
 
+CONFORMANCE_APP = "xcore-conformance"
+"""The app name of the hosts the suites boot (so the services' namespaces are ``xcore-conformance:<name>:``)."""
+
 DEFAULT_SECTION: dict[ServiceKind, str] = {"database": "default", "extension": "service"}
 """The section name used when none is given (the single services are named by their kind)."""
 
@@ -53,7 +56,7 @@ async def running_service(
     *,
     name: str | None = None,
     plugins: Mapping[str, object] | None = None,
-    app_name: str = "xcore-conformance",
+    app_name: str = CONFORMANCE_APP,
 ) -> AsyncIterator[Any]:
     """Boot a host whose only service is the one ``config`` (an ``integration.yaml`` section) describes.
 

@@ -16,9 +16,19 @@ from typing import Any
 
 import pytest
 
+from xcore.services.namespaces import service_namespace
 from xcore.testing.conformance.base import ConformanceSuite
+from xcore.testing.conformance.boot import CONFORMANCE_APP, running_service
 
 VALUES: list[Any] = ["text", "", 42, -1, 3.5, True, False, [1, "two", None], {"user": {"id": 7, "tags": ["a", "b"]}}]
+
+HOSTILE_PATTERNS = ["*", "**", "?*", "*:*", "[", "[*", "]", "\\", "\\*", "*\\", "..", "../*", "[a-z]*", "[^x]*", ":*"]
+"""Patterns a plugin may pass to ``delete_pattern``; none may reach beyond the cache's namespace."""
+
+APP = CONFORMANCE_APP
+NEIGHBOUR_APP = f"{CONFORMANCE_APP}-neighbour"
+"""The app names of the suite's host and of a second host with the same cache section: the neighbour's
+namespace starts with the same letters, so a backend matching ``<app>*`` instead of its namespace fails."""
 
 
 class CacheConformance(ConformanceSuite):
@@ -114,6 +124,35 @@ class CacheConformance(ConformanceSuite):
         assert await service.get(f"{key}:a") is None
         assert await service.get(f"{key}:b") is None
 
+    async def test_clear_and_any_pattern_stay_inside_the_namespace(
+        self, service: Any, service_config: dict[str, Any], service_plugins: dict[str, object], key: str
+    ) -> None:
+        """The host hands the backend ``ServiceSetup.namespace``; everything it removes lies inside it.
+
+        A second host (another app, so another namespace) uses the same section, the same server: its
+        key survives every pattern and ``clear()``. On a Redis URL, keys of other services planted in
+        the same database survive too, and every key the cache writes lies in ``<app>:cache:``.
+        """
+        planted = _plant_neighbours(service_config, key)
+        try:
+            async with running_service(
+                self.kind, service_config, name=self.section_name, plugins=service_plugins, app_name=NEIGHBOUR_APP
+            ) as neighbour:
+                await neighbour.set(key, "the neighbour's", ttl=60)
+                await service.set(key, "mine", ttl=60)
+                if planted is not None:
+                    planted.check_written()
+                for pattern in HOSTILE_PATTERNS:
+                    await service.delete_pattern(pattern)
+                await service.clear()
+                assert await service.get(key) is None
+                assert await neighbour.get(key) == "the neighbour's"
+            if planted is not None:
+                planted.check_intact()
+        finally:
+            if planted is not None:
+                planted.remove()
+
     async def test_incr_counts_from_zero_and_by_amount(self, service: Any, key: str) -> None:
         assert await service.incr(key) == 1
         assert await service.incr(key) == 2
@@ -132,3 +171,48 @@ class CacheConformance(ConformanceSuite):
 
     async def test_health_reports_ok(self, service: Any) -> None:
         await service.health()
+
+
+class _Planted:
+    """Keys of other services written straight into the Redis database a cache section names."""
+
+    def __init__(self, url: str, key: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.namespace = service_namespace(APP, "cache")
+        self.key = key
+        self.keys = {
+            service_namespace(APP, "scheduler") + "jobs": b"job",
+            service_namespace(APP, "events") + key: b"event",
+            service_namespace(APP, "redis_db") + key: b"row",
+            self.namespace.rstrip(":"): b"beside the namespace",
+            self.namespace.rstrip(":") + "x:" + key: b"beside the namespace",
+            key: b"no namespace",
+        }
+        self.client.mset(self.keys)
+
+    def check_written(self) -> None:
+        """Every key holding the test's token is planted, or in the cache's namespace (or the neighbour's)."""
+        owners = (self.namespace, service_namespace(NEIGHBOUR_APP, "cache"))
+        for raw in self.client.scan_iter(match=f"*{self.key}*"):
+            name = raw.decode()
+            assert name in self.keys or name.startswith(owners), f"the cache wrote {name!r} outside {self.namespace!r}"
+
+    def check_intact(self) -> None:
+        found = {name: self.client.get(name) for name in self.keys}
+        assert found == self.keys, "a cache call removed keys of other services"
+
+    def remove(self) -> None:
+        try:
+            self.client.delete(*self.keys)
+        finally:
+            self.client.close()
+
+
+def _plant_neighbours(service_config: dict[str, Any], key: str) -> _Planted | None:
+    """On a Redis-backed section (a ``url`` naming Redis), plant other services' keys beside the cache."""
+    url = service_config.get("url")
+    if isinstance(url, str) and url.startswith(("redis://", "rediss://", "unix://")):
+        return _Planted(url, key)
+    return None

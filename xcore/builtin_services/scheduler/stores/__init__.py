@@ -71,6 +71,9 @@ class ClaimingStore(BaseJobStore):  # type: ignore[misc]
         """The store as named in errors and health reports (no secrets)."""
         return self.backend
 
+    def prepare(self) -> None:
+        """One-time work at start, before any job is read (a store may adopt an older layout here)."""
+
     # ------------------------------------------------------------------ shared by the persistent stores
 
     def _serialize(self, job: Job) -> bytes:

@@ -1,8 +1,13 @@
 """``backend: redis``: jobs in Redis, shared by every process of the app.
 
-Keys under ``{prefix}``: ``:jobs`` (hash id -> pickled job state), ``:run_times`` (sorted set id ->
-next run as a UTC timestamp; a paused job has none), ``:outcomes`` (hash id -> last outcome as JSON).
-Every write that must not interleave with another process's is one Lua script, so it is atomic.
+Keys inside the scheduler's namespace (``<app>:scheduler:``, handed by the host): ``jobs`` (hash id ->
+pickled job state), ``run_times`` (sorted set id -> next run as a UTC timestamp; a paused job has
+none), ``outcomes`` (hash id -> last outcome as JSON). Every write that must not interleave with
+another process's is one Lua script, so it is atomic.
+
+Stores written before namespaces kept the same three keys under ``xcore:<app>:scheduler:`` (or
+``<key_prefix>:``); :meth:`RedisStore.prepare` renames them into the namespace once, at the first start
+that finds no jobs there, so persistent jobs survive the upgrade.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from redis.retry import Retry
 
 from xcore.builtin_services.scheduler.errors import StoreUnavailableError
 from xcore.builtin_services.scheduler.outcomes import JobOutcome
-from xcore.builtin_services.scheduler.stores import ClaimingStore
+from xcore.builtin_services.scheduler.stores import ClaimingStore, log
 from xcore.redaction import redact_text
 
 # KEYS: jobs, run_times. ARGV: id, state, score ('' for a paused job).
@@ -68,6 +73,17 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
+# KEYS: jobs, run_times, outcomes, then the same three of the old layout. Moves the old keys in
+# only when the namespace holds no jobs yet and the old jobs key is a hash (a job store, not some
+# other program's value), so it runs once and never overwrites current jobs.
+_ADOPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('TYPE', KEYS[4]).ok ~= 'hash' then return 0 end
+for i = 1, 3 do
+  if redis.call('EXISTS', KEYS[i + 3]) == 1 then redis.call('RENAME', KEYS[i + 3], KEYS[i]) end
+end
+return redis.call('HLEN', KEYS[1])
+"""
+
 
 class RedisStore(ClaimingStore):
     """Jobs in Redis; ``timeout`` bounds every call so an unreachable Redis costs at most that long."""
@@ -75,26 +91,45 @@ class RedisStore(ClaimingStore):
     shared = True
     backend = "redis"
 
-    def __init__(self, url: str, prefix: str, timeout: float) -> None:
+    def __init__(self, url: str, namespace: str, timeout: float, legacy_prefix: str | None = None) -> None:
         super().__init__()
         self.url = url
+        self.namespace = namespace
+        self.legacy_prefix = legacy_prefix
         self.client = redis.Redis.from_url(
             url,
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
             retry=Retry(NoBackoff(), 1),
         )
-        self.jobs_key = f"{prefix}:jobs"
-        self.run_times_key = f"{prefix}:run_times"
-        self.outcomes_key = f"{prefix}:outcomes"
+        self.jobs_key = f"{namespace}jobs"
+        self.run_times_key = f"{namespace}run_times"
+        self.outcomes_key = f"{namespace}outcomes"
         self._add = self.client.register_script(_ADD)
         self._update = self.client.register_script(_UPDATE)
         self._remove = self.client.register_script(_REMOVE)
         self._claim = self.client.register_script(_CLAIM)
         self._outcome = self.client.register_script(_OUTCOME)
+        self._adopt = self.client.register_script(_ADOPT)
 
     def describe(self) -> str:
         return f"redis at {redact_text(self.url)}"
+
+    def prepare(self) -> None:
+        """Adopt the jobs of the key layout before namespaces (see the module docstring)."""
+        if not self.legacy_prefix or self.legacy_prefix + ":" == self.namespace:
+            return
+        old = [f"{self.legacy_prefix}:{name}" for name in ("jobs", "run_times", "outcomes")]
+        with self._io():
+            adopted = self._adopt(keys=[self.jobs_key, self.run_times_key, self.outcomes_key, *old])
+        if adopted:
+            log.warning(
+                "scheduler store %s: moved %d job(s) from the old keys %s:* into the namespace %s",
+                self.describe(),
+                adopted,
+                self.legacy_prefix,
+                self.namespace,
+            )
 
     @contextmanager
     def _io(self) -> Iterator[None]:
