@@ -87,11 +87,13 @@ class HostGuard:
     def _where(self, scope: Scope) -> str:
         """``GET /plugins/shop/items/{item_id} (plugin 'shop')``: the route's template, not the raw path."""
         route = scope.get("route")
-        path = getattr(route, "path_format", None) or getattr(route, "path", None) or scope["path"]
-        where = f"{scope['method']} {scope.get('root_path', '')}{path}"
+        path = getattr(route, "path", None) or scope["path"]
+        plugin = ""
         if scope["path"].startswith(self.plugin_prefix):
-            where += f" (plugin {scope['path'][len(self.plugin_prefix):].partition('/')[0]!r})"
-        return where
+            plugin = scope["path"][len(self.plugin_prefix):].partition("/")[0]
+            if not path.startswith(self.plugin_prefix):  # a plugin router's route: its path is relative
+                path = f"{self.plugin_prefix}{plugin}{path}"
+        return f"{scope['method']} {path}" + (f" (plugin {plugin!r})" if plugin else "")
 
     @staticmethod
     async def _answer(send: Send, status: int, body: bytes, *, close: bool) -> None:
