@@ -16,8 +16,9 @@ from fastapi.exceptions import RequestValidationError
 ACTION_BODY: dict[str, Any] = {
     "requestBody": {
         "required": False,
-        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True,
-                                                    "title": "Payload"}}},
+        "content": {
+            "application/json": {"schema": {"type": "object", "additionalProperties": True, "title": "Payload"}}
+        },
     }
 }
 """The OpenAPI description of the body, as FastAPI would have written it for ``dict[str, Any] | None``."""
@@ -33,13 +34,23 @@ def parse_payload(body: bytes) -> dict[str, Any]:
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         position = exc.pos if isinstance(exc, json.JSONDecodeError) else 0
-        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", position), "msg": "JSON decode error",
-                                       "input": {}, "ctx": {"error": reason}}]) from None
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", position),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": reason},
+                }
+            ]
+        ) from None
     if payload is None:
         return {}
     if not isinstance(payload, dict):
-        raise RequestValidationError([{"type": "dict_type", "loc": ("body",), "msg": "Input should be a valid "
-                                       "dictionary", "input": payload}])
+        raise RequestValidationError(
+            [{"type": "dict_type", "loc": ("body",), "msg": "Input should be a valid dictionary", "input": payload}]
+        )
     return payload
 
 

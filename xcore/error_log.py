@@ -59,15 +59,22 @@ class RepeatedErrors:
         if repeats is None and len(self._repeats) >= self.max_kinds:
             key, repeats = _OVERFLOW, self._repeats.get(_OVERFLOW)
             if repeats is None:
-                self.logger.error("more than %d kinds of unhandled errors within %g s: further new kinds are "
-                                  "counted together", self.max_kinds, self.interval)
+                self.logger.error(
+                    "more than %d kinds of unhandled errors within %g s: further new kinds are counted together",
+                    self.max_kinds,
+                    self.interval,
+                )
                 self._track(key, "other unhandled errors")
                 return
         if repeats is not None:
             repeats.count += 1
             return
-        self.logger.error("unhandled error in %s; identical errors in the next %g s are counted, not logged",
-                          where, self.interval, exc_info=exc)
+        self.logger.error(
+            "unhandled error in %s; identical errors in the next %g s are counted, not logged",
+            where,
+            self.interval,
+            exc_info=exc,
+        )
         self._track(key, f"unhandled error in {where}: {key[1]} at {key[2]}:{key[3]}")
 
     def _track(self, key: tuple[str, str, str, int], summary: str) -> None:
@@ -83,8 +90,13 @@ class RepeatedErrors:
             del self._repeats[key]  # silent for a whole interval: the next one is logged in full
             return
         now = time.monotonic()
-        self.logger.error("%s: %d more time%s in the last %.0f s", repeats.summary, repeats.count,
-                          "" if repeats.count == 1 else "s", now - repeats.since)
+        self.logger.error(
+            "%s: %d more time%s in the last %g s",
+            repeats.summary,
+            repeats.count,
+            "" if repeats.count == 1 else "s",
+            round(now - repeats.since, 1),
+        )
         repeats.count, repeats.since = 0, now
         asyncio.get_running_loop().call_later(self.interval, self._flush, key)
 

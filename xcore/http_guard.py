@@ -90,7 +90,7 @@ class HostGuard:
         path = getattr(route, "path", None) or scope["path"]
         plugin = ""
         if scope["path"].startswith(self.plugin_prefix):
-            plugin = scope["path"][len(self.plugin_prefix):].partition("/")[0]
+            plugin = scope["path"][len(self.plugin_prefix) :].partition("/")[0]
             if not path.startswith(self.plugin_prefix):  # a plugin router's route: its path is relative
                 path = f"{self.plugin_prefix}{plugin}{path}"
         return f"{scope['method']} {path}" + (f" (plugin {plugin!r})" if plugin else "")

@@ -55,8 +55,9 @@ class SharedChecks:
             self._running = None
 
 
-def add_readiness_route(app: FastAPI, check: Callable[[], Awaitable[Report]], ttl: float,
-                        keys: list[bytes], key_header: APIKeyHeader) -> SharedChecks:
+def add_readiness_route(
+    app: FastAPI, check: Callable[[], Awaitable[Report]], ttl: float, keys: list[bytes], key_header: APIKeyHeader
+) -> SharedChecks:
     """Add ``GET /health/ready`` to ``app``: status for anyone, the report for a client with one of ``keys``."""
     shared = SharedChecks(check, ttl)
 
@@ -66,9 +67,13 @@ def add_readiness_route(app: FastAPI, check: Callable[[], Awaitable[Report]], tt
         """200 when every service and plugin is healthy, else 503; the detail needs ``app.api_key``."""
         given = presented_key(request)
         if given is not None and not matches(given, keys):
-            raise HTTPException(401, "wrong key for the health details (X-API-Key: app.api_key)" if keys else
-                                "health details need app.api_key, which is not configured",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "wrong key for the health details (X-API-Key: app.api_key)"
+                if keys
+                else "health details need app.api_key, which is not configured",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         report = await shared.report()
         status = 200 if report["status"] == "ok" else 503
         return JSONResponse(report if given is not None else {"status": report["status"]}, status_code=status)

@@ -43,7 +43,11 @@ def excerpt(value: Any) -> Any:
 
 
 def _weight(value: Any, budget: int) -> int:
-    """How many values ``value`` holds, counted until ``budget`` is passed (then any number above it)."""
+    """How many values ``value`` holds, counted until ``budget`` is passed (then any number above it).
+
+    Each level down costs at least one, so the walk never goes deeper than ``budget``."""
+    if budget < 0:
+        return 1
     if isinstance(value, str | bytes):
         return 1 + len(value) // 8
     if isinstance(value, Mapping):

@@ -54,8 +54,11 @@ def start(site: Site, config: dict[str, Any], *, name: str = "server") -> tuple[
     path.write_text(yaml.safe_dump(config))
     port = free_port()
     log = folder / f"{name}.log"
-    env = {**os.environ, "PYTHONPATH": f"{site.root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{site.root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+    }
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "xcore.cli", "serve", "--config", str(path), "--port", str(port)],
@@ -97,8 +100,17 @@ def served(site: Site, config: dict[str, Any]) -> Iterator[Served]:
         stop(process)
 
 
-def raw_post(port: int, path: str, size: int, *, headers: dict[str, str] | None = None, chunked: bool = False,
-             piece: int = 64 * 1024, timeout: float = 30.0, wait_first: float = 0.0) -> tuple[int, int]:
+def raw_post(
+    port: int,
+    path: str,
+    size: int,
+    *,
+    headers: dict[str, str] | None = None,
+    chunked: bool = False,
+    piece: int = 64 * 1024,
+    timeout: float = 30.0,
+    wait_first: float = 0.0,
+) -> tuple[int, int]:
     """POST ``size`` bytes, stopping as soon as the server answers; return (status, bytes of body sent).
 
     With ``chunked``, the body is sent with ``Transfer-Encoding: chunked`` and no length. ``wait_first``

@@ -48,8 +48,11 @@ BIG = 50 * MB
 
 
 def config(**app: Any) -> dict[str, Any]:
-    return {"app": {"api_key": "k-123", "log_level": "INFO", **app}, "services": NO_SERVICES,
-            "plugins": {"enabled": ["web"]}}
+    return {
+        "app": {"api_key": "k-123", "log_level": "INFO", **app},
+        "services": NO_SERVICES,
+        "plugins": {"enabled": ["web"]},
+    }
 
 
 def peak_rss_during(server: Served, work: Callable[[], list[tuple[int, int]]]) -> tuple[list[tuple[int, int]], float]:
@@ -86,8 +89,9 @@ def test_large_bodies_get_413_at_once_or_at_the_limit_and_memory_stays_bounded(s
         assert raw_post(server.port, "/plugins/web/size", BIG, wait_first=10) == (413, 0)
         assert raw_post(server.port, "/plugins/web/actions/ping", BIG, wait_first=10) == (413, 0)
         # Chunked bodies have no length: counted while they stream, cut at the limit (1 MiB by default).
-        results, growth = peak_rss_during(server, lambda: parallel(4, lambda: raw_post(
-            server.port, "/plugins/web/size", BIG, chunked=True)))
+        results, growth = peak_rss_during(
+            server, lambda: parallel(4, lambda: raw_post(server.port, "/plugins/web/size", BIG, chunked=True))
+        )
         assert [status for status, _ in results] == [413] * 4
         assert all(sent < BIG for _, sent in results), results
         assert growth < 40, f"server memory grew by {growth:.0f} MiB for four refused 50 MB bodies"
@@ -100,13 +104,18 @@ def test_the_key_is_checked_before_the_action_body_is_read(site: Site) -> None:
     site.plugin("web", PLUGIN)
     # A limit above the body size: only checking the key first keeps these bodies unread.
     with served(site, config(max_body_size=64 * MB)) as server:
-        results, growth = peak_rss_during(server, lambda: parallel(4, lambda: raw_post(
-            server.port, "/plugins/web/actions/ping", BIG)))
+        results, growth = peak_rss_during(
+            server, lambda: parallel(4, lambda: raw_post(server.port, "/plugins/web/actions/ping", BIG))
+        )
         assert [status for status, _ in results] == [401] * 4
         assert growth < 40, f"server memory grew by {growth:.0f} MiB for four unauthenticated 50 MB bodies"
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-        connection.request("POST", "/plugins/web/actions/ping", body=json.dumps({"b": 1, "a": 2}),
-                           headers={"X-API-Key": "k-123", "Content-Type": "application/json"})
+        connection.request(
+            "POST",
+            "/plugins/web/actions/ping",
+            body=json.dumps({"b": 1, "a": 2}),
+            headers={"X-API-Key": "k-123", "Content-Type": "application/json"},
+        )
         answer = connection.getresponse()
         assert (answer.status, json.loads(answer.read())) == (200, {"status": "ok", "keys": ["a", "b"]})
 
