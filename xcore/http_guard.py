@@ -28,6 +28,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xcore.error_log import RepeatedErrors
 
+RERAISE = "xcore.reraise_errors"
+"""A scope key: when present, unhandled errors propagate instead (for test clients, see :func:`reraising`)."""
+
 CLOSE = (b"connection", b"close")
 JSON = (b"content-type", b"application/json")
 
@@ -76,6 +79,8 @@ class HostGuard:
         try:
             await self.app(scope, receive if limited is None else limited, send_tracked)
         except Exception as exc:
+            if RERAISE in scope:
+                raise
             if isinstance(exc, BodyTooLarge):
                 if not started:
                     await self._answer(send, 413, self._too_large, close=True)
@@ -104,6 +109,17 @@ class HostGuard:
         await send({"type": "http.response.body", "body": body})
 
 
+def reraising(app: ASGIApp) -> ASGIApp:
+    """``app``, with unhandled route errors propagating out of it (to a test client that raises them in the
+    test, as ``httpx.ASGITransport(raise_app_exceptions=True)`` does) rather than becoming a JSON 500."""
+
+    async def reraise_errors(scope: Scope, receive: Receive, send: Send) -> None:
+        scope[RERAISE] = True
+        await app(scope, receive, send)
+
+    return reraise_errors
+
+
 class _LimitedBody:
     """A ``receive`` that counts body bytes and raises :class:`BodyTooLarge` past the limit."""
 
@@ -127,4 +143,4 @@ class _LimitedBody:
         return message
 
 
-__all__ = ["BodyTooLarge", "HostGuard"]
+__all__ = ["RERAISE", "BodyTooLarge", "HostGuard", "reraising"]
