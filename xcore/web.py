@@ -2,7 +2,9 @@
 
 Plugin routers are mounted at boot under ``{app.plugin_prefix}/{name}``. The action endpoint
 ``POST {prefix}/{name}/actions/{action}`` exists only when ``app.api_key`` is configured, and
-requires it (``X-API-Key`` header or ``Authorization: Bearer``).
+requires it (``X-API-Key`` header or ``Authorization: Bearer``) before it reads the body.
+Every request passes :class:`~xcore.http_guard.HostGuard` (``app.max_body_size``, JSON 500s);
+``/health/ready`` is :mod:`xcore.readiness`. What this promises a client: ``docs/security.md``.
 """
 
 from __future__ import annotations
