@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
+import redis.asyncio as redis
 
 from xcore.readiness import SharedChecks
 from xcore.sdk import TrustedBase
+from xcore.web import create_app
 
+from .support import config
 from .test_http import client
 
 CHECKS: list[int] = []
@@ -100,3 +104,27 @@ async def test_a_probe_that_gives_up_does_not_cancel_the_run_others_wait_for() -
     await asyncio.sleep(0)
     release.set()
     assert await patient == {"status": "ok"}
+
+
+async def test_a_flood_of_probes_pings_redis_once(redis_url: str) -> None:
+    """The issue's case, on a real Redis: 50 probes at once cost the cache one PING."""
+    admin = redis.from_url(redis_url)
+    app = create_app(config=config(app={"health_cache_ttl": 30}, services={"cache": {"backend": "redis",
+                                                                                      "url": redis_url}}),
+                     discover=False)  # fmt: skip
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+        ):
+            before = await pings(admin)
+            answers = await asyncio.gather(*(http.get("/health/ready") for _ in range(50)))
+            assert {a.status_code for a in answers} == {200}
+            assert await pings(admin) - before == 1
+    finally:
+        await admin.aclose()
+
+
+async def pings(admin: redis.Redis) -> int:
+    stats = await admin.info("commandstats")
+    return int(stats.get("cmdstat_ping", {}).get("calls", 0))
