@@ -47,8 +47,10 @@ class Served:
         return self.log.read_text(errors="replace")
 
 
-def start(site: Site, config: dict[str, Any], *, name: str = "server") -> tuple[subprocess.Popen[bytes], Path, int]:
-    """Start ``xcore serve`` on ``config`` with the site's distributions installed; do not wait for it."""
+def start(
+    site: Site, config: dict[str, Any], *, name: str = "server", args: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], Path, int]:
+    """Start ``xcore serve`` on ``config`` (and ``args``) with the site's distributions installed; do not wait."""
     folder = site.root.parent
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -61,7 +63,7 @@ def start(site: Site, config: dict[str, Any], *, name: str = "server") -> tuple[
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "xcore.cli", "serve", "--config", str(path), "--port", str(port)],
+            [sys.executable, "-m", "xcore.cli", "serve", "--config", str(path), "--port", str(port), *args],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder, start_new_session=True,
         )  # fmt: skip
     return process, log, port

@@ -89,11 +89,17 @@ async def test_a_blocking_on_load_past_the_deadline_is_reported_naming_the_plugi
         await host.shutdown()
 
 
-@pytest.mark.parametrize("block", ["time.sleep(30)", "while True: pass"], ids=["sleep", "endless"])
-def test_serve_exits_with_an_error_naming_the_plugin_instead_of_hanging(site: Site, block: str) -> None:
+@pytest.mark.parametrize(
+    ("block", "workers"),
+    [("time.sleep(30)", "1"), ("while True: pass", "1"), ("while True: time.sleep(1)", "2")],
+    ids=["sleep", "endless", "endless-2-workers"],
+)
+def test_serve_exits_with_an_error_naming_the_plugin_instead_of_hanging(site: Site, block: str, workers: str) -> None:
+    """With several workers too: the worker's exit status is uvicorn's "failed to start", so its
+    supervisor stops rather than restarting workers that would block again."""
     site.plugin("stuck", BLOCKING.format(block=block))
     data: dict[str, Any] = {"app": {"load_timeout": 1}, "services": NO_SERVICES, "plugins": {"enabled": ["stuck"]}}
-    process, log, _ = start(site, data)
+    process, log, _ = start(site, data, args=("--workers", workers))
     try:
         began = time.monotonic()
         code = process.wait(timeout=45)
@@ -103,7 +109,10 @@ def test_serve_exits_with_an_error_naming_the_plugin_instead_of_hanging(site: Si
     finally:
         stop(process)
     text = log.read_text()
-    assert code == watchdog.EXIT_STATUS, text
+    if workers == "1":
+        assert code == watchdog.EXIT_STATUS, text
+    else:  # uvicorn's supervisor stops (it exits 0 itself) instead of restarting the worker
+        assert "failed to start, stopping the parent process" in text, text
     assert "plugin 'stuck' in on_load has blocked the event loop for" in text, text
     assert "past its deadline of 1s (app.load_timeout)" in text and "plugins.disabled: [stuck]" in text
     assert "the event loop has not turned for 1." in text and "while plugin 'stuck' in on_load runs" in text
