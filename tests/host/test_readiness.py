@@ -8,7 +8,10 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as redis
+from pydantic import SecretStr
 
+from xcore.api_keys import matches, operator_keys
+from xcore.config.models import AppConfig
 from xcore.readiness import SharedChecks
 from xcore.sdk import TrustedBase
 from xcore.web import create_app
@@ -128,3 +131,15 @@ async def test_a_flood_of_probes_pings_redis_once(redis_url: str) -> None:
 async def pings(admin: redis.Redis) -> int:
     stats = await admin.info("commandstats")
     return int(stats.get("cmdstat_ping", {}).get("calls", 0))
+
+
+def test_operator_keys_are_the_api_key_and_an_admin_key_when_the_config_has_one() -> None:
+    assert operator_keys(AppConfig()) == []
+    assert operator_keys(AppConfig(api_key=SecretStr("a"))) == [b"a"]
+
+    class WithAdmin(AppConfig):  # the shape a later app.admin_key takes
+        admin_key: SecretStr | None = None
+
+    assert operator_keys(WithAdmin(api_key=SecretStr("a"), admin_key=SecretStr("b"))) == [b"a", b"b"]
+    assert operator_keys(WithAdmin(admin_key=SecretStr("b"))) == [b"b"]
+    assert matches("b", [b"a", b"b"]) and not matches("c", [b"a", b"b"]) and not matches("a", [])
