@@ -50,6 +50,10 @@ class Web(TrustedBase):
         async def orders(order: Order) -> dict[str, Any]:
             return {"quantity": order.quantity}
 
+        @router.post("/small", max_body_size=100)
+        async def small(request: Request) -> dict[str, Any]:
+            return {"size": len(await request.body())}
+
         @router.get("/boom")
         async def boom() -> None:
             raise RuntimeError("the secret is hunter2")
@@ -87,6 +91,14 @@ async def test_a_chunked_body_is_cut_at_the_limit(route: str) -> None:
         assert sum(read) <= 1200, "the body was read past the limit"
         fine = await http.post("/plugins/web/stream", content=chunks([b"1" * 500] * 2, []))
         assert fine.json() == {"size": 1000}
+
+
+async def test_a_route_may_lower_the_limit_with_fastapi_s_own_parameter() -> None:
+    async with client({"web": Web}, app={"max_body_size": 1000}) as http:
+        assert (await http.post("/plugins/web/small", content=b"x" * 100)).json() == {"size": 100}
+        assert (await http.post("/plugins/web/small", content=b"x" * 101)).status_code == 413
+        assert (await http.post("/plugins/web/small", content=chunks([b"x" * 60] * 2, []))).status_code == 413
+        assert (await http.post("/plugins/web/size", content=b"x" * 101)).json() == {"size": 101}
 
 
 async def test_the_action_endpoint_checks_the_key_before_reading_the_body() -> None:
