@@ -76,7 +76,8 @@ async def test_the_demo_config_boots_every_enabled_example_through_discovery(
         assert (tmp_path / "data" / "demo.db").is_file()
         client = xcore.client
 
-        ready = await client.get("/health/ready")
+        assert (await client.get("/health/ready")).json() == {"status": "ok"}  # the detail needs the key
+        ready = await client.get("/health/ready", headers={"X-API-Key": "demo-key"})
         assert ready.status_code == 200, ready.text
         assert ready.json()["plugins"]["notifications"]["email"] == "not configured"
         paths = (await client.get("/openapi.json")).json()["paths"]

@@ -212,7 +212,8 @@ async def test_route_exceptions_reach_the_test_or_become_a_500(xcore_boot: Any) 
     with pytest.raises(RuntimeError, match="boom"):
         await raising.client.get("/plugins/crash/boom")
     served = await xcore_boot(plugins={"crash": Crashing}, raise_app_exceptions=False)
-    assert (await served.client.get("/plugins/crash/boom")).status_code == 500
+    answer = await served.client.get("/plugins/crash/boom")
+    assert (answer.status_code, answer.json()) == (500, {"detail": "Internal Server Error"})
 
 
 async def test_no_services_boots_only_the_sections_named(xcore_boot: Any) -> None:

@@ -39,6 +39,7 @@ from xcore.sdk.context import PluginContext, PluginHandle, PluginSettings
 from xcore.services.cancellation import reraise_if_cancelled
 from xcore.services.container import CheckedSpec, ServiceContainer, ServiceTypeRegistry, ServiceView, service_specs
 from xcore.services.types import ServiceType
+from xcore.watchdog import Activity, LoopWatchdog
 
 log = logging.getLogger("xcore")
 
@@ -316,28 +317,34 @@ class Xcore:
         for name, reason in failures.items():
             self.records[name].fail(reason)
             log.error("plugin %r not loaded: %s", name, reason)
-        for name in order:
-            record = self.records[name]
-            broken = [r for r in record.dependencies.requires if self.records[r].state != "loaded"]
-            if broken:
-                record.fail(f"requires plugin {broken[0]!r}, which failed: {self.records[broken[0]].error}")
-            else:
-                await self._load_one(record)
+        with LoopWatchdog(asyncio.get_running_loop()) as watchdog:  # on_load may block the loop: see watchdog.py
+            for name in order:
+                record = self.records[name]
+                broken = [r for r in record.dependencies.requires if self.records[r].state != "loaded"]
+                if broken:
+                    record.fail(f"requires plugin {broken[0]!r}, which failed: {self.records[broken[0]].error}")
+                else:
+                    await self._load_one(record, watchdog)
         for record in self.records.values():
             if record.state == "failed":
                 await self._announce(kernel.PLUGIN_FAILED, {"plugin": record.name, "error": str(record.error)})
 
-    async def _load_one(self, record: PluginRecord) -> None:
+    async def _load_one(self, record: PluginRecord, watchdog: LoopWatchdog) -> None:
         assert record.handle is not None and record.hooks is not None
         ctx = self._context(record)
         record.context = ctx
         hooks = record.hooks
         timeout = self.config.app.load_timeout
+        on_load = Activity(f"plugin {record.name!r} in on_load", timeout, setting="app.load_timeout",
+                           remedy=f"Fix the plugin, or disable it (plugins.disabled: [{record.name}])")
         try:
             self._subscribe_marked(record, ctx)
-            await asyncio.wait_for(hooks.call("xcore_on_load", ctx=ctx), timeout)
+            with watchdog.watching(on_load):
+                await asyncio.wait_for(hooks.call("xcore_on_load", ctx=ctx), timeout)
+            if on_load.elapsed > timeout:  # it held the loop, so the timeout could not fire: the same verdict
+                raise TimeoutError
         except TimeoutError:
-            record.fail(f"on_load did not finish within {timeout:g}s (app.load_timeout)")
+            record.fail(f"on_load did not finish within {timeout:g}s (app.load_timeout){on_load.blocked_note()}")
             log.error("plugin %r failed: %s", record.name, record.error)
             await self._release_plugin(record)
             return

@@ -2,27 +2,35 @@
 
 Plugin routers are mounted at boot under ``{app.plugin_prefix}/{name}``. The action endpoint
 ``POST {prefix}/{name}/actions/{action}`` exists only when ``app.api_key`` is configured, and
-requires it (``X-API-Key`` header or ``Authorization: Bearer``).
+requires it (``X-API-Key`` header or ``Authorization: Bearer``) before it reads the body.
+Every request passes :class:`~xcore.http_guard.HostGuard` (``app.max_body_size``, JSON 500s);
+``/health/ready`` is :mod:`xcore.readiness`. What this promises a client: ``docs/security.md``.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
 from xcore import __version__
+from xcore.action_payload import ACTION_BODY, parse_payload
+from xcore.api_keys import matches, operator_keys, presented_key
+from xcore.error_log import RepeatedErrors
 from xcore.errors import PluginNotFoundError
 from xcore.host import Xcore
+from xcore.http_guard import HostGuard
+from xcore.readiness import add_readiness_route
 from xcore.sdk.responses import ActionNotFound, error
+from xcore.validation_errors import validation_error_handler
 
 log = logging.getLogger("xcore.web")
 
@@ -64,11 +72,13 @@ def create_app(
 
 def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
     """Add XCore's own endpoints to ``app``: ``/health``, ``/health/ready`` and, with ``app.api_key``,
-    the action endpoint; and make the host reachable from requests (``app.state.xcore``).
+    the action endpoint; make the host reachable from requests (``app.state.xcore``); and, when the
+    app has not started yet, the request guard (``app.max_body_size``, JSON 500s, short 422s).
 
     ``create_app`` calls it, and so does ``await xcore.boot(app)`` for an app of your own (the
-    embedded way to run XCore, see docs/getting-started.md), so both serve the same endpoints.
-    Calling it again for the same app and host does nothing.
+    embedded way to run XCore, see docs/getting-started.md), so both serve the same endpoints. An
+    app's middleware is fixed once it serves, so an embedded app that wants the guard calls this
+    once before serving. Calling it again for the same app and host does nothing.
     """
     if getattr(app.state, "xcore_endpoints", None) is xcore:
         return
@@ -81,14 +91,18 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
         """The process is alive (no service is checked)."""
         return {"status": "ok"}
 
-    @app.get("/health/ready", tags=["xcore"])
-    async def ready() -> JSONResponse:
-        """Services and plugins: 200 when all are healthy, 503 with the detail otherwise."""
-        report = await xcore.health()
-        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+    add_readiness_route(app, xcore.health, settings.health_cache_ttl, operator_keys(settings), API_KEY_HEADER)
+    errors = RepeatedErrors(log, settings.error_log_interval)
+    if app.middleware_stack is None:
+        app.add_middleware(HostGuard, max_body_size=settings.max_body_size, errors=errors,
+                           plugin_prefix=settings.plugin_prefix)
+        app.add_exception_handler(RequestValidationError, validation_error_handler)
+    else:
+        log.warning("the app already serves, so XCore's request guard (app.max_body_size, JSON 500s) is not "
+                    "installed: call xcore.web.install_endpoints(app, xcore) before serving")
 
     if settings.api_key is not None:
-        _add_action_route(app, xcore, settings.api_key.get_secret_value(), settings.plugin_prefix)
+        _add_action_route(app, xcore, settings.api_key.get_secret_value(), settings.plugin_prefix, errors)
 
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
@@ -96,29 +110,28 @@ API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
 """Declared as a security scheme, so the OpenAPI page's Authorize button sends the key."""
 
 
-def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str) -> None:
-    expected = api_key.encode()
+def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str, errors: RepeatedErrors) -> None:
+    expected = [api_key.encode()]
 
     def require_key(request: Request, x_api_key: Annotated[str | None, Security(API_KEY_HEADER)]) -> None:
-        given = x_api_key
-        authorization = request.headers.get("authorization")
-        if given is None and authorization and authorization[:7].lower() == "bearer ":
-            given = authorization[7:]
-        if given is None or not hmac.compare_digest(given.encode(), expected):
+        given = presented_key(request)
+        if given is None or not matches(given, expected):
             raise HTTPException(401, "missing or wrong API key (X-API-Key header)",
                                 headers={"WWW-Authenticate": "Bearer"})
 
-    @app.post(f"{prefix}/{{plugin}}/actions/{{action}}", tags=["xcore"], dependencies=[Depends(require_key)])
-    async def call_action(
-        plugin: str, action: str, payload: Annotated[dict[str, Any] | None, Body()] = None
-    ) -> JSONResponse:
+    # The body is not a parameter: FastAPI would read and parse it before checking the key. The
+    # endpoint reads it after (the dependency has run), and the schema is declared for the docs page.
+    @app.post(f"{prefix}/{{plugin}}/actions/{{action}}", tags=["xcore"], dependencies=[Depends(require_key)],
+              openapi_extra=ACTION_BODY)
+    async def call_action(plugin: str, action: str, request: Request) -> JSONResponse:
         """Run a plugin's action, as ``await xcore.call(plugin, action, payload)`` does in process."""
+        payload = parse_payload(await request.body())
         try:
-            result = await xcore.call(plugin, action, payload or {})
+            result = await xcore.call(plugin, action, payload)
         except (PluginNotFoundError, ActionNotFound) as exc:
             return JSONResponse(error(str(exc), code="not_found"), status_code=404)
-        except Exception:
-            log.exception("plugin %r action %r raised", plugin, action)
+        except Exception as exc:
+            errors.report(f"action {action!r} of plugin {plugin!r}", exc)
             return JSONResponse(error(f"action {action!r} of plugin {plugin!r} failed", code="internal_error"),
                                 status_code=500)
         try:
@@ -128,7 +141,7 @@ def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str) -> 
 
     # The original XCore's path of the same endpoint, kept so its clients work unchanged.
     app.post(LEGACY_ACTION_PATH, tags=["xcore"], dependencies=[Depends(require_key)], deprecated=True,
-             summary="Call Action (the original XCore's path)")(call_action)
+             openapi_extra=ACTION_BODY, summary="Call Action (the original XCore's path)")(call_action)
 
 
 LEGACY_ACTION_PATH = "/app/{plugin}/{action}"

@@ -124,14 +124,15 @@ async def test_exception_in_an_action_is_a_500_in_the_error_shape_with_the_trace
 
 
 async def test_health_and_readiness() -> None:
-    async with client({"shop": Shop}) as http:
+    key = {"X-API-Key": "k"}
+    async with client({"shop": Shop}, app={"api_key": "k"}) as http:
         assert (await http.get("/health")).json() == {"status": "ok"}
-        ready = await http.get("/health/ready")
+        ready = await http.get("/health/ready", headers=key)
         assert ready.status_code == 200
         assert ready.json()["services"]["ext.settings"]["status"] == "ok"
         assert ready.json()["plugins"]["shop"]["status"] == "ok"
-    async with client({"shop": Shop, "sick": Sick}) as http:
-        ready = await http.get("/health/ready")
+    async with client({"shop": Shop, "sick": Sick}, app={"api_key": "k"}) as http:
+        ready = await http.get("/health/ready", headers=key)
         assert ready.status_code == 503
         assert ready.json()["plugins"]["sick"] == {"status": "error", "state": "loaded", "reason": "queue stuck"}
 
@@ -141,8 +142,8 @@ async def test_failed_plugin_makes_readiness_503_with_its_error() -> None:
         async def on_load(self) -> None:
             raise RuntimeError("cannot start")
 
-    async with client({"shop": Shop, "broken": Broken}) as http:
-        ready = await http.get("/health/ready")
+    async with client({"shop": Shop, "broken": Broken}, app={"api_key": "k"}) as http:
+        ready = await http.get("/health/ready", headers={"Authorization": "Bearer k"})
         assert ready.status_code == 503
         assert ready.json()["plugins"]["broken"] == {
             "status": "error", "state": "failed", "error": "on_load raised RuntimeError: cannot start"}

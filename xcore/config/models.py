@@ -28,6 +28,12 @@ class AppConfig(Strict):
     health_timeout: float = Field(default=2.0, gt=0)
     shutdown_timeout: float = Field(default=10.0, gt=0)
     health_interval: float = Field(default=30.0, ge=0)
+    health_cache_ttl: float = Field(default=1.0, ge=0)
+    """Seconds a ``/health/ready`` result is reused: a flood of probes runs the checks once."""
+    max_body_size: int = Field(default=1024 * 1024, gt=0)
+    """Bytes a request body may have; larger ones get 413 (``docs/security.md``)."""
+    error_log_interval: float = Field(default=10.0, gt=0)
+    """Seconds over which repeats of an unhandled error are counted into one log line."""
     log_level: str = "INFO"
     docs: bool = True
     env: str = "production"

@@ -17,6 +17,7 @@ import httpx
 from fastapi import FastAPI
 
 from xcore.host import Xcore
+from xcore.http_guard import reraising
 from xcore.plugins import PluginRecord
 from xcore.testing.doubles import PROVIDER_NAME, config_with_doubles
 from xcore.web import create_app
@@ -123,7 +124,7 @@ async def boot_xcore(
     the plugins it names. ``strict=True`` raises :class:`PluginLoadError`, naming the error, if any
     application plugin fails to load (service backends report through ``health()``); pass
     ``strict=False`` to test a plugin's failure itself. An exception escaping a route reaches the
-    test (``raise_app_exceptions=True``) rather than becoming a bare 500; pass ``False`` to get the 500
+    test (``raise_app_exceptions=True``) rather than becoming a 500; pass ``False`` to get the JSON 500
     response a real server would send.
     """
     given = dict(plugins or {})
@@ -137,7 +138,8 @@ async def boot_xcore(
         failed = [r for r in host.plugins if r.source.kind == "plugin" and r.state == "failed"]
         if strict and failed:
             raise PluginLoadError("plugins failed to load: " + "; ".join(f"{r.name}: {r.error}" for r in failed))
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+        served = reraising(app) if raise_app_exceptions else app
+        transport = httpx.ASGITransport(app=served, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             yield XcoreTestHost(host, app, client)
 

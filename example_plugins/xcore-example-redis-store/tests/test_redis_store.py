@@ -17,9 +17,9 @@ async def test_without_redis_every_action_says_what_to_configure(xcore_host):
     assert (await xcore_host.call("redis_store", "list_keys", {}))["code"] == "service_unavailable"
 
 
-async def test_without_redis_health_and_route_explain(xcore_client):
-    report = (await xcore_client.get("/health/ready")).json()
+async def test_without_redis_health_and_route_explain(xcore_host):
+    report = await xcore_host.health()  # what /health/ready shows a client with the API key
     assert report["plugins"]["redis_store"] == {"status": "ok", "state": "loaded", "redis_db": "not configured"}
-    item = await xcore_client.get("/plugins/redis_store/items/a")
+    item = await xcore_host.client.get("/plugins/redis_store/items/a")
     assert item.status_code == 503
     assert "not configured" in item.json()["detail"]

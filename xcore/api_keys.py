@@ -1,0 +1,42 @@
+"""The keys a client presents (``X-API-Key``, or ``Authorization: Bearer``) and their constant-time check.
+
+One place for it, so the action endpoint and the readiness details accept a key the same way.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+
+from pydantic import SecretStr
+from starlette.requests import HTTPConnection
+
+from xcore.config.models import AppConfig
+
+
+def presented_key(request: HTTPConnection) -> str | None:
+    """The key the request carries: the ``X-API-Key`` header, else an ``Authorization: Bearer`` token."""
+    given = request.headers.get("x-api-key")
+    if given is None:
+        authorization = request.headers.get("authorization")
+        if authorization and authorization[:7].lower() == "bearer ":
+            given = authorization[7:]
+    return given
+
+
+def matches(given: str, expected: Iterable[bytes]) -> bool:
+    """Whether ``given`` equals one of ``expected``, compared in constant time (each one is compared)."""
+    encoded = given.encode()
+    found = False
+    for key in expected:
+        found |= hmac.compare_digest(encoded, key)
+    return found
+
+
+def operator_keys(app: AppConfig) -> list[bytes]:
+    """The keys that may read the host's internals: ``app.api_key`` and, when the config has one, ``app.admin_key``."""
+    keys: list[SecretStr | None] = [app.api_key, getattr(app, "admin_key", None)]
+    return [key.get_secret_value().encode() for key in keys if key is not None]
+
+
+__all__ = ["matches", "operator_keys", "presented_key"]
