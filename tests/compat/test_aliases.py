@@ -317,7 +317,9 @@ async def test_cache_mget_mset_keys_and_get_or_set_with_a_value(cache_section: d
             import redis
 
             raw = redis.Redis.from_url(cache_section["url"])
-            assert sorted(raw.keys("compat:user:*")) == [b"compat:user:1", b"compat:user:2"]  # prefix "compat:"
+            # prefix "compat:" names the app part of the cache's namespace, as key_prefix does
+            stored = [b"compat:cache:key:user:1", b"compat:cache:key:user:2"]
+            assert sorted(raw.keys("compat:cache:key:user:*")) == stored
             raw.close()
 
 

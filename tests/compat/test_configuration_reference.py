@@ -73,10 +73,11 @@ async def test_database_and_cache_sections_as_written(
         await host.boot()
         try:
             cache = host.get_service("cache")
-            assert cache.key_prefix == "cache"  # "cache:" as written: XCore adds the ':' itself
+            # "cache:" as written names the app part of the cache's own namespace
+            assert cache.namespace == "cache:cache:"
             await cache.set("k", 1)
             assert host.get_service("redis_db").get("k") is None
-            assert host.get_service("redis_db").exists("cache:k") == 1
+            assert host.get_service("redis_db").exists("cache:cache:key:k") == 1
             async with host.get_service("async_default").connection() as conn:
                 assert await conn.fetchval("SELECT 1") == 1
             assert (await host.health())["status"] == "ok"
