@@ -285,6 +285,16 @@ async def test_a_root_that_cannot_be_created_fails_start_then_recovers(tmp_path:
     await storage.health()
 
 
+async def test_a_root_that_is_a_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    storage = await local(tmp_path / "root")
+    (tmp_path / "root").rmdir()
+    (tmp_path / "root").write_bytes(b"not a folder")
+    for call in (storage.download("k"), storage.exists("k"), storage.list(""), storage.upload(data=b"x", path="k")):
+        with pytest.raises(StorageError, match=r"storage root .*root is not a folder"):
+            await call
+    assert (tmp_path / "root").read_bytes() == b"not a folder"
+
+
 async def test_a_relative_root_is_fixed_at_build_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     storage = await local(Path("rel"))

@@ -119,6 +119,8 @@ class LocalStorage(Storage):
         except FileNotFoundError:
             if not create:
                 raise
+        except NotADirectoryError:
+            raise self.error(f"storage root {self.root} is not a folder") from None
         try:
             os.makedirs(self.root, exist_ok=True)
             return os.open(self.root, flags)
