@@ -39,7 +39,7 @@ from xcore.builtin_services.storage.beneath import (
     open_folder,
     walk_files,
 )
-from xcore.builtin_services.storage.errors import StorageNotFoundError, StoragePathError
+from xcore.builtin_services.storage.errors import StorageError, StorageNotFoundError, StoragePathError
 from xcore.builtin_services.storage.keys import MAX_KEY_BYTES
 from xcore.builtin_services.storage.settings import LocalStorageSettings
 
@@ -92,7 +92,7 @@ class LocalStorage(Storage):
         removed = 0
         try:
             root_fd = self._open_root()
-        except OSError:
+        except (OSError, StorageError):  # no root (yet): nothing to sweep; health() reports it
             return 0
         try:
             for folder_fd, _folder, name in walk_files(root_fd, "", lambda _sub: not self._closing, MAX_DEPTH):
@@ -273,7 +273,7 @@ class LocalStorage(Storage):
         parts = folder.split("/") if folder else []
         try:
             root_fd = self._open_root()
-        except OSError:
+        except FileNotFoundError:
             return []
         try:
             start = open_folder(root_fd, parts)
