@@ -247,7 +247,7 @@ class LocalStorage(Storage):
                     raise self._link_refused(key, name)
                 if kind == "file":
                     # unlink removes the name itself, never what a link (swapped in meanwhile) points to
-                    with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                         os.unlink(name, dir_fd=folder_fd)
         except (FileNotFoundError, NotADirectoryError):
             return  # no such folder: nothing stored under this key
