@@ -164,13 +164,17 @@ class LocalStorage(Storage):
         await asyncio.to_thread(self._write, key, data)
 
     def _write(self, key: str, data: UploadData) -> None:
-        try:
-            with self._folder(key, create=True) as (folder_fd, name):
-                self._write_in(folder_fd, name, key, data)
-        except (FileExistsError, NotADirectoryError):
-            raise self.error(f"cannot store {key!r}: part of its folder path is already an object") from None
-        except FileNotFoundError:  # a folder made for this upload was removed before it was entered
-            raise self.error(f"cannot store {key!r}: its folder was removed during the upload") from None
+        with contextlib.ExitStack() as stack:
+            try:
+                folder_fd, name = stack.enter_context(self._folder(key, create=True))
+            except (FileExistsError, NotADirectoryError):
+                raise self.error(f"cannot store {key!r}: part of its folder path is already an object") from None
+            except FileNotFoundError:  # a folder made for this upload was removed before it was entered
+                raise self._folder_removed(key) from None
+            self._write_in(folder_fd, name, key, data)
+
+    def _folder_removed(self, key: str) -> StorageError:
+        return self.error(f"cannot store {key!r}: its folder was removed during the upload")
 
     def _write_in(self, folder_fd: int, name: str, key: str, data: UploadData) -> None:
         kind = entry_kind(name, folder_fd)
@@ -179,12 +183,11 @@ class LocalStorage(Storage):
         if kind == "dir":
             raise self.error(f"cannot store {key!r}: a folder of that name holds other objects")
         temporary = f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-        removed = self.error(f"cannot store {key!r}: its folder was removed during the upload")
         # O_EXCL: a fresh name nobody else writes; mode 0o666 so the umask decides, as for open()
         try:
             fd = os.open(temporary, CREATE_FLAGS, 0o666, dir_fd=folder_fd)
         except FileNotFoundError:
-            raise removed from None
+            raise self._folder_removed(key) from None
         try:
             with os.fdopen(fd, "wb") as fh:
                 if isinstance(data, bytes | bytearray | memoryview):
@@ -204,7 +207,7 @@ class LocalStorage(Storage):
             raise self.error(f"cannot store {key!r}: a folder of that name holds other objects") from None
         except FileNotFoundError:
             self._discard(temporary, folder_fd)
-            raise removed from None
+            raise self._folder_removed(key) from None
         except BaseException:
             self._discard(temporary, folder_fd)
             raise
