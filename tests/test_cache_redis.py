@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -249,6 +250,55 @@ async def test_a_redis_that_stops_answering_costs_one_timeout_not_a_hang(
         os.kill(pid, signal.SIGCONT)
     await eventually_ok(cache)
     assert await cache.get("k") == "v"  # the write during the freeze was skipped, the old value stands
+
+
+async def test_a_frozen_redis_costs_what_a_miss_costs_then_recovers_after_a_probe(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    """Issue 13: SIGSTOP dropped throughput from ~1,800 to ~40 req/s, since every call waited out its
+    timeout. With the defaults (short timeout, circuit breaker), only the calls in flight when Redis
+    froze and one probe per ``retry_interval`` wait; every other call skips Redis at once."""
+    settings = RedisCacheSettings(url=redis_url, key_prefix="testapp")  # type: ignore[arg-type]
+    cache = RedisCache(settings, setup_for())
+    await cache.set("k", "v")
+    assert (await cache.health())["breaker"] == {"state": "closed"}
+    assert redis_server.process is not None
+    pid, wave, waves = redis_server.process.pid, 20, 10
+    durations: list[float] = []
+
+    async def timed_get() -> object:
+        began = time.perf_counter()
+        try:
+            return await cache.get("k", "miss")
+        finally:
+            durations.append(time.perf_counter() - began)
+
+    os.kill(pid, signal.SIGSTOP)  # accepts connections, never answers
+    try:
+        began = time.perf_counter()
+        for _ in range(waves):  # 200 gets in waves of 20 concurrent calls, spanning several intervals
+            assert await asyncio.gather(*(timed_get() for _ in range(wave))) == ["miss"] * wave
+            await asyncio.sleep(0.1)
+        elapsed = time.perf_counter() - began
+        assert cache.breaker.state in ("open", "half-open")
+        with pytest.raises(CacheUnavailableError, match=r"circuit (open|half-open): calls skip Redis"):
+            await cache.health()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # a call that reached the frozen Redis waited at least the timeout; a skipped one never waits
+    waited = sum(1 for seconds in durations if seconds >= settings.timeout * 0.9)
+    intervals = elapsed / settings.retry_interval
+    assert waited <= wave + intervals + 1, (waited, intervals)  # the first wave, then one probe per interval
+    assert elapsed < waves * 0.1 + 3, elapsed
+    # once Redis answers, the next probe closes the circuit and reads hit again
+    for _ in range(50):
+        if await cache.get("k") == "v":
+            break
+        await asyncio.sleep(0.1)
+    assert await cache.get("k") == "v"
+    assert cache.breaker.state == "closed"
+    assert (await cache.health())["breaker"] == {"state": "closed"}
+    await cache.close()
 
 
 async def test_cache_built_while_redis_is_down_works_once_it_starts(redis_server: RedisServer, redis_url: str) -> None:

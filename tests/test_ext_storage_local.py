@@ -6,6 +6,8 @@ mid-write, leftovers of crashed uploads are hidden and swept, and settings error
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -15,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from xcore.builtin_services.storage import LocalStorage, LocalStorageSettings, StorageError, StoragePathError
+from xcore.builtin_services.storage import (
+    LocalStorage,
+    LocalStorageSettings,
+    StorageError,
+    StorageNotFoundError,
+    StoragePathError,
+)
 from xcore.builtin_services.storage.local import STALE_TEMP_SECONDS, TEMP_PREFIX
 from xcore.testing.conformance import running_service, settings_error
 
@@ -77,11 +85,118 @@ async def test_a_symlinked_file_pointing_outside_is_refused_and_not_listed(tmp_p
     assert await storage.list("") == []
 
 
-async def test_a_symlink_inside_the_root_is_followed(tmp_path: Path) -> None:
+async def test_links_inside_the_root_are_not_followed_either_and_every_operation_agrees(tmp_path: Path) -> None:
+    """A link is never an object: ``exists`` and ``list`` agree, whether it points inside or out."""
     storage = await local(tmp_path)
     await storage.upload(data=b"real", path="real/file.txt")
     (tmp_path / "alias").symlink_to(tmp_path / "real")
-    assert await storage.download("alias/file.txt") == b"real"
+    (tmp_path / "real" / "same.txt").symlink_to(tmp_path / "real" / "file.txt")
+    for key in ("alias/file.txt", "real/same.txt"):
+        for operation in (storage.download, storage.exists, storage.delete):
+            with pytest.raises(StoragePathError, match="symbolic link"):
+                await operation(key)
+        with pytest.raises(StoragePathError, match="symbolic link"):
+            await storage.upload(data=b"x", path=key)
+    assert await storage.list("") == ["real/file.txt"]
+    assert await storage.list("alias/") == []
+    assert (tmp_path / "real" / "file.txt").read_bytes() == b"real"
+    assert (tmp_path / "real" / "same.txt").is_symlink()
+
+
+async def test_a_fifo_or_a_folder_is_not_an_object_and_never_blocks(tmp_path: Path) -> None:
+    storage = await local(tmp_path)
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "folder").mkdir()
+    for key in ("pipe", "folder"):
+        with pytest.raises(StorageNotFoundError):
+            await asyncio.wait_for(storage.download(key), timeout=10)
+        assert not await storage.exists(key)
+    assert await storage.list("") == []
+
+
+SWAPPER = textwrap.dedent("""
+    import os, shutil, sys, time
+
+    root, outside, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    box, aside = os.path.join(root, "box"), os.path.join(root, "box.aside")
+    swaps, deadline = 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.rename(box, aside)  # the real folder steps aside...
+            os.symlink(outside, box)  # ...a link to a folder outside the root takes its name...
+            os.unlink(box)
+            os.rename(aside, box)  # ...and the real folder comes back
+            swaps += 1
+        except OSError:  # an upload re-created 'box' in between: put the real folder back
+            while os.path.isdir(aside) or os.path.islink(box):
+                try:
+                    if os.path.islink(box):
+                        os.unlink(box)
+                    elif os.path.lexists(box):
+                        shutil.rmtree(box, ignore_errors=True)
+                    os.rename(aside, box)
+                except OSError:
+                    pass
+    print(swaps)
+""")
+
+
+async def test_swapping_a_folder_for_a_link_during_reads_and_uploads_never_escapes(tmp_path: Path) -> None:
+    """The race of issue 13: another process swaps ``box`` for a link to ``outside`` thousands of times
+    while reads, uploads, deletes, ``exists`` and ``list`` run through ``box`` in worker threads."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("f.txt", "victim.txt", "only-outside.txt"):
+        (outside / name).write_bytes(b"SECRET")
+    root = tmp_path / "root"
+    storage = await local(root, fsync=False)
+    await storage.upload(data=b"inside", path="box/f.txt")
+    await storage.upload(data=b"inside", path="box/victim.txt")
+    swapper = subprocess.Popen(
+        [sys.executable, "-c", SWAPPER, str(root), str(outside), "2.5"], stdout=subprocess.PIPE, text=True
+    )
+    outcomes = {"inside": 0, "missing": 0, "refused": 0, "other": 0}
+    escapes: list[str] = []
+
+    async def read(i: int) -> None:
+        try:
+            data = await storage.download("box/f.txt")
+        except StorageNotFoundError:
+            outcomes["missing"] += 1
+        except StoragePathError:
+            outcomes["refused"] += 1
+        else:
+            outcomes["inside" if data == b"inside" else "other"] += 1
+            if data == b"SECRET":
+                escapes.append(f"read {i}")
+
+    async def write(i: int) -> None:
+        with contextlib.suppress(StorageError):
+            await storage.upload(data=b"upload", path=f"box/u{i}.txt")
+
+    async def probe(i: int) -> None:
+        with contextlib.suppress(StorageError):
+            await storage.delete("box/victim.txt")
+        with contextlib.suppress(StorageError):
+            if await storage.exists("box/only-outside.txt"):
+                escapes.append(f"exists {i}")
+        if "box/only-outside.txt" in await storage.list("box/"):
+            escapes.append(f"list {i}")
+
+    operations = 0
+    while swapper.poll() is None and operations < 30_000:
+        batch = [op(operations + k) for k in range(4) for op in (read, read, write, probe)]
+        await asyncio.gather(*batch)
+        operations += len(batch)
+    out, _ = swapper.communicate(timeout=30)
+    assert swapper.returncode == 0
+    assert escapes == []
+    assert sorted(p.name for p in outside.iterdir()) == ["f.txt", "only-outside.txt", "victim.txt"]
+    assert all((outside / name).read_bytes() == b"SECRET" for name in ("f.txt", "victim.txt", "only-outside.txt"))
+    # the race really ran: thousands of swaps, and operations saw the folder both in place and away
+    assert int(out) > 100, out
+    assert outcomes["inside"] > 0 and outcomes["missing"] + outcomes["refused"] > 0, outcomes
+    assert outcomes["other"] == 0, outcomes
 
 
 async def test_the_root_being_a_symlink_is_fine(tmp_path: Path) -> None:
@@ -168,6 +283,16 @@ async def test_a_root_that_cannot_be_created_fails_start_then_recovers(tmp_path:
     blocker.unlink()
     await storage.upload(data=b"x", path="k")  # the folder is created on demand once possible
     await storage.health()
+
+
+async def test_a_root_that_is_a_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    storage = await local(tmp_path / "root")
+    (tmp_path / "root").rmdir()
+    (tmp_path / "root").write_bytes(b"not a folder")
+    for call in (storage.download("k"), storage.exists("k"), storage.list(""), storage.upload(data=b"x", path="k")):
+        with pytest.raises(StorageError, match=r"storage root .*root is not a folder"):
+            await call
+    assert (tmp_path / "root").read_bytes() == b"not a folder"
 
 
 async def test_a_relative_root_is_fixed_at_build_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,9 +12,10 @@ back as bytes and decoded here (redis-py 8 speaks RESP3 and returns bytes unless
 A cache must never take the app down with it. While Redis is unreachable or slow, ``get`` misses,
 writes are logged and skipped, ``get_or_set`` returns the factory's value, and ``health`` reports the
 error; only ``incr``/``decr`` raise :class:`CacheUnavailableError`, since a counter cannot pretend.
-Each call is bounded by ``timeout`` (socket timeouts, no retries), and after a failure calls skip
-Redis for :data:`RETRY_INTERVAL` seconds instead of each waiting out a timeout; the first call after
-that tries again, so the cache recovers by itself when Redis returns.
+Each call is bounded by ``timeout`` (socket timeouts, no retries), and a circuit breaker
+(:mod:`xcore.services.breaker`) makes calls skip Redis for ``retry_interval`` seconds after a failure
+instead of each waiting out a timeout; then one call probes it while the others keep skipping, so a
+Redis that hangs costs what a miss costs, and the cache recovers by itself when Redis answers again.
 
 Cross-process stampede protection: the one task per process that misses takes a short lock
 (``SET <namespace>lock:<key> <token> NX PX``), computes, stores and releases it; the other processes poll
@@ -28,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -58,9 +58,8 @@ from xcore.errors import ConfigError
 from xcore.redaction import redact_text
 from xcore.services import ServiceBase, ServiceSetup
 from xcore.services.namespaces import service_namespace
+from xcore.services.breaker import CircuitBreaker
 
-RETRY_INTERVAL = 0.5
-"""Seconds during which calls skip an unreachable Redis before one tries again."""
 SCAN_BATCH = 500
 POLL_FIRST, POLL_MAX = 0.002, 0.05
 """Pause bounds (seconds) of a process waiting for another process's ``get_or_set``."""
@@ -116,7 +115,7 @@ class RedisCache(Cache, ServiceBase):
                 settings.url,
                 max_connections=settings.max_connections,
                 socket_timeout=settings.timeout,
-                socket_connect_timeout=settings.timeout,
+                socket_connect_timeout=settings.connect_timeout,
                 retry=Retry(NoBackoff(), 0),
                 decode_responses=False,
             )
@@ -129,7 +128,8 @@ class RedisCache(Cache, ServiceBase):
         self._flight = SingleFlight()
         self._slots = Slots(settings.max_connections)  # one per pooled connection; bursts queue here
         self._timeout = settings.timeout
-        self._retry_at = 0.0
+        self.breaker = CircuitBreaker(settings.retry_interval)
+        """Open while Redis fails: calls skip it, and one probes it each ``retry_interval``."""
         self.last_error: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -142,10 +142,18 @@ class RedisCache(Cache, ServiceBase):
             await self._client.ping()
         except _FAILURES as exc:
             self._failed(exc, "health check")
-            raise CacheUnavailableError(f"Redis at {self._url} is unreachable: {self.last_error}") from None
-        if self._retry_at:
+            raise CacheUnavailableError(
+                f"Redis at {self._url} is unreachable: {self.last_error} (circuit {self.breaker.state}: "
+                f"calls skip Redis and one probes it every {self.breaker.retry_interval:g}s)"
+            ) from None
+        if self.breaker.success():
             self._recovered()
-        return {"backend": "redis", "url": self._url, "namespace": self.namespace}
+        return {
+            "backend": "redis",
+            "url": self._url,
+            "namespace": self.namespace,
+            "breaker": self.breaker.describe(),
+        }
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -155,8 +163,9 @@ class RedisCache(Cache, ServiceBase):
     async def _try(
         self, doing: str, command: Callable[[], Awaitable[Any]], reraise: tuple[type[Exception], ...] = ()
     ) -> Any:
-        """``await command()``, or ``_DOWN`` when Redis fails (logged) or is being skipped."""
-        if self._retry_at and time.monotonic() < self._retry_at:
+        """``await command()``, or ``_DOWN`` when Redis fails (logged) or the breaker skips it."""
+        breaker = self.breaker
+        if not breaker.allow():
             return _DOWN
         slots = self._slots
         if slots.free:
@@ -166,27 +175,32 @@ class RedisCache(Cache, ServiceBase):
                 "cache %s skipped: all %d Redis connections stayed busy for %gs", doing, slots.size, self._timeout
             )
             return _DOWN
+        elif breaker.state != "closed":  # Redis failed while this call queued: skip it too
+            slots.release()
+            return _DOWN
         try:
             result = await command()
         except _FAILURES as exc:
             if isinstance(exc, reraise):
+                if breaker.success():  # Redis answered, with an error the caller handles
+                    self._recovered()
                 raise
             self._failed(exc, doing)
             return _DOWN
         finally:
             slots.release()
-        if self._retry_at:
+        if breaker.success():
             self._recovered()
         return result
 
     def _failed(self, exc: BaseException, doing: str) -> None:
-        if not isinstance(exc, _UNREACHABLE):
+        if not isinstance(exc, _UNREACHABLE):  # Redis answered, with an error about this call
+            if self.breaker.success():
+                self._recovered()
             self._log.warning("cache %s failed at Redis %s: %s", doing, self._url, describe(exc))
             return
-        first = not self._retry_at
-        self._retry_at = time.monotonic() + RETRY_INTERVAL
         self.last_error = describe(exc)
-        if first:
+        if self.breaker.failure():  # one line per outage, not one per call
             self._log.warning(
                 "cache: Redis at %s is unreachable (%s); reads miss and writes are skipped until it answers",
                 self._url,
@@ -194,7 +208,6 @@ class RedisCache(Cache, ServiceBase):
             )
 
     def _recovered(self) -> None:
-        self._retry_at = 0.0
         self._log.info("cache: Redis at %s answers again", self._url)
 
     def _px(self, ttl: float | None) -> int | None:

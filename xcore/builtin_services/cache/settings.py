@@ -19,9 +19,12 @@ class CacheSettings(ServiceSettings):
     ``ttl`` is the default lifetime in seconds of a key written without ``ttl=`` (``0``: never
     expires). Redis keys live in the cache's namespace ``<app>:cache:``; ``key_prefix`` replaces the
     ``<app>`` part (default: ``app.name``). ``clear()`` and ``delete_pattern()`` never reach beyond it.
-    ``timeout`` bounds each Redis call, so a Redis that stops answering costs at most that long per
-    call. ``lock_timeout`` is how long a process may hold the cross-process ``get_or_set`` lock
-    before another process takes over the computation.
+    ``timeout`` bounds each Redis call (short: a local Redis answers in well under a millisecond, and a
+    late answer is worth no more than a miss); ``connect_timeout`` bounds opening a connection (TLS to
+    a distant server needs longer). After a call fails, calls skip Redis for ``retry_interval``
+    seconds, then one probes it (a circuit breaker), so a Redis that stops answering costs one timeout
+    per interval, not one per call. ``lock_timeout`` is how long a process may hold the cross-process
+    ``get_or_set`` lock before another process takes over the computation.
     ``max_connections`` caps the Redis connection pool; calls beyond it wait for a free connection.
     """
 
@@ -29,7 +32,9 @@ class CacheSettings(ServiceSettings):
     ttl: float = Field(300, ge=0, le=10**9)
     max_size: int = Field(10_000, gt=0)
     key_prefix: str | None = Field(None, min_length=1)
-    timeout: float = Field(1.0, gt=0)
+    timeout: float = Field(0.25, gt=0)
+    connect_timeout: float = Field(1.0, gt=0)
+    retry_interval: float = Field(0.5, gt=0)
     lock_timeout: float = Field(10.0, gt=0)
     max_connections: int = Field(50, gt=0)
 

@@ -1,11 +1,17 @@
 """PostgreSQL for ``connection()``: an asyncpg pool opened on first use, its errors naming the key.
 
 The connection handed out *is* an asyncpg connection: nothing sits between the plugin and asyncpg.
+Across a server restart two things are handled here, never by retrying a statement: a pooled
+connection the server has already closed is discarded before it is handed out
+(:mod:`.liveness`), and a failure while giving a connection back (after the plugin's block has
+finished, its writes committed) is logged and the connection discarded, instead of turning a
+committed write into an error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -14,6 +20,7 @@ from sqlalchemy.engine import URL
 from xcore.builtin_services.sql.errors import unavailable
 
 from .connection import exhausted
+from .liveness import closed_by_server
 from .settings import AsyncSqlSettings
 
 
@@ -30,8 +37,9 @@ class _PostgresScope:
         self._conn = await self._owner.acquire()
         return self._conn
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self._owner.release(self._conn)
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        # never raises: the outcome is the block's own (its result, or the error it raised)
+        await self._owner.release(self._conn, block_failed=exc_type is not None)
 
 
 class PostgresConnections:
@@ -83,6 +91,16 @@ class PostgresConnections:
         )
 
     async def acquire(self) -> Any:
+        """A live connection: pooled ones the server closed meanwhile are dropped, unused, on the way."""
+        for _ in range(self._size):
+            connection = await self._checkout()
+            if not closed_by_server(connection):
+                return connection
+            self._in_use -= 1
+            connection.terminate()  # asyncpg returns its slot to the pool; the next acquire reconnects
+        return await self._checkout()  # every idle one was dead: this one was opened just now
+
+    async def _checkout(self) -> Any:
         pool = self._pool if self._pool is not None else await self.open()
         try:
             if self._in_use < self._size:
@@ -96,14 +114,27 @@ class PostgresConnections:
                 raise exhausted(self._key_path, self._url, self._settings.pool_timeout, self._size) from None
             raise unavailable(self._key_path, self._url, exc, "timed out connecting to") from None
         except Exception as exc:
-            raise unavailable(self._key_path, self._url, exc) from exc
+            # the message carries the cause: one line in a log, not a traceback of asyncpg's internals
+            raise unavailable(self._key_path, self._url, exc) from None
         self._in_use += 1
         return connection
 
-    async def release(self, connection: Any) -> None:
+    async def release(self, connection: Any, *, block_failed: bool = False) -> None:
+        """Give ``connection`` back. A failure here comes after the plugin's block finished (its
+        statements ran, autocommitted or committed), typically the server going away: the block's
+        result stands, the connection is discarded, and one line is logged (at debug level when the
+        block failed anyway: its own error already says what happened)."""
         self._in_use -= 1
-        if self._pool is not None:  # else close() gave up waiting and terminated every connection
+        if self._pool is None:  # close() gave up waiting and terminated every connection
+            return
+        try:
             await self._pool.release(connection)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                connection.terminate()  # usually done by asyncpg already; makes sure it is not reused
+            error = unavailable(self._key_path, self._url, exc, "lost the connection to")
+            level = logging.DEBUG if block_failed else logging.WARNING
+            self._logger.log(level, "%s (while giving a connection back; the work done on it stands)", error)
 
     def describe(self) -> dict[str, Any]:
         pool = self._pool

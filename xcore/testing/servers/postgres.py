@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from xcore.testing.servers.ports import ServerUnavailable, free_port, wait_for_port
 
@@ -87,9 +88,15 @@ class PostgresServer:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{self.database}"')
 
-    def stop(self) -> None:
-        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
-            self._run(str(self.bindir / "pg_ctl"), "-D", self.data, "-m", "immediate", "-w", "stop")
+    @property
+    def running(self) -> bool:
+        return os.path.exists(os.path.join(self.data, "postmaster.pid"))
+
+    def stop(self, mode: Literal["immediate", "fast", "smart"] = "immediate") -> None:
+        """Stop the server. ``immediate`` is a crash (with fsync off, recent commits may be lost);
+        ``fast`` is an orderly restart's stop: sessions are ended, every commit is kept."""
+        if self.running:
+            self._run(str(self.bindir / "pg_ctl"), "-D", self.data, "-m", mode, "-w", "stop")
 
     def cleanup(self) -> None:
         try:
