@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from xcore.services.namespaces import service_namespace
-
 from xcore.redaction import active_secrets, describe_exception
+from xcore.services.namespaces import service_namespace
 
 if TYPE_CHECKING:
     from xcore.sdk.context import PluginHandle

@@ -57,8 +57,8 @@ from xcore.builtin_services.cache.stampede import SingleFlight
 from xcore.errors import ConfigError
 from xcore.redaction import redact_text
 from xcore.services import ServiceBase, ServiceSetup
-from xcore.services.namespaces import service_namespace
 from xcore.services.breaker import CircuitBreaker
+from xcore.services.namespaces import service_namespace
 
 SCAN_BATCH = 500
 POLL_FIRST, POLL_MAX = 0.002, 0.05
