@@ -1,9 +1,18 @@
 """Redaction of secrets in config output and log lines.
 
-A value is secret when its key looks like one (``password``, ``secret``, ``token``, ``api_key``...)
-or when it is the password part of a URL. At boot the host registers every secret value of its
-config with :func:`install_redaction`, so even a driver's exception text quoting a URL is cleaned
-before it reaches any log handler; the CLI and HTTP output go through :func:`redact`.
+A value is secret when its key looks like one (``password``, ``secret``, ``token``, ``api_key``...),
+when it is the password part of a URL (``scheme://user:password@host``), or when it is the value of
+a URL query parameter whose name looks like a credential (``?password=``, ``&token=``, ``?key=``,
+``?sslpassword=``..., in any case). At boot the host registers every secret value of its config with
+:func:`install_redaction`, so even a driver's exception text quoting a password is cleaned before it
+reaches any log handler, and a secret repeated under an innocent key is masked too; the CLI and HTTP
+output go through :func:`redact` and :func:`redact_text`.
+
+Every log record of the process passes through :func:`redact_text`, uvicorn's access log (which
+quotes the client's query string) included, so its cost must be linear in the text: each pattern
+below starts at a literal or a single-character class and cannot backtrack over more than the run it
+just scanned. A pattern that starts with a repeated class (``[a-z][a-z0-9+.-]*://``) is retried at
+every position of a long run of letters, which made one 80,000-character request stall the server.
 """
 
 from __future__ import annotations
@@ -12,21 +21,44 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, unquote
 
 MASK = "***"
-_SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)",
-                         re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<tail>@)")
+_SECRET_KEY = re.compile(
+    r"pass(word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential", re.IGNORECASE
+)
+_SECRET_PARAMETER_WORDS = frozenset({"key", "sig", "signature", "auth"})
+"""Query parameter names (or their last ``_``/``-``/``.`` part) that are credentials in URLs only:
+``?key=`` is an API key in a URL, while a config key named ``key_prefix`` is not a secret."""
+
+_URL_PASSWORD = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<tail>@)")
+_QUERY_PARAMETER = re.compile(r"(?P<head>[?&;](?P<name>[A-Za-z0-9_.\-]{1,64})=)(?P<value>[^&;#\s'\"<>]*)")
 
 
 def is_secret_key(key: object) -> bool:
+    """Whether a config key names a secret (its value is masked in output and in every log line)."""
     return isinstance(key, str) and bool(_SECRET_KEY.search(key))
 
 
+def is_secret_parameter(name: str) -> bool:
+    """Whether a URL query parameter carries a credential: every secret key, plus ``key``, ``sig``..."""
+    return is_secret_key(name) or re.split(r"[_.\-]", name.lower())[-1] in _SECRET_PARAMETER_WORDS
+
+
+def _mask_parameter(match: re.Match[str]) -> str:
+    return f"{match['head']}{MASK}" if match["value"] and is_secret_parameter(match["name"]) else match[0]
+
+
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with URL passwords and the given secret values masked."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['tail']}", text)
-    for secret in secrets:
+    """``text`` with URL passwords, credential query parameters and the given secret values masked.
+
+    Linear in ``len(text)`` (times the number of ``secrets``): it runs on every log record.
+    """
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['tail']}", text)
+    if "=" in text:
+        text = _QUERY_PARAMETER.sub(_mask_parameter, text)
+    for secret in sorted(secrets, key=len, reverse=True):  # a secret containing another goes first
         if secret:
             text = text.replace(secret, MASK)
     return text
@@ -38,23 +70,34 @@ def describe_exception(exc: BaseException, secrets: Iterable[str] = ()) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def redact(tree: Any, key: object = None) -> Any:
-    """A copy of a config tree with secret values masked, for printing."""
+def redact(tree: Any, key: object = None, secrets: Iterable[str] | None = None) -> Any:
+    """A copy of a config tree with secret values masked, for printing.
+
+    Values under secret keys become :data:`MASK`; in every other string, URL passwords,
+    credential query parameters and every secret value found anywhere in ``tree`` (or the given
+    ``secrets``) are masked, so a password repeated under an innocent key is not printed either.
+    """
+    return _redact(tree, key, list(secret_values(tree, key) if secrets is None else secrets))
+
+
+def _redact(tree: Any, key: object, secrets: list[str]) -> Any:
     if isinstance(tree, Mapping):
-        return {k: redact(v, k) for k, v in tree.items()}
+        return {k: _redact(v, k, secrets) for k, v in tree.items()}
     if isinstance(tree, list):
-        return [redact(v, key) for v in tree]
+        return [_redact(v, key, secrets) for v in tree]
     if tree is None or tree == "":
         return tree
     if is_secret_key(key):
         return MASK
     if isinstance(tree, str):
-        return redact_text(tree)
+        return redact_text(tree, secrets)
     return tree
 
 
 def secret_values(tree: Any, key: object = None) -> set[str]:
-    """Every secret string in a config tree: values under secret keys and URL passwords."""
+    """Every secret string in a config tree: values under secret keys, URL passwords and credential
+    query parameters, each also in its percent-decoded and percent-encoded spelling (a driver may
+    quote either)."""
     found: set[str] = set()
     if isinstance(tree, Mapping):
         for k, v in tree.items():
@@ -62,12 +105,19 @@ def secret_values(tree: Any, key: object = None) -> set[str]:
     elif isinstance(tree, list):
         for v in tree:
             found |= secret_values(v, key)
-    elif isinstance(tree, str) and tree:
+    elif isinstance(tree, (str, int, float)) and not isinstance(tree, bool):
+        text = str(tree)
         if is_secret_key(key):
-            found.add(tree)
-        for match in _URL_PASSWORD.finditer(tree):
-            found.add(match["pw"])
-    return {s for s in found if len(s) >= 3}
+            found.add(text)
+        if "://" in text:
+            found.update(match["pw"] for match in _URL_PASSWORD.finditer(text))
+        if "=" in text:
+            found.update(
+                match["value"] for match in _QUERY_PARAMETER.finditer(text) if is_secret_parameter(match["name"])
+            )
+    decoded = {unquote(s) for s in found}
+    spellings = found | decoded | {quote(s, safe="") for s in decoded}
+    return {s for s in spellings if len(s) >= 3}
 
 
 _active: list[set[str]] = []
