@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
 
+from xcore.config.bounded_yaml import read_bounded_yaml
 from xcore.config.expand import expand, key_path
 from xcore.config.models import XcoreConfig
 from xcore.errors import ConfigError
@@ -70,10 +70,7 @@ def load_config(
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    loaded = read_bounded_yaml(path)
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
