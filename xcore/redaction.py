@@ -131,10 +131,30 @@ def _redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     message = record.getMessage()
     cleaned = redact_text(message, secrets)
     if cleaned != message:
-        record.msg, record.args = cleaned, None
+        _redact_record(record, cleaned, secrets)
     if record.exc_info and record.exc_info[1] is not None:
         record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info), secrets)
     return record
+
+
+def _redact_record(record: logging.LogRecord, cleaned: str, secrets: set[str]) -> None:
+    """Mask a record's format string and string arguments one by one, so formatters that read
+    ``record.args`` (uvicorn's access log unpacks them) keep working; when a secret is only visible
+    in the formatted whole, the record becomes its cleaned message without arguments."""
+    if isinstance(record.msg, str) and isinstance(record.args, (tuple, Mapping)):
+        msg = redact_text(record.msg, secrets)
+        if isinstance(record.args, tuple):
+            parts: Any = tuple(redact_text(a, secrets) if isinstance(a, str) else a for a in record.args)
+        else:
+            parts = {k: redact_text(a, secrets) if isinstance(a, str) else a for k, a in record.args.items()}
+        try:
+            formatted = msg % parts if parts else msg
+        except (TypeError, ValueError, KeyError):
+            formatted = None
+        if formatted is not None and redact_text(formatted, secrets) == formatted:
+            record.msg, record.args = msg, parts
+            return
+    record.msg, record.args = cleaned, None
 
 
 def install_redaction(config: Any) -> Callable[[], None]:
