@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -31,8 +32,10 @@ _SECRET_PARAMETER_WORDS = frozenset({"key", "sig", "signature", "auth"})
 """Query parameter names (or their last ``_``/``-``/``.`` part) that are credentials in URLs only:
 ``?key=`` is an API key in a URL, while a config key named ``key_prefix`` is not a secret."""
 
+_NAME_PARTS = re.compile(r"[_.\-]")
 _URL_PASSWORD = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<tail>@)")
-_QUERY_PARAMETER = re.compile(r"(?P<head>[?&;](?P<name>[A-Za-z0-9_.\-]{1,64})=)(?P<value>[^&;#\s'\"<>]*)")
+_PARAMETER_NAME = re.compile(r"[?&;]([A-Za-z0-9_.\-]{1,64})=")
+_PARAMETER_VALUE = re.compile(r"[^&;#\s'\"<>]*")
 
 
 def is_secret_key(key: object) -> bool:
@@ -40,13 +43,44 @@ def is_secret_key(key: object) -> bool:
     return isinstance(key, str) and bool(_SECRET_KEY.search(key))
 
 
+@lru_cache(maxsize=1024)
 def is_secret_parameter(name: str) -> bool:
-    """Whether a URL query parameter carries a credential: every secret key, plus ``key``, ``sig``..."""
-    return is_secret_key(name) or re.split(r"[_.\-]", name.lower())[-1] in _SECRET_PARAMETER_WORDS
+    """Whether a URL query parameter carries a credential: every secret key, plus ``key``, ``sig``...
+
+    Cached: the same few names come back in log line after log line (names are at most 64 characters).
+    """
+    return is_secret_key(name) or _NAME_PARTS.split(name.lower())[-1] in _SECRET_PARAMETER_WORDS
 
 
-def _mask_parameter(match: re.Match[str]) -> str:
-    return f"{match['head']}{MASK}" if match["value"] and is_secret_parameter(match["name"]) else match[0]
+def _credential_values(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each credential query parameter's value in ``text``.
+
+    The value of any other parameter is scanned again, so a URL quoted inside one
+    (``?next=redis://h/0?password=...``) is seen; a credential's value runs to the next ``&``, ``;``,
+    ``#``, space or quote, ``?`` included, so a password holding one is masked whole.
+    """
+    position = 0
+    while (match := _PARAMETER_NAME.search(text, position)) is not None:
+        position = match.end()
+        if is_secret_parameter(match[1]):
+            value = _PARAMETER_VALUE.match(text, position)
+            end = value.end() if value is not None else position
+            if end > position:
+                yield position, end
+                position = end
+
+
+def _mask_parameters(text: str) -> str:
+    pieces: list[str] = []
+    kept = 0
+    for start, end in _credential_values(text):
+        pieces += (text[kept:start], MASK)
+        kept = end
+    return "".join((*pieces, text[kept:])) if pieces else text
+
+
+def _mask_password(match: re.Match[str]) -> str:
+    return f"{match['head']}{MASK}{match['tail']}"
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
@@ -54,12 +88,17 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
 
     Linear in ``len(text)`` (times the number of ``secrets``): it runs on every log record.
     """
+    return _mask(text, sorted(secrets, key=len, reverse=True))  # a secret containing another goes first
+
+
+def _mask(text: str, ordered_secrets: Sequence[str]) -> str:
+    """:func:`redact_text` with the secrets already ordered longest first (the log path keeps them so)."""
     if "://" in text:
-        text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['tail']}", text)
+        text = _URL_PASSWORD.sub(_mask_password, text)
     if "=" in text:
-        text = _QUERY_PARAMETER.sub(_mask_parameter, text)
-    for secret in sorted(secrets, key=len, reverse=True):  # a secret containing another goes first
-        if secret:
+        text = _mask_parameters(text)
+    for secret in ordered_secrets:
+        if secret and secret in text:
             text = text.replace(secret, MASK)
     return text
 
@@ -112,49 +151,55 @@ def secret_values(tree: Any, key: object = None) -> set[str]:
         if "://" in text:
             found.update(match["pw"] for match in _URL_PASSWORD.finditer(text))
         if "=" in text:
-            found.update(
-                match["value"] for match in _QUERY_PARAMETER.finditer(text) if is_secret_parameter(match["name"])
-            )
+            found.update(text[start:end] for start, end in _credential_values(text))
     decoded = {unquote(s) for s in found}
     spellings = found | decoded | {quote(s, safe="") for s in decoded}
     return {s for s in spellings if len(s) >= 3}
 
 
 _active: list[set[str]] = []
+_ordered: tuple[str, ...] = ()
+"""Every secret of :data:`_active`, longest first: computed when a config comes or goes, not per record."""
 _base_factory: Callable[..., logging.LogRecord] | None = None
 
 
 def _redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     assert _base_factory is not None
     record = _base_factory(*args, **kwargs)
-    secrets = set().union(*_active)
+    secrets = _ordered
     message = record.getMessage()
-    cleaned = redact_text(message, secrets)
+    cleaned = _mask(message, secrets)
     if cleaned != message:
         _redact_record(record, cleaned, secrets)
     if record.exc_info and record.exc_info[1] is not None:
-        record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info), secrets)
+        record.exc_text = _mask(logging.Formatter().formatException(record.exc_info), secrets)
     return record
 
 
-def _redact_record(record: logging.LogRecord, cleaned: str, secrets: set[str]) -> None:
+def _redact_record(record: logging.LogRecord, cleaned: str, secrets: Sequence[str]) -> None:
     """Mask a record's format string and string arguments one by one, so formatters that read
-    ``record.args`` (uvicorn's access log unpacks them) keep working; when a secret is only visible
-    in the formatted whole, the record becomes its cleaned message without arguments."""
-    if isinstance(record.msg, str) and isinstance(record.args, (tuple, Mapping)):
-        msg = redact_text(record.msg, secrets)
+    ``record.args`` (uvicorn's access log unpacks them) keep working; unless that gives exactly the
+    cleaned message (a secret split between the format and an argument, an argument that is not a
+    string), the record becomes the cleaned message without arguments."""
+    if isinstance(record.msg, str) and isinstance(record.args, (tuple, Mapping)) and record.args:
+        msg = _mask(record.msg, secrets)
         if isinstance(record.args, tuple):
-            parts: Any = tuple(redact_text(a, secrets) if isinstance(a, str) else a for a in record.args)
+            parts: Any = tuple(_mask(a, secrets) if isinstance(a, str) else a for a in record.args)
         else:
-            parts = {k: redact_text(a, secrets) if isinstance(a, str) else a for k, a in record.args.items()}
+            parts = {k: _mask(a, secrets) if isinstance(a, str) else a for k, a in record.args.items()}
         try:
-            formatted = msg % parts if parts else msg
+            formatted = msg % parts
         except (TypeError, ValueError, KeyError):
             formatted = None
-        if formatted is not None and redact_text(formatted, secrets) == formatted:
+        if formatted == cleaned:
             record.msg, record.args = msg, parts
             return
     record.msg, record.args = cleaned, None
+
+
+def _reorder() -> None:
+    global _ordered
+    _ordered = tuple(sorted(set().union(*_active), key=len, reverse=True))
 
 
 def install_redaction(config: Any) -> Callable[[], None]:
@@ -169,11 +214,13 @@ def install_redaction(config: Any) -> Callable[[], None]:
         _base_factory = logging.getLogRecordFactory()
         logging.setLogRecordFactory(_redacting_factory)
     _active.append(secrets)
+    _reorder()
 
     def undo() -> None:
         for index, item in enumerate(_active):
             if item is secrets:
                 del _active[index]
+                _reorder()
                 return
 
     return undo
