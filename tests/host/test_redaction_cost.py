@@ -128,6 +128,6 @@ def test_long_query_strings_do_not_stall_a_served_host(tmp_path: Path) -> None:
         statuses = [sock.recv(64).split(b" ")[1] for sock in hostile]
         for sock in hostile:
             sock.close()
-    assert answered and answered[0] < 2.0, f"/health took {answered} while long query strings were logged"
+    assert answered and answered[0] < 3.0, f"/health took {answered} while long query strings were logged"
     assert statuses == [b"404"] * 4
     assert "GET /x?aaaa" in served.stderr  # the access log did see (and redact) the long requests
