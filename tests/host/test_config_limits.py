@@ -50,10 +50,12 @@ def check(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
         raise AssertionError("xcore config check did not finish within 60 s") from None
 
 
-def one_paragraph_error(result: subprocess.CompletedProcess[str], tmp_path: Path) -> str:
+def one_paragraph_error(
+    result: subprocess.CompletedProcess[str], tmp_path: Path, file: str = "integration.yaml"
+) -> str:
     assert result.returncode == 2, (result.returncode, result.stdout[-500:], result.stderr[-2000:])
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr[-2000:]
-    assert result.stderr.startswith(f"error: {tmp_path / 'integration.yaml'}: "), result.stderr
+    assert result.stderr.startswith(f"error: {tmp_path / file}: "), result.stderr
     return result.stderr
 
 
@@ -138,6 +140,12 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path: Pat
     text = SERVICES + "plugins: {settings: {p: {blob: '" + "a" * MAX_CONFIG_BYTES + "'}}}\n"
     error = one_paragraph_error(check(tmp_path, text), tmp_path)
     assert f"larger than {MAX_CONFIG_BYTES:,} bytes" in error
+
+
+def test_a_dotenv_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BLOB=" + "a" * MAX_CONFIG_BYTES + "\n")
+    error = one_paragraph_error(check(tmp_path, SERVICES), tmp_path, ".env")
+    assert f"{tmp_path / '.env'}: larger than {MAX_CONFIG_BYTES:,} bytes" in error
 
 
 def test_a_file_that_is_not_utf8_is_refused_clearly(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from xcore.config.bounded_yaml import read_bounded_yaml
 from xcore.config.expand import expand, key_path
+from xcore.config.limits import MAX_CONFIG_BYTES
 from xcore.config.models import XcoreConfig
 from xcore.errors import ConfigError
 from xcore.redaction import redact
@@ -83,6 +84,8 @@ def _dotenv(source: Path | None) -> dict[str, str]:
     env_file = folder / ".env"
     if not env_file.is_file():
         return {}
+    if env_file.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{env_file}: larger than {MAX_CONFIG_BYTES:,} bytes, the limit for a configuration file")
     return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
 
 
