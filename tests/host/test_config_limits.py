@@ -103,8 +103,10 @@ def test_thousands_of_levels_of_nesting_are_refused(tmp_path: Path, style: str) 
 
 
 def test_the_depth_limit_is_exact(tmp_path: Path) -> None:
-    def nested(levels: int) -> str:  # the top-level mapping, plugins, settings, p: 4 levels, then lists
-        return "plugins: {settings: {p: {k: " + "[" * (levels - 4) + "]" * (levels - 4) + "}}}\n"
+    def nested(
+        levels: int,
+    ) -> str:  # the top-level mapping, plugins, settings, p: 4 levels, then lists; scalars add none
+        return "plugins: {settings: {p: {k: " + "[" * (levels - 4) + "1" + "]" * (levels - 4) + "}}}\n"
 
     path = tmp_path / "integration.yaml"
     path.write_text(nested(MAX_DEPTH))

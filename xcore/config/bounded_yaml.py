@@ -28,7 +28,8 @@ class _BoundedLoader(yaml.SafeLoader):
         self.depth = 0
         self.values = 0
         self.expanded: dict[int, int] = {}
-        """``id(node)`` -> how many values the node stands for, aliases inside it expanded."""
+        """``id(node)`` -> how many values an anchored node stands for, aliases inside it expanded
+        (absent while the node is being composed: an alias to it then is an alias inside itself)."""
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
@@ -42,7 +43,8 @@ class _BoundedLoader(yaml.SafeLoader):
                 )
             self._count(repeated, event, f"alias *{event.anchor}")
             return node
-        self.depth += 1
+        nests = isinstance(event, yaml.CollectionStartEvent)
+        self.depth += nests
         if self.depth > MAX_DEPTH:
             raise ConfigError(
                 f"{self._at(event)}: nested deeper than {MAX_DEPTH} levels, the limit for a "
@@ -53,8 +55,9 @@ class _BoundedLoader(yaml.SafeLoader):
         try:
             node = super().compose_node(parent, index)
         finally:
-            self.depth -= 1
-        self.expanded[id(node)] = self.values - before
+            self.depth -= nests
+        if isinstance(event, yaml.NodeEvent) and event.anchor is not None:
+            self.expanded[id(node)] = self.values - before
         return node
 
     def _count(self, values: int, event: yaml.Event, what: str) -> None:
