@@ -27,11 +27,13 @@ CASES: list[tuple[str, str, str, bytes, list[tuple[bytes, bytes]]]] = [
 ]  # fmt: skip
 
 
-async def request(app: AsgiApp, method: str, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+async def request(
+    app: AsgiApp, method: str, path: str, body: bytes, headers: list[tuple[bytes, bytes]], query: bytes = b""
+) -> int:
     """One request through the app's ASGI interface; returns the status code."""
     scope: Message = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
         "headers": [(b"host", b"bench"), *headers], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
     }  # fmt: skip
     delivered = False

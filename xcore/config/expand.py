@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from xcore.config.limits import MAX_DEFAULT_NESTING, MAX_DEPTH
 from xcore.errors import ConfigError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -20,8 +21,12 @@ def key_path(path: tuple[str | int, ...]) -> str:
     return ".".join(str(part) for part in path) or "(top level)"
 
 
-def expand_string(value: str, env: Mapping[str, str], path: tuple[str | int, ...]) -> str:
-    """Expand one string. A default may itself hold references: ``${URL:-sqlite:///${HOME}/app.db}``."""
+def expand_string(value: str, env: Mapping[str, str], path: tuple[str | int, ...], nesting: int = 0) -> str:
+    """Expand one string. A default may itself hold references: ``${URL:-sqlite:///${HOME}/app.db}``,
+    up to :data:`~xcore.config.limits.MAX_DEFAULT_NESTING` levels (``nesting`` is the current one)."""
+    if nesting > MAX_DEFAULT_NESTING:
+        raise ConfigError(f"{key_path(path)}: variable defaults are nested deeper than {MAX_DEFAULT_NESTING} levels "
+                          "(${A:-${B:-...}}), the limit for a configuration value")
     out: list[str] = []
     index = 0
     while (start := value.find("$", index)) != -1:
@@ -30,7 +35,7 @@ def expand_string(value: str, env: Mapping[str, str], path: tuple[str | int, ...
             out.append("${")
             index = start + 3
         elif value.startswith("${", start):
-            text, index = _reference(value, start, env, path)
+            text, index = _reference(value, start, env, path, nesting)
             out.append(text)
         else:
             out.append("$")
@@ -39,7 +44,9 @@ def expand_string(value: str, env: Mapping[str, str], path: tuple[str | int, ...
     return "".join(out)
 
 
-def _reference(value: str, start: int, env: Mapping[str, str], path: tuple[str | int, ...]) -> tuple[str, int]:
+def _reference(
+    value: str, start: int, env: Mapping[str, str], path: tuple[str | int, ...], nesting: int
+) -> tuple[str, int]:
     """Expand the ``${...}`` at ``start``; return its text and the index just past its closing brace."""
     name_match = _NAME.match(value, start + 2)
     where = key_path(path)
@@ -62,7 +69,7 @@ def _reference(value: str, start: int, env: Mapping[str, str], path: tuple[str |
     if not value.startswith("}", cursor):
         raise ConfigError(f"{where}: ${{{name} has no closing brace (write ${{{name}}} or ${{{name}:-default}})")
     if default is not None and not env.get(name):
-        return expand_string(default, env, path), cursor + 1
+        return expand_string(default, env, path, nesting + 1), cursor + 1
     if name in env:
         return env[name], cursor + 1
     raise ConfigError(
@@ -72,7 +79,15 @@ def _reference(value: str, start: int, env: Mapping[str, str], path: tuple[str |
 
 
 def expand(tree: Any, env: Mapping[str, str], path: tuple[str | int, ...] = ()) -> Any:
-    """A copy of ``tree`` with every variable reference in its strings replaced from ``env``."""
+    """A copy of ``tree`` with every variable reference in its strings replaced from ``env``.
+
+    A tree nested deeper than :data:`~xcore.config.limits.MAX_DEPTH` is refused (a file is checked
+    as it is read; this covers a ``data`` mapping given in code).
+    """
+    if len(path) >= MAX_DEPTH and isinstance(tree, (Mapping, list)):
+        raise ConfigError(
+            f"{key_path(path[:4])}...: nested deeper than {MAX_DEPTH} levels, the limit for a configuration"
+        )
     if isinstance(tree, str):
         return expand_string(tree, env, path) if "$" in tree else tree
     if isinstance(tree, Mapping):

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
 
 from xcore.config import legacy
+from xcore.config.bounded_yaml import read_bounded_yaml
 from xcore.config.expand import expand, key_path
+from xcore.config.limits import MAX_CONFIG_BYTES
 from xcore.config.models import XcoreConfig
 from xcore.errors import ConfigError
 from xcore.redaction import redact
@@ -77,10 +78,7 @@ def load_config(
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    loaded = read_bounded_yaml(path)
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -93,6 +91,8 @@ def _dotenv(source: Path | None) -> dict[str, str]:
     env_file = folder / ".env"
     if not env_file.is_file():
         return {}
+    if env_file.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{env_file}: larger than {MAX_CONFIG_BYTES:,} bytes, the limit for a configuration file")
     return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
 
 
