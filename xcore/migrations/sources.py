@@ -32,7 +32,6 @@ MIGRATIONS_GROUP = "xcore.migrations"
 DEFAULT_DATABASE = "db"
 VERSION_TABLE_PREFIX = "xcore_migrations_"
 _MAX_IDENTIFIER = 63  # PostgreSQL's limit on table names
-_PLAIN = re.compile(r"^[a-z0-9_]+$")
 
 
 @dataclass(frozen=True)
@@ -57,14 +56,14 @@ class PluginMigrations:
 
 
 def version_table(plugin: str) -> str:
-    """The table recording ``plugin``'s applied revisions: ``xcore_migrations_<plugin>``.
+    """The table recording ``plugin``'s applied revisions: ``xcore_migrations_<plugin>``, lowercase,
+    other characters than ``[a-z0-9_]`` as ``_`` (``user-stats``: ``xcore_migrations_user_stats``).
 
-    A name that is not plain lowercase ``[a-z0-9_]`` (``user-stats``) or too long for PostgreSQL
-    gets a short hash of the exact name, so two plugins never share a table.
+    A name too long for PostgreSQL's 63 characters is cut and given a short hash of the whole name.
+    Two installed plugins whose names give one table are refused (:func:`plugin_migrations`).
     """
-    lowered = plugin.lower()
-    table = VERSION_TABLE_PREFIX + re.sub(r"[^a-z0-9_]", "_", lowered)
-    if _PLAIN.match(plugin) and len(table) <= _MAX_IDENTIFIER:
+    table = VERSION_TABLE_PREFIX + re.sub(r"[^a-z0-9_]", "_", plugin.lower())
+    if len(table) <= _MAX_IDENTIFIER:
         return table
     digest = hashlib.sha256(plugin.encode()).hexdigest()[:8]
     return f"{table[: _MAX_IDENTIFIER - 9]}_{digest}"
@@ -107,6 +106,13 @@ def plugin_migrations(plugin: PluginSource, declared: Mapping[str, PluginSource]
             f"{entry.distribution} ({MIGRATIONS_GROUP} entry {plugin.name} = {entry.target!r}); a distribution "
             "may only declare migrations for its own plugins"
         )
+    table = version_table(plugin.name)
+    sharing = sorted(name for name in declared if name != plugin.name and version_table(name) == table)
+    if sharing:
+        raise MigrationError(
+            f"plugin {plugin.name!r}: its version table {table} would also be that of plugin(s) "
+            f"{', '.join(map(repr, sharing))}; one of them must be renamed or uninstalled"
+        )
     package, _, database = (part.strip() for part in entry.target.partition(":"))
     if not package or any(not part.isidentifier() for part in package.split(".")):
         raise MigrationError(
@@ -126,5 +132,5 @@ def plugin_migrations(plugin: PluginSource, declared: Mapping[str, PluginSource]
         package=package,
         database=database or DEFAULT_DATABASE,
         folder=folder,
-        version_table=version_table(plugin.name),
+        version_table=table,
     )
