@@ -20,6 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData
 
@@ -97,13 +98,13 @@ class PluginSchema:
 
     def status(self, connection: Connection) -> Status:
         current, heads = self.current(connection), self.heads()
-        unknown = tuple(rev for rev in current if self.script.revision_map.get_revision(rev) is None) if current else ()
+        unknown = tuple(rev for rev in current if self._get(rev) is None)
         return Status(current, heads, unknown)
 
     def _get(self, revision: str) -> Script | None:
         try:
             return self.script.get_revision(revision)
-        except CommandError:
+        except (CommandError, RevisionError):
             return None
 
     @contextmanager
