@@ -44,7 +44,8 @@ CREATE_NOTES = revision(
 )  # fmt: skip
 ADD_TITLE = revision(
     "0002", "0001",
-    'op.add_column("notes", sa.Column("title", sa.Text))\nop.execute("INSERT INTO notes (body, title) VALUES (\'hi\', \'t\')")',
+    'op.add_column("notes", sa.Column("title", sa.Text))\n'
+    'op.execute("INSERT INTO notes (body, title) VALUES (\'hi\', \'t\')")',
     'op.execute("DELETE FROM notes")\nwith op.batch_alter_table("notes") as batch:\n    batch.drop_column("title")',
     "add title",
 )  # fmt: skip

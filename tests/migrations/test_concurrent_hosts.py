@@ -48,8 +48,8 @@ asyncio.run(main())
 
 
 def test_two_hosts_starting_together_apply_each_migration_once(site: Path, database: Database) -> None:
-    Package(site, "notes").install("1.0.0", {"0001": SLOW_FIRST, "0002": SLOW_SECOND},
-                                   init="from xcore.sdk import TrustedBase\nclass Plugin(TrustedBase): pass\n")  # fmt: skip
+    plain = "from xcore.sdk import TrustedBase\nclass Plugin(TrustedBase): pass\n"
+    Package(site, "notes").install("1.0.0", {"0001": SLOW_FIRST, "0002": SLOW_SECOND}, init=plain)
     path = write_config(site.parent / "integration.yaml",
                         config({"main": database.section(migrate="upgrade")}, ["notes"]))  # fmt: skip
     script = site.parent / "host.py"
