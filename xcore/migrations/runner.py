@@ -10,6 +10,7 @@ database stays at. (PostgreSQL and SQLite both undo DDL in a rolled-back savepoi
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ from .errors import MigrationError, MigrationFailed, SchemaBehind
 from .sources import PluginMigrations, plugin_migrations
 
 SCRIPT_LOCATION = Path(__file__).with_name("script")
+
+_ALEMBIC = threading.Lock()
+"""Alembic's ``context`` and ``op`` are module-level proxies to the running command: two commands
+in one process (two hosts booting in threads) must not run at once. Taken after the database lock."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,7 @@ class PluginSchema:
             for revision in pending:
                 assert isinstance(revision, Script)
                 try:
-                    with connection.begin_nested():
+                    with _ALEMBIC, connection.begin_nested():
                         command.upgrade(config, revision.revision)
                 except Exception as exc:
                     failure = (revision, exc)
@@ -188,7 +193,7 @@ class PluginSchema:
             before = self.current(connection)
             config = self.config(Target(self.migrations.version_table, connection=connection))
             try:
-                with connection.begin_nested():
+                with _ALEMBIC, connection.begin_nested():
                     command.downgrade(config, revision)
             except Exception as exc:
                 raise MigrationFailed(
@@ -201,7 +206,8 @@ class PluginSchema:
         """Write the SQL of ``revisions`` (``heads``: all, from base; or ``from:to``) without a database."""
         target = Target(self.migrations.version_table, url=self.database.url)
         try:
-            command.upgrade(self.config(target, output=output), revisions, sql=True)
+            with _ALEMBIC:
+                command.upgrade(self.config(target, output=output), revisions, sql=True)
         except CommandError as exc:
             raise MigrationError(f"plugin {self.plugin!r}: {exc}") from exc
 
@@ -212,15 +218,19 @@ class PluginSchema:
         operations by comparing those tables with the database (which must be at head)."""
         if metadata is None:
             config = self.config(Target(self.migrations.version_table))
-            return self._written(command.revision(config, message, version_path=str(self.migrations.folder)))
+            with _ALEMBIC:
+                return self._written(command.revision(config, message, version_path=str(self.migrations.folder)))
         engine = self.database.engine()
         try:
             with engine.connect() as connection:
                 config = self.config(Target(self.migrations.version_table, connection=connection, metadata=metadata))
                 try:
-                    return self._written(
-                        command.revision(config, message, autogenerate=True, version_path=str(self.migrations.folder))
-                    )
+                    with _ALEMBIC:
+                        return self._written(
+                            command.revision(
+                                config, message, autogenerate=True, version_path=str(self.migrations.folder)
+                            )
+                        )
                 except CommandError as exc:
                     raise MigrationError(
                         f"plugin {self.plugin!r}: {exc} (run `xcore db upgrade {self.plugin}` first)"
