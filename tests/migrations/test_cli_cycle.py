@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xcore.testing.distributions import write_distribution
+
 from .support import ADD_TITLE, CREATE_NOTES, Database, Package, config, revision, write_config, xcore
 
 
@@ -104,7 +106,18 @@ def test_bad_commands_name_what_is_wrong(site: Path, database: Database) -> None
     unknown = xcore(site, path, "upgrade", "nope")
     assert unknown.returncode == 2
     assert "no installed plugin 'nope'; plugins with migrations: notes" in unknown.stderr
+    write_distribution(site, "acme-plain", "1.0", {"xcore.plugins": {"plain": "plain_plugin:Plugin"}},
+                       {"plain_plugin.py": "class Plugin:\n    pass\n"})  # fmt: skip
+    plain = xcore(site, path, "current", "plain")
+    assert plain.returncode == 2 and "plugin 'plain' has no migrations; plugins with migrations: notes" in plain.stderr
     bad_revision = xcore(site, path, "downgrade", "notes", "9999")
     assert bad_revision.returncode == 1
     assert "plugin 'notes' has no revision '9999' (known: 0001" in bad_revision.stderr
     assert database.tables() == set()
+
+
+def test_a_bad_configuration_exits_2_naming_the_key(site: Path, tmp_path: Path) -> None:
+    Package(site, "notes").install("1.0.0", {"0001_create_notes": CREATE_NOTES})
+    path = write_config(tmp_path / "integration.yaml", config({"main": {"type": "sqlite", "migrate": "always"}}, []))
+    result = xcore(site, path, "upgrade")
+    assert result.returncode == 2 and "services.databases.main.migrate" in result.stderr

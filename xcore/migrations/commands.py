@@ -72,10 +72,9 @@ class Plan:
         except MigrationError as exc:
             _exit(self.redact(str(exc)), 2)
         if schema is None:
-            having = sorted(name for name in self.host.migration_sources if name in records)
-            what = "no installed plugin" if record is None else "plugin"
-            _exit(f"{what} {plugin!r} {'has no migrations' if record else ''}".rstrip()
-                  + f"; plugins with migrations: {', '.join(having) or '(none)'}", 2)  # fmt: skip
+            having = ", ".join(sorted(name for name in self.host.migration_sources if name in records)) or "(none)"
+            problem = f"no installed plugin {plugin!r}" if record is None else f"plugin {plugin!r} has no migrations"
+            _exit(f"{problem}; plugins with migrations: {having}", 2)
         return schema
 
     def each(self, plugin: str | None) -> Iterator[PluginSchema]:
