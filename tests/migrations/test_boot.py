@@ -191,3 +191,18 @@ async def test_misconfigured_migrations_are_refused_by_name(site: Path, tmp_path
         await host.shutdown()
     with pytest.raises(ConfigError, match=r"services\.databases\.main\.migrate"):
         Xcore(config=config({"main": {"type": "sqlite", "migrate": "sometimes"}}, [])).prepare()
+
+
+async def test_a_broken_revision_file_fails_its_plugin(site: Path, tmp_path: Path) -> None:
+    typo = "revision = '0001'\ndown_revision = None\ndef upgrade(:\n"
+    Package(site, "typo").install("1.0.0", {"0001_typo": typo}, init=PLAIN)
+    Package(site, "notes").install("1.0.0", {"0001_create_notes": CREATE_NOTES}, init=PLAIN)
+    database = Database("sqlite", f"sqlite:///{tmp_path / 'app.db'}")
+    host = await boot(config({"main": database.section(migrate="upgrade")}, ["typo", "notes"]))
+    try:
+        state, error = states(host)["typo"]
+        assert state == "failed" and "plugin 'typo' (acme-typo-" in str(error)
+        assert "cannot read its migrations in" in str(error) and "SyntaxError" in str(error)
+        assert states(host)["notes"] == ("loaded", None)
+    finally:
+        await host.shutdown()
