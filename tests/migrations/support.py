@@ -67,15 +67,21 @@ class Package:
     def dist(self) -> str:
         return f"acme-{self.plugin}-{self.tag}"
 
-    def install(self, version: str, revisions: Mapping[str, str], *, requires: Sequence[str] = (),
-                database: str | None = None, init: str | None = None, extra: Mapping[str, str] | None = None) -> None:
+    def install(
+        self,
+        version: str,
+        revisions: Mapping[str, str],
+        *,
+        requires: Sequence[str] = (),
+        database: str | None = None,
+        init: str | None = None,
+    ) -> None:
         """Install ``version`` of the package (replacing any installed one) with these revision files."""
         remove_distribution(self.site, self.dist, (self.module,))
         files = {
             f"{self.module}/__init__.py": init if init is not None else PLUGIN.format(requires=tuple(requires)),
             f"{self.module}/migrations/__init__.py": "",
             **{f"{self.module}/migrations/{name}.py": text for name, text in revisions.items()},
-            **(extra or {}),
         }
         target = f"{self.module}.migrations" + (f":{database}" if database else "")
         entry_points = {"xcore.plugins": {self.plugin: f"{self.module}:Plugin"},
