@@ -109,6 +109,7 @@ def test_generated_plugin_layout(tmp_path: Path) -> None:
         "tests/conftest.py",
         "tests/test_plugin.py",
         "user_stats/__init__.py",
+        "user_stats/migrations/__init__.py",
         "user_stats/plugin.py",
     ]
     pyproject = (target / "pyproject.toml").read_text()

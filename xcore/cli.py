@@ -24,6 +24,7 @@ from xcore.config.loader import load_config
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, scan_entry_points
 from xcore.errors import XcoreError
 from xcore.host import Xcore
+from xcore.migrations.commands import db
 from xcore.redaction import redact
 from xcore.scaffold.commands import new
 
@@ -206,6 +207,7 @@ def health_command(config_path: str | None, as_json: bool) -> None:
 
 
 cli.add_command(new)
+cli.add_command(db)
 
 
 def _add_plugin_commands(group: click.Group) -> None:

@@ -30,6 +30,8 @@ from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_s
 from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
 from xcore.events import kernel, subscribe_marked
 from xcore.events.marks import marked_handlers
+from xcore.migrations import MIGRATIONS_GROUP
+from xcore.migrations.boot import SchemaGate
 from xcore.ordering import resolve_order
 from xcore.plugin_directory import directory_sources
 from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
@@ -84,6 +86,8 @@ class Xcore:
         self.app: FastAPI | None = None
         self.booted = False
         self._given = dict(plugins or {})
+        self.migration_sources: dict[str, PluginSource] = {}
+        """The ``xcore.migrations`` entry points by plugin name, once ``prepare()`` ran (see xcore.migrations)."""
         self._discover = discover
         self._actions: dict[str, ActionHandler] = {}
         self._load_order: list[str] = []
@@ -213,8 +217,9 @@ class Xcore:
     # ------------------------------------------------------------------ discovery and registration
 
     def _sources(self) -> list[PluginSource]:
-        groups = (SERVICES_GROUP, PLUGINS_GROUP) if self._discover else (SERVICES_GROUP,)
+        groups = (SERVICES_GROUP, PLUGINS_GROUP, MIGRATIONS_GROUP) if self._discover else (SERVICES_GROUP,)
         found = scan_entry_points(groups)
+        self.migration_sources = found.get(MIGRATIONS_GROUP, {})
         sources = list(found[SERVICES_GROUP].values())
         plugin_sources: dict[str, PluginSource] = dict(found.get(PLUGINS_GROUP, {}))
         if self.config.plugins.directory is not None:
@@ -314,6 +319,7 @@ class Xcore:
             if r.source.kind == "plugin" and r.state == "registered"
         }
         order, failures = resolve_order(candidates)
+        schemas = SchemaGate(self.checked_services, self.migration_sources)
         for name, reason in failures.items():
             self.records[name].fail(reason)
             log.error("plugin %r not loaded: %s", name, reason)
@@ -323,6 +329,9 @@ class Xcore:
                 broken = [r for r in record.dependencies.requires if self.records[r].state != "loaded"]
                 if broken:
                     record.fail(f"requires plugin {broken[0]!r}, which failed: {self.records[broken[0]].error}")
+                elif (unready := await schemas.ready(record.source)) is not None:
+                    record.fail(self._redact(unready))
+                    log.error("plugin %r not loaded: %s", name, record.error)
                 else:
                     await self._load_one(record, watchdog)
         for record in self.records.values():

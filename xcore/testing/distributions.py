@@ -44,3 +44,20 @@ def write_distribution(
         path.write_text(textwrap.dedent(source))
     importlib.invalidate_caches()
     return info
+
+
+def remove_distribution(site: Path, name: str, packages: tuple[str, ...] = ()) -> None:
+    """Uninstall distribution ``name`` from ``site``: its dist-info folders and the ``packages``
+    (top-level folders or modules) it installed, as ``pip uninstall`` would before an upgrade."""
+    import shutil
+
+    normalized = name.replace("-", "_")
+    for info in site.glob(f"{normalized}-*.dist-info"):
+        shutil.rmtree(info)
+    for package in packages:
+        target = site / package
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif (module := site / f"{package}.py").exists():
+            module.unlink()
+    importlib.invalidate_caches()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from xcore.config.models import EMBEDDED_DATA_DIR
@@ -15,6 +17,8 @@ class SqlSettings(ServiceSettings):
 
     ``pool_size`` connections are kept open, ``max_overflow`` more may be opened under load;
     ``pool_timeout`` bounds the wait for a free one and ``connect_timeout`` the wait for the server.
+    ``migrate`` is what boot does with the plugins' migrations on this database (``xcore.migrations``):
+    ``check`` refuses a plugin whose database is behind its code, ``upgrade`` applies them, ``off`` neither.
     """
 
     url: str
@@ -23,6 +27,7 @@ class SqlSettings(ServiceSettings):
     echo: bool = False
     pool_timeout: float = Field(10.0, gt=0)
     connect_timeout: float = Field(5.0, gt=0)
+    migrate: Literal["check", "upgrade", "off"] = "check"
 
     @field_validator("url")
     @classmethod
