@@ -2,7 +2,8 @@
 
 The example package is installed into a throwaway virtualenv that sees this environment's packages
 (XCore included, see ``tests/venv_support.py``), in a virtualenv or in the system Python alike; a
-script in that venv boots a real host with ``type: memory`` in its config, the package's own test suite (XCore's storage conformance suite) runs there as its CI would, and after
+script in that venv boots a real host with ``type: memory`` in its config, the package's own test
+suite (XCore's storage conformance suite) runs there as its CI would, and after
 ``pip uninstall`` the same config must fail naming the section, the type and the missing package.
 """
 
