@@ -37,11 +37,15 @@ def nested_venv(folder: Path, timeout: float = 120) -> Path:
     installs go into its own site-packages.
     """
     base = getattr(sys, "_base_executable", None) or sys.executable
-    subprocess.run([base, "-m", "venv", "--without-pip", str(folder)],
-                   check=True, capture_output=True, timeout=timeout)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(folder)], check=True, capture_output=True, timeout=timeout)
     python = folder / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             check=True, capture_output=True, text=True, timeout=timeout).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    ).stdout.strip()
     lines = "; ".join(f"site.addsitedir({d!r})" for d in outer_site_dirs())
     (Path(purelib) / PTH_NAME).write_text(f"import site; {lines}\n")
     return python
