@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
 from xcore import __version__
+from xcore.docs_page import add_docs_page
 from xcore.errors import PluginNotFoundError
 from xcore.host import Xcore
 from xcore.sdk.responses import ActionNotFound, error
@@ -54,10 +55,12 @@ def create_app(
 
     app = FastAPI(
         title=settings.name, version=__version__, lifespan=lifespan,
-        docs_url="/docs" if settings.docs else None, redoc_url=None,
+        docs_url=None, redoc_url=None,  # /docs: add_docs_page below, without a CDN
         openapi_url="/openapi.json" if settings.docs else None,
     )
     app.state.xcore = xcore
+    if settings.docs:
+        add_docs_page(app)
 
     @app.get("/health", tags=["xcore"])
     async def health() -> dict[str, str]:
