@@ -167,7 +167,10 @@ def config_check(config_path: str | None) -> None:
     resolved = host.config.model_dump(mode="json", exclude_none=True)
     resolved["app"]["api_key"] = host.config.app.api_key.get_secret_value() if host.config.app.api_key else None
     resolved["services"] = resolved_services(host)
-    click.echo(f"# {host.loaded.path or 'embedded defaults (no integration.yaml)'}: valid")
+    for warning in host.config_warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"# {host.loaded.path or 'embedded defaults (no integration.yaml)'}: valid"
+               + (f", {len(host.config_warnings)} warning(s) on stderr" if host.config_warnings else ""))
     click.echo(yaml.safe_dump(redact(resolved), sort_keys=False).rstrip())
 
 
