@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
 from xcore import __version__
+from xcore.action_endpoint_off import explain_disabled_actions
 from xcore.docs_page import add_docs_page
 from xcore.errors import PluginNotFoundError
 from xcore.host import Xcore
@@ -75,6 +76,8 @@ def create_app(
 
     if settings.api_key is not None:
         _add_action_route(app, xcore, settings.api_key.get_secret_value(), settings.plugin_prefix)
+    else:
+        explain_disabled_actions(app, settings.plugin_prefix)
     return app
 
 
