@@ -91,21 +91,32 @@ def cli() -> None:
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
 @click.option("--workers", default=1, show_default=True, type=int)
 def serve(config_path: str | None, strict: bool, host: str, port: int, reload: bool, workers: int) -> None:
-    """Serve the application with uvicorn."""
+    """Serve the application with uvicorn.
+
+    Exit codes: 0 when stopped (Ctrl-C, SIGTERM); 2 when the config is invalid (nothing started);
+    1 when the boot failed: a required service did not start, or with --strict a plugin failed.
+    Either failure is one paragraph on stderr; plugin tracebacks are in the log above it.
+    """
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     try:
         # Fail here, in one paragraph, rather than as a traceback in every worker: the file and every
         # service section as its type validates it (nothing is connected).
-        Xcore(config_path).prepare()
+        checked = Xcore(config_path)
+        checked.config.app.strict = checked.config.app.strict or strict
+        checked.prepare()
     except XcoreError as exc:
         fail(str(exc))
     if config_path:
         os.environ["XCORE_CONFIG"] = os.path.abspath(config_path)
     if strict:
         os.environ["XCORE_STRICT"] = "1"
-    uvicorn.run("xcore.web:app_from_env", factory=True, host=host, port=port, reload=reload,
-                workers=workers if not reload else None)
+    try:
+        uvicorn.run("xcore.web:app_from_env", factory=True, host=host, port=port, reload=reload,
+                    workers=workers if not reload else None)
+    except SystemExit as exc:  # uvicorn's "startup failed" (3) is this command's "boot failed" (1)
+        sys.exit(1 if exc.code == STARTUP_FAILURE else exc.code)
 
 
 @cli.command("plugins")

@@ -21,6 +21,7 @@ from fastapi.security import APIKeyHeader
 
 from xcore import __version__
 from xcore.action_endpoint_off import explain_disabled_actions
+from xcore.boot_failure import report_boot_failures_briefly
 from xcore.docs_page import add_docs_page
 from xcore.errors import PluginNotFoundError
 from xcore.host import Xcore
@@ -60,6 +61,7 @@ def create_app(
         openapi_url="/openapi.json" if settings.docs else None,
     )
     app.state.xcore = xcore
+    report_boot_failures_briefly(app)
     if settings.docs:
         add_docs_page(app)
 
