@@ -49,7 +49,7 @@ def test_plugins_fits_100_columns_and_keeps_the_whole_error(site: Site, tmp_path
     assert lines[bad].split()[-1] == "failed" and lines[bad + 1].startswith("  error: import of")
     wrapped = [lines[bad + 1], *(line for line in lines[bad + 2 :] if line.startswith("    "))]
     error = "".join("".join(line.split()) for line in wrapped)  # whitespace aside, the error is whole
-    assert error.endswith("broken wheel:|thesecondlineofalongerror" + "x" * 150)
+    assert error.endswith("brokenwheel:|thesecondlineofalongerror" + "x" * 150)
 
 
 def test_check_gives_scripts_an_exit_code(site: Site, tmp_path: Path) -> None:
