@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,9 @@ STARTUP_SECONDS = 60
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "XCORE_DATA": str(tmp_path / "data"), "XCORE_API_KEY": "k-123"}
+    # PYTHON: this interpreter, whether it is a venv's or the system's (else the script picks ./.venv)
+    env = {**os.environ, "PYTHON": sys.executable, "PORT": str(port), "XCORE_DATA": str(tmp_path / "data"),
+           "XCORE_API_KEY": "k-123"}  # fmt: skip
     log = (tmp_path / "demo.log").open("w")
     process = subprocess.Popen(
         ["bash", str(ROOT / "scripts" / "demo"), "--no-install"], env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -1,8 +1,9 @@
 """A service backend is a pip package: installing ``xcore-memory-storage`` adds ``type: memory``.
 
-The example package is installed into a throwaway virtualenv that sees XCore through the system
-site-packages; a script in that venv boots a real host with ``type: memory`` in its config, the
-package's own test suite (XCore's storage conformance suite) runs there as its CI would, and after
+The example package is installed into a throwaway virtualenv that sees this environment's packages
+(XCore included, see ``tests/venv_support.py``), in a virtualenv or in the system Python alike; a
+script in that venv boots a real host with ``type: memory`` in its config, the package's own test
+suite (XCore's storage conformance suite) runs there as its CI would, and after
 ``pip uninstall`` the same config must fail naming the section, the type and the missing package.
 """
 
@@ -15,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.venv_support import nested_venv
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_plugins" / "xcore-memory-storage"
 
@@ -61,9 +64,9 @@ def run(*cmd: str, cwd: Path) -> str:
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv without pip of its own (fast): the system pip installs into it with ``--python``."""
+    """A venv without pip of its own (fast): this environment's pip installs into it with ``--python``."""
     folder = tmp_path_factory.mktemp("backend-venv")
-    run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(folder / "venv"), cwd=folder)
+    nested_venv(folder / "venv")
     return folder
 
 

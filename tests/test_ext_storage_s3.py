@@ -164,7 +164,7 @@ async def test_without_the_s3_extra_the_error_names_it(s3_server: S3Server, monk
         async with running_service("extension", s3_server.settings("any-bucket"), name="storage"):
             pass
     assert "services.extensions.storage" in str(caught.value)
-    assert "pip install 'xcore[s3]'" in str(caught.value)
+    assert "pip install 'xcore-host[s3]'" in str(caught.value)
 
 
 @pytest.mark.parametrize(("settings", "message"), [

@@ -1,7 +1,7 @@
 """``xcore new plugin|service NAME``: packages that install with pip and whose own tests pass.
 
 The end-to-end test installs both generated packages into a throwaway venv that sees this
-environment's packages (``--system-site-packages``), then runs each package's tests with that venv's
+environment's packages (``tests/venv_support.py``), then runs each package's tests with that venv's
 Python: exactly what a plugin author does after ``xcore new``.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.venv_support import nested_venv
 from xcore.scaffold import ScaffoldError, create, names_for, render
 from xcore.scaffold.commands import new
 
@@ -41,10 +42,7 @@ def test_generated_packages_install_and_their_tests_pass(tmp_path: Path) -> None
         assert result.exit_code == 0, result.output
         assert f"created {kind} package {name!r}" in result.output
 
-    venv = tmp_path / "venv"
-    # --without-pip: the venv uses this environment's pip through --system-site-packages, which saves seconds.
-    check(run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], tmp_path), "venv")
-    python = str(venv / "bin" / "python")
+    python = str(nested_venv(tmp_path / "venv"))
     check(
         run(
             [

@@ -6,7 +6,7 @@ from xcore.hookspecs import hookimpl
 from xcore.host import Xcore
 
 try:
-    __version__ = version("xcore")
+    __version__ = version("xcore-host")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 

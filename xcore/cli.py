@@ -20,6 +20,7 @@ import pluggy
 import yaml
 
 from xcore import __version__, hookspecs
+from xcore.cli_output import configure_cli_logging, fitted_table, one_line
 from xcore.config.loader import load_config
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, scan_entry_points
 from xcore.errors import XcoreError
@@ -80,8 +81,12 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="xcore")
-def cli() -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Show tracebacks (a broken plugin is otherwise one line).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """XCore: a FastAPI host whose features arrive as plugins."""
+    if ctx.invoked_subcommand != "serve":  # the server keeps its full log, tracebacks included
+        configure_cli_logging(verbose, os.environ.get("XCORE_LOG_LEVEL", "WARNING"))
 
 
 @cli.command()
@@ -92,29 +97,44 @@ def cli() -> None:
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
 @click.option("--workers", default=1, show_default=True, type=int)
 def serve(config_path: str | None, strict: bool, host: str, port: int, reload: bool, workers: int) -> None:
-    """Serve the application with uvicorn."""
+    """Serve the application with uvicorn.
+
+    Exit codes: 0 when stopped (Ctrl-C, SIGTERM); 2 when the config is invalid (nothing started);
+    1 when the boot failed: a required service did not start, or with --strict a plugin failed.
+    Either failure is one paragraph on stderr; plugin tracebacks are in the log above it.
+    """
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     try:
         # Fail here, in one paragraph, rather than as a traceback in every worker: the file and every
         # service section as its type validates it (nothing is connected).
-        Xcore(config_path).prepare()
+        checked = Xcore(config_path)
+        checked.config.app.strict = checked.config.app.strict or strict
+        checked.prepare()
     except XcoreError as exc:
         fail(str(exc))
     if config_path:
         os.environ["XCORE_CONFIG"] = os.path.abspath(config_path)
     if strict:
         os.environ["XCORE_STRICT"] = "1"
-    uvicorn.run("xcore.web:app_from_env", factory=True, host=host, port=port, reload=reload,
-                workers=workers if not reload else None)
+    try:
+        uvicorn.run("xcore.web:app_from_env", factory=True, host=host, port=port, reload=reload,
+                    workers=workers if not reload else None)
+    except SystemExit as exc:  # uvicorn's "startup failed" (3) is this command's "boot failed" (1)
+        sys.exit(1 if exc.code == STARTUP_FAILURE else exc.code)
 
 
 @cli.command("plugins")
 @config_option
 @strict_option
 @json_option
-def plugins_command(config_path: str | None, strict: bool, as_json: bool) -> None:
-    """List plugins and service backends: version, distribution, state, error, hooks."""
+@click.option("--check", is_flag=True, help="Exit 1 when any plugin or backend failed (the list is printed).")
+def plugins_command(config_path: str | None, strict: bool, as_json: bool, check: bool) -> None:
+    """List plugins and service backends: version, distribution, state, error (hooks with --json).
+
+    Exit codes: 0, or 1 with --check when any failed; 1 with --strict (the boot fails); 2 for a bad config.
+    """
 
     async def work(host: Xcore) -> list[dict[str, Any]]:
         return [r.report() for r in host.plugins]
@@ -122,10 +142,10 @@ def plugins_command(config_path: str | None, strict: bool, as_json: bool) -> Non
     rows = run_host(config_path, strict, work)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        row["hooks"] = ",".join(h.removeprefix("xcore_") for h in row["hooks"])
-    click.echo(table(rows, ["name", "kind", "version", "distribution", "state", "hooks", "error"]))
+    else:
+        click.echo(fitted_table(rows, ["name", "kind", "version", "distribution", "state"], note="error"))
+    if check and any(row["state"] == "failed" for row in rows):
+        sys.exit(1)
 
 
 @cli.command("services")
@@ -148,7 +168,7 @@ def services_command(config_path: str | None, as_json: bool) -> None:
 
     rows = run_host(config_path, False, work)
     click.echo(json.dumps(rows, indent=2) if as_json else
-               table(rows, ["name", "kind", "type", "provided_by", "health", "latency_ms", "error"]))
+               fitted_table(rows, ["name", "kind", "type", "provided_by", "health", "latency_ms"], note="error"))
 
 
 @cli.group("config")
@@ -168,7 +188,10 @@ def config_check(config_path: str | None) -> None:
     resolved = host.config.model_dump(mode="json", exclude_none=True)
     resolved["app"]["api_key"] = host.config.app.api_key.get_secret_value() if host.config.app.api_key else None
     resolved["services"] = resolved_services(host)
-    click.echo(f"# {host.loaded.path or 'embedded defaults (no integration.yaml)'}: valid")
+    for warning in host.config_warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"# {host.loaded.path or 'embedded defaults (no integration.yaml)'}: valid"
+               + (f", {len(host.config_warnings)} warning(s) on stderr" if host.config_warnings else ""))
     for checked in host.checked_services:  # defaults taken from other sections, e.g. the scheduler's Redis
         for note in getattr(checked.settings, "notes", ()):
             click.echo(f"# {note}")
@@ -202,7 +225,7 @@ def health_command(config_path: str | None, as_json: bool) -> None:
     else:
         rows = [{"name": n, **r} for n, r in report["services"].items()]
         rows += [{"name": f"plugin {n}", **r} for n, r in report["plugins"].items()]
-        click.echo(table(rows, ["name", "status", "latency_ms", "error"]))
+        click.echo(fitted_table(rows, ["name", "status", "latency_ms"], note="error"))
     sys.exit(0 if report["status"] == "ok" else 1)
 
 
@@ -210,8 +233,9 @@ cli.add_command(new)
 cli.add_command(db)
 
 
-def _add_plugin_commands(group: click.Group) -> None:
-    """Let installed, enabled plugins add commands. Config errors are reported by the commands."""
+def _add_plugin_commands(group: click.Group, verbose: bool = False) -> None:
+    """Let installed, enabled plugins add commands. Config errors are reported by the commands,
+    and broken plugins by the commands that boot a host (``xcore plugins`` lists them)."""
     try:
         config = load_config(os.environ.get("XCORE_CONFIG")).config
     except XcoreError:
@@ -228,13 +252,16 @@ def _add_plugin_commands(group: click.Group) -> None:
             try:
                 obj = source.load()
                 pm.register(obj() if isinstance(obj, type) else obj, name=f"{group_name}:{name}")
-            except Exception as exc:  # a broken plugin must not break the CLI
-                click.echo(f"warning: plugin {name!r} not loaded for CLI commands: {exc}", err=True)
+            except Exception as exc:  # a broken plugin must not break the CLI; commands report it once
+                if verbose:
+                    click.echo(f"warning: plugin {name!r} not loaded for CLI commands: {one_line(str(exc))}",
+                               err=True)
     pm.hook.xcore_register_commands(cli=group)
 
 
 def main() -> None:
-    _add_plugin_commands(cli)
+    arguments = sys.argv[1:]
+    _add_plugin_commands(cli, verbose="-v" in arguments or "--verbose" in arguments)
     cli()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xcore.suggestions import did_you_mean
+
 
 class XcoreError(Exception):
     """Base of every error XCore raises on purpose."""
@@ -18,7 +20,9 @@ class ServiceNotFoundError(XcoreError, KeyError):
         self.name = name
         self.available = sorted(available)
         XcoreError.__init__(
-            self, f"no service named {name!r}; available services: {', '.join(self.available) or '(none)'}"
+            self,
+            f"no service named {name!r}.{did_you_mean(name, self.available)} "
+            f"Available services: {', '.join(self.available) or '(none)'}",
         )
 
     def __str__(self) -> str:  # KeyError would quote the message

@@ -26,6 +26,7 @@ from fastapi import APIRouter, FastAPI
 
 from xcore import hookspecs
 from xcore.config.loader import LoadedConfig, load_config
+from xcore.config.plugin_names import unknown_plugin_names
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_source, local_source, scan_entry_points
 from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
 from xcore.events import kernel, subscribe_marked
@@ -96,6 +97,8 @@ class Xcore:
         self._prepared = False
         self.checked_services: list[CheckedSpec] = []
         """Every service section with its type and validated settings, once ``prepare()`` ran."""
+        self.config_warnings: list[str] = []
+        """Mistakes that do not stop a boot (unknown plugin names), once ``prepare()`` ran; logged by ``boot``."""
         self._service_healthy: dict[str, bool] = {}
         self._monitor_task: asyncio.Task[None] | None = None
         if os.environ.get("XCORE_TRACE_HOOKS"):
@@ -141,6 +144,8 @@ class Xcore:
         began = time.perf_counter()
         try:
             self.prepare()
+            for warning in self.config_warnings:
+                log.warning("%s", warning)
             await self.services.build(self.checked_services, app_name=self.config.app.name,
                                       plugins=self._plugin_handle)
             await self._load_plugins()
@@ -257,10 +262,15 @@ class Xcore:
         for key, record in self.records.items():
             if record.handle is not None:
                 record.hooks = hooks.get(key, PluginHooks())
+        plugin_names = {r.name for r in self.records.values() if r.source.kind == "plugin"}
+        backend_names = {r.name for r in self.records.values() if r.source.kind == "service"}
+        self.config_warnings = unknown_plugin_names(self.config.plugins, plugin_names, backend_names)
+        if self.config_warnings and self.config.app.strict:
+            raise ConfigError(" ".join(self.config_warnings) + " (app.strict: unknown plugin names are errors)")
         enabled_plugins = [r for r in self.records.values() if r.source.kind == "plugin" and r.state != "disabled"]
-        unknown = set(self.config.plugins.settings) - {r.name for r in enabled_plugins}
+        unknown = (set(self.config.plugins.settings) & plugin_names) - {r.name for r in enabled_plugins}
         for name in sorted(unknown):
-            log.warning("plugins.settings.%s: no enabled plugin has this name", name)
+            self.config_warnings.append(f"plugins.settings.{name}: the plugin {name!r} is disabled")
 
     @staticmethod
     def _key(source: PluginSource) -> str:

@@ -22,8 +22,11 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
 from xcore import __version__
+from xcore.action_endpoint_off import explain_disabled_actions
 from xcore.action_payload import ACTION_BODY, parse_payload
 from xcore.api_keys import matches, operator_keys, presented_key
+from xcore.boot_failure import report_boot_failures_briefly
+from xcore.docs_page import add_docs_page
 from xcore.error_log import RepeatedErrors
 from xcore.errors import PluginNotFoundError
 from xcore.host import Xcore
@@ -63,9 +66,12 @@ def create_app(
 
     app = FastAPI(
         title=settings.name, version=__version__, lifespan=lifespan,
-        docs_url="/docs" if settings.docs else None, redoc_url=None,
+        docs_url=None, redoc_url=None,  # /docs: add_docs_page below, without a CDN
         openapi_url="/openapi.json" if settings.docs else None,
     )
+    report_boot_failures_briefly(app)
+    if settings.docs:
+        add_docs_page(app)
     install_endpoints(app, xcore)
     return app
 
@@ -103,6 +109,8 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
 
     if settings.api_key is not None:
         _add_action_route(app, xcore, settings.api_key.get_secret_value(), settings.plugin_prefix, errors)
+    elif app.middleware_stack is None:
+        explain_disabled_actions(app, settings.plugin_prefix)
 
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,

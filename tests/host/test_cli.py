@@ -113,11 +113,11 @@ def test_services_lists_the_embedded_defaults_with_provider_and_health(site: Sit
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert {name: (row["kind"], row["type"], row["provided_by"], row["health"]) for name, row in rows.items()} == {
-        "default": ("database", "sqlite", "xcore", "ok"),
-        "cache": ("cache", "memory", "xcore", "ok"),
-        "events": ("events", "memory", "xcore", "ok"),
-        "scheduler": ("scheduler", "memory", "xcore", "ok"),
-        "ext.storage": ("extension", "local", "xcore", "ok"),
+        "default": ("database", "sqlite", "xcore-host", "ok"),
+        "cache": ("cache", "memory", "xcore-host", "ok"),
+        "events": ("events", "memory", "xcore-host", "ok"),
+        "scheduler": ("scheduler", "memory", "xcore-host", "ok"),
+        "ext.storage": ("extension", "local", "xcore-host", "ok"),
     }
 
 

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 
 from xcore import Xcore
 from xcore.sdk import TrustedBase, action, error, ok
@@ -34,10 +34,13 @@ class Shop(TrustedBase):
 
         return router
 
+    bought = 0
+
     @action()
     async def buy(self, payload: dict[str, Any]) -> dict[str, Any]:
         if payload.get("qty", 0) <= 0:
             return error("quantity must be positive", code="bad_qty")
+        Shop.bought += payload["qty"]
         return ok(bought=payload["qty"])
 
     @action()
@@ -79,9 +82,40 @@ async def test_custom_prefix() -> None:
         assert (await http.get("/ext/shop/items/1")).status_code == 200
 
 
-async def test_action_endpoint_does_not_exist_without_an_api_key() -> None:
-    async with client({"shop": Shop}) as http:
-        assert (await http.post("/plugins/shop/actions/buy", json={"qty": 1})).status_code in (404, 405)
+class OwnActions(TrustedBase):
+    """A plugin whose own router has a POST route shaped like the action endpoint."""
+
+    def get_router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.post("/actions/{name}")
+        async def own(name: str) -> dict[str, str]:
+            if name != "known":
+                raise HTTPException(404, f"no thing called {name}")
+            return {"own": name}
+
+        return router
+
+
+async def test_action_endpoint_is_off_without_an_api_key_and_says_so() -> None:
+    Shop.bought = 0
+    async with client({"shop": Shop, "own": OwnActions}) as http:
+        off = await http.post("/plugins/shop/actions/buy", json={"qty": 1})
+        assert off.status_code == 404
+        assert off.json() == {
+            "status": "error", "code": "actions_disabled",
+            "message": "the action endpoint is off: set app.api_key in integration.yaml to enable "
+            "POST /plugins/<plugin>/actions/<action> (then send the key as X-API-Key or Authorization: Bearer)",
+        }  # fmt: skip
+        # the same with a key: the endpoint is off whatever the caller sends
+        keyed = await http.post("/plugins/shop/actions/buy", json={"qty": 1}, headers={"X-API-Key": "guess"})
+        assert keyed.status_code == 404 and keyed.json()["code"] == "actions_disabled"
+        # other unmatched requests keep FastAPI's plain 404; a plugin's own route keeps its answers
+        assert (await http.post("/plugins/shop/nothing", json={})).json() == {"detail": "Not Found"}
+        assert (await http.get("/plugins/shop/actions/buy")).json() == {"detail": "Not Found"}
+        assert (await http.post("/plugins/own/actions/known")).json() == {"own": "known"}
+        assert (await http.post("/plugins/own/actions/other")).json() == {"detail": "no thing called other"}
+    assert Shop.bought == 0
 
 
 async def test_action_endpoint_requires_the_key_and_answers_the_action() -> None:

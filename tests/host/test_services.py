@@ -110,7 +110,7 @@ async def test_unknown_service_name_is_a_key_error_listing_the_names() -> None:
         assert ctx is not None
         with pytest.raises(KeyError) as info:
             ctx.services["dbb"]
-        assert str(info.value) == "no service named 'dbb'; available services: cache"
+        assert str(info.value) == "no service named 'dbb'. Available services: cache"
         assert ctx.services.get("dbb") is None and "cache" in ctx.services and "dbb" not in ctx.services
         with pytest.raises(TypeError):
             ctx.services["x"] = 1  # type: ignore[index]

@@ -8,19 +8,24 @@ Actions can be routed to methods with ``@action`` instead of writing ``handle`` 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, overload
 
 from xcore.hookspecs import hookimpl
 from xcore.sdk.responses import ActionNotFound
 from xcore.sdk.scheduling import schedule_marked
+from xcore.sdk.typed_services import checked_service
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
+    from xcore.builtin_services.cache import Cache
+    from xcore.builtin_services.scheduler import PluginScheduler
+    from xcore.events import EventsView
     from xcore.sdk.context import PluginContext
 
 ActionMethod = Callable[..., Awaitable[dict[str, Any]]]
 F = TypeVar("F", bound=ActionMethod)
+S = TypeVar("S")
 
 _ACTION_ATTR = "__xcore_action__"
 
@@ -77,9 +82,26 @@ class TrustedBase:
     def name(self, value: str) -> None:
         self.__dict__["_own_name"] = value
 
-    def get_service(self, name: str) -> Any:
-        """The service called ``name``; an unknown name raises ``KeyError`` listing the known ones."""
-        return self.ctx.services[name]
+    @overload
+    def get_service(self, name: Literal["cache"]) -> Cache: ...
+    @overload
+    def get_service(self, name: Literal["scheduler"]) -> PluginScheduler: ...
+    @overload
+    def get_service(self, name: Literal["events"]) -> EventsView: ...
+    @overload
+    def get_service(self, name: str, kind: type[S] | tuple[type[S], ...]) -> S: ...
+    @overload
+    def get_service(self, name: str) -> Any: ...
+
+    def get_service(self, name: str, kind: type[Any] | tuple[type[Any], ...] | None = None) -> Any:
+        """The service called ``name``; an unknown name raises ``KeyError`` listing the known ones.
+
+        Type checkers know the built-in names ``cache``, ``scheduler`` and ``events``. For any other
+        name, pass the type you expect (``self.get_service("db", SqlDatabase)``): the service is
+        checked with ``isinstance`` (a ``TypeError`` names the service and both types) and typed as it.
+        """
+        service = self.ctx.services[name]
+        return service if kind is None else checked_service(name, service, kind)
 
     async def on_load(self) -> None:
         """Called once when the plugin loads; fetch services and prepare state here."""

@@ -9,7 +9,6 @@ reports the failure through its health check, unless its settings say ``required
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -31,6 +30,7 @@ from xcore.services.types import (
     ServiceType,
     SettingsContext,
 )
+from xcore.suggestions import did_you_mean
 
 log = logging.getLogger("xcore.services")
 
@@ -89,8 +89,7 @@ class ServiceTypeRegistry:
             )
         known = self.of_kind(kind)
         listing = ", ".join(f"{n} (from {r.distribution or r.provider})" for n, r in sorted(known.items()))
-        guess = difflib.get_close_matches(str(name), list(known), n=1)
-        hint = f" Did you mean {guess[0]!r}?" if guess else ""
+        hint = did_you_mean(str(name), known)
         raise ConfigError(
             f"{key_path}: unknown {kind} type {name!r}.{hint} Known {kind} types: {listing or '(none)'}. "
             f"A type comes from an installed package that registers it through xcore_register_service."

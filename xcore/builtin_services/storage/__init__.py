@@ -65,7 +65,7 @@ def xcore_register_service() -> list[ServiceType]:
             "s3",
             S3StorageSettings,
             build_s3,
-            description="An S3 or S3-compatible bucket (needs the xcore[s3] extra)",
+            description="An S3 or S3-compatible bucket (needs the xcore-host[s3] extra)",
         ),
     ]
 

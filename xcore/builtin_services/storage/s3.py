@@ -3,7 +3,7 @@
 Why aioboto3 rather than boto3 in a thread: storage calls are network waits, and a plugin uploading
 many files concurrently would otherwise occupy one worker thread per request (the default thread
 pool is small and shared with every other ``to_thread`` user). aioboto3 keeps each request a
-coroutine over one pooled HTTP client. It is the optional extra ``xcore[s3]`` and is imported only
+coroutine over one pooled HTTP client. It is the optional extra ``xcore-host[s3]`` and is imported only
 when an ``s3`` service is built.
 
 The client is created on first use, not at construction, and survives outages: botocore opens a
@@ -234,7 +234,7 @@ def load_aioboto3() -> ModuleType:
     except ImportError as exc:
         raise ModuleNotFoundError(
             "the s3 storage type needs the optional package aioboto3, which is not installed; "
-            "install it with: pip install 'xcore[s3]'",
+            "install it with: pip install 'xcore-host[s3]'",
             name="aioboto3",
         ) from exc
     module: ModuleType = aioboto3

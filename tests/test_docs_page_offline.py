@@ -1,0 +1,117 @@
+"""``/docs`` renders in a real browser with no network: every asset comes from the server itself.
+
+``xcore serve`` runs for real with a plugin; headless Chromium (Debian's ``chromium``) loads
+``/docs`` with every host name except 127.0.0.1 made unresolvable, so a page that needs a CDN stays
+blank. The rendered DOM must show the plugin's operations, which only Swagger UI's script puts
+there after fetching ``/openapi.json``. Without Chromium the test skips, and fails under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from xcore.testing.servers import free_port
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+PLUGIN = """
+from fastapi import APIRouter
+from xcore.sdk import TrustedBase
+
+
+class Plugin(TrustedBase):
+    def get_router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/inventory/{item}", summary="Look up one inventory item")
+        async def item(item: str) -> dict[str, str]:
+            return {"item": item}
+
+        return router
+"""
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if IN_CI:
+            pytest.fail("chromium is not installed (CI=true: .ci/run installs it with apt)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return found
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    (tmp_path / "offline_docs_plugin.py").write_text(PLUGIN)
+    config = tmp_path / "integration.yaml"
+    config.write_text("app:\n  api_key: docs-key\nplugins:\n  local:\n    stock: offline_docs_plugin:Plugin\n")
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "XCORE_DATA": str(tmp_path / "data")}
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "xcore.cli", "serve", "--config", str(config), "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"xcore serve exited with {process.returncode}:\n{(tmp_path / 'serve.log').read_text()}")
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"xcore serve did not answer within 60s:\n{(tmp_path / 'serve.log').read_text()}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def test_the_docs_page_references_only_its_own_server(server: str) -> None:
+    page = httpx.get(f"{server}/docs", timeout=10)
+    assert page.status_code == 200
+    assert re.findall(r"https?://[^\s'\"]+", page.text) == []  # no CDN, no absolute URL at all
+    for asset in re.findall(r"""(?:src|href)=["']?(/docs/assets/[^"' >]+)""", page.text):
+        fetched = httpx.get(f"{server}{asset}", timeout=10)
+        assert fetched.status_code == 200 and len(fetched.content) > 1000, asset
+
+
+def test_the_docs_page_renders_the_plugin_operations_without_network(server: str, tmp_path: Path) -> None:
+    browser = chromium()
+    command = [
+        browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        # no network: every host but the server's own is unresolvable, so a CDN asset cannot load
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        "--virtual-time-budget=20000", "--dump-dom", f"{server}/docs",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    dom = result.stdout
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'class="swagger-ui' in dom, dom[-3000:]
+    # operations Swagger UI renders from /openapi.json: the plugin's route and the action endpoint
+    assert "/plugins/stock/inventory/{item}" in dom, dom[-3000:]
+    assert "Look up one inventory item" in dom
+    assert "/plugins/{plugin}/actions/{action}" in dom
