@@ -115,7 +115,7 @@ CASES: list[dict[str, Any]] = [
         "method": "GET",
         "path": GET_PATH,
         "body": None,
-        "baseline": "same APIRouter on bare FastAPI",
+        "baseline": "the same endpoint declared with @app.get on a bare FastAPI()",
         "control": True,
     },
     {

@@ -30,6 +30,7 @@ from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
 from xcore.events import kernel, subscribe_marked
 from xcore.events.marks import marked_handlers
 from xcore.ordering import resolve_order
+from xcore.plugin_routes import mount_plugin_router
 from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
 from xcore.redaction import describe_exception, install_redaction, redact_text, secret_values
 from xcore.sdk.base import TrustedBase
@@ -322,7 +323,7 @@ class Xcore:
             return
         if router is not None and self.app is not None:
             prefix = f"{self.config.app.plugin_prefix}/{record.name}"
-            self.app.include_router(router, prefix=prefix, tags=[record.name])
+            mount_plugin_router(self.app, router, prefix, record.name)
             record.mounted_at = prefix
         if "xcore_handle" in hooks:
             self._actions[record.name] = self._action_handler(record, ctx)
