@@ -16,7 +16,6 @@ depends on this shortcut; only speed does.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 from typing import Any
@@ -36,13 +35,17 @@ _ROUTE_OPTIONS = (
 )  # fmt: skip
 
 
-@functools.cache
+_accepted_by: dict[type[APIRoute], frozenset[str]] = {}
+
+
 def _accepted(route_class: type[APIRoute]) -> frozenset[str]:
     """The keyword arguments ``route_class`` accepts (custom route classes and older FastAPI take fewer)."""
-    parameters = inspect.signature(route_class.__init__).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        parameters = inspect.signature(APIRoute.__init__).parameters
-    return frozenset(parameters)
+    if route_class not in _accepted_by:
+        parameters = inspect.signature(route_class.__init__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            parameters = inspect.signature(APIRoute.__init__).parameters
+        _accepted_by[route_class] = frozenset(parameters)
+    return _accepted_by[route_class]
 
 
 def directly_mountable(router: APIRouter) -> bool:
