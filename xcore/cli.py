@@ -90,8 +90,13 @@ def cli() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
 @click.option("--workers", default=1, show_default=True, type=int)
-def serve(config_path: str | None, strict: bool, host: str, port: int, reload: bool, workers: int) -> None:
-    """Serve the application with uvicorn."""
+@click.option("--loop", type=click.Choice(["auto", "uvloop", "asyncio"]), default="auto", show_default=True,
+              help="Event loop, as uvicorn's --loop: auto is uvloop (installed with XCore), else asyncio.")
+@click.option("--http", type=click.Choice(["auto", "httptools", "h11"]), default="auto", show_default=True,
+              help="HTTP/1.1 parser, as uvicorn's --http: auto is httptools (installed with XCore), else h11.")
+def serve(config_path: str | None, strict: bool, host: str, port: int, reload: bool, workers: int, loop: str,
+          http: str) -> None:
+    """Serve the application with uvicorn (uvloop and httptools unless --loop / --http say otherwise)."""
     import uvicorn
 
     try:
@@ -105,7 +110,7 @@ def serve(config_path: str | None, strict: bool, host: str, port: int, reload: b
     if strict:
         os.environ["XCORE_STRICT"] = "1"
     uvicorn.run("xcore.web:app_from_env", factory=True, host=host, port=port, reload=reload,
-                workers=workers if not reload else None)
+                workers=workers if not reload else None, loop=loop, http=http)
 
 
 @cli.command("plugins")
