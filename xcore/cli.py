@@ -23,6 +23,7 @@ from xcore import __version__, hookspecs
 from xcore.config.loader import load_config
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, scan_entry_points
 from xcore.errors import XcoreError
+from xcore.hookcalls import option_problems
 from xcore.host import Xcore
 from xcore.redaction import redact
 from xcore.scaffold.commands import new
@@ -230,6 +231,10 @@ def _add_plugin_commands(group: click.Group) -> None:
                 pm.register(obj() if isinstance(obj, type) else obj, name=f"{group_name}:{name}")
             except Exception as exc:  # a broken plugin must not break the CLI
                 click.echo(f"warning: plugin {name!r} not loaded for CLI commands: {exc}", err=True)
+    for impl in pm.hook.xcore_register_commands.get_hookimpls():
+        for problem in option_problems({"xcore_register_commands": impl}):
+            click.echo(f"warning: plugin {impl.plugin_name!r} not loaded for CLI commands: {problem}", err=True)
+            pm.unregister(impl.plugin)
     pm.hook.xcore_register_commands(cli=group)
 
 

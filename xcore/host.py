@@ -29,6 +29,7 @@ from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_s
 from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
 from xcore.events import kernel, subscribe_marked
 from xcore.events.marks import marked_handlers
+from xcore.hookcalls import BROADCAST_HOOKS, BroadcastRecorder, culprit, option_problems
 from xcore.ordering import resolve_order
 from xcore.plugin_routes import mount_plugin_router
 from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
@@ -84,7 +85,9 @@ class Xcore:
         """Every service section with its type and validated settings, once ``prepare()`` ran."""
         self._service_healthy: dict[str, bool] = {}
         self._monitor_task: asyncio.Task[None] | None = None
-        if os.environ.get("XCORE_TRACE_HOOKS"):
+        self._recorder = BroadcastRecorder()
+        self._tracing = bool(os.environ.get("XCORE_TRACE_HOOKS"))
+        if self._tracing:
             hooks_log = logging.getLogger("xcore.hooks")
             hooks_log.setLevel(logging.DEBUG)
             self.pm.trace.root.setwriter(hooks_log.debug)
@@ -215,6 +218,7 @@ class Xcore:
         for key, record in self.records.items():
             if record.handle is not None:
                 record.hooks = hooks.get(key, PluginHooks())
+                self._check_hook_options(record, key)
         enabled_plugins = [r for r in self.records.values() if r.source.kind == "plugin" and r.state != "disabled"]
         unknown = set(self.config.plugins.settings) - {r.name for r in enabled_plugins}
         for name in sorted(unknown):
@@ -246,20 +250,56 @@ class Xcore:
         record.handle = PluginHandle(source.name, obj, source.version, source.distribution)
         record.dependencies = declared_dependencies(obj)
 
+    def _check_hook_options(self, record: PluginRecord, key: str) -> None:
+        """Refuse what the host cannot honour (see :mod:`xcore.hookcalls`); guard broadcast implementations."""
+        assert record.hooks is not None
+        problems = option_problems(record.hooks.impls)
+        if problems:
+            record.fail("hook options XCore cannot honour: " + "; ".join(problems))
+            log.error("plugin %r: %s", record.name, record.error)
+            self.pm.unregister(name=key)
+            return
+        for hook, impl in record.hooks.impls.items():
+            if hook in BROADCAST_HOOKS:
+                self._recorder.guard(impl)
+
+    def _failed_plugin_objects(self) -> list[object]:
+        """Registered plugin objects of failed records: broadcast calls leave them out."""
+        found = (self.pm.get_plugin(key) for key, r in self.records.items() if r.state == "failed")
+        return [obj for obj in found if obj is not None]
+
     def _collect_service_types(self) -> None:
-        for record in self.records.values():
-            if record.hooks is None or "xcore_register_service" not in record.hooks or record.state == "failed":
-                continue
+        hook = "xcore_register_service"
+        while True:
             try:
-                declared = record.hooks.bind("xcore_register_service")()
-            except Exception as exc:
-                record.fail(f"xcore_register_service raised {self._describe(exc)}")
-                log.error("plugin %r: %s", record.name, record.error, exc_info=True)
-                continue
+                results: list[Any] = self._recorder.call(self.pm, hook, self._failed_plugin_objects(), {})
+                break
+            except Exception as exc:  # a wrapper raised (plain implementations are guarded): fail it, call again
+                name = culprit(exc, self.pm.hook.xcore_register_service.get_hookimpls())
+                if name is None or self.records[name].state == "failed":
+                    raise ConfigError(f"{hook} failed: {self._describe(exc)}") from exc
+                self.records[name].fail(f"{hook} (wrapper) raised {self._describe(exc)}")
+                log.error("plugin %r: %s", self.records[name].name, self.records[name].error, exc_info=exc)
+        for outcome in self._recorder.outcomes:
+            if outcome.error is not None:
+                record = self.records[outcome.plugin]
+                record.fail(f"{hook} raised {self._describe(outcome.error)}")
+                log.error("plugin %r: %s", record.name, record.error, exc_info=outcome.error)
+        # What pluggy returned (wrappers may have changed it), each answer under the plugin that gave it: the
+        # implementation that returned that very object, else the wrapper that made it. Registration order.
+        givers = {id(o.value): o.plugin for o in self._recorder.outcomes if o.error is None}
+        wrappers = [i.plugin_name for i in self.pm.hook.xcore_register_service.get_hookimpls()
+                    if i.wrapper or i.hookwrapper]
+        position = {key: index for index, key in enumerate(self.records)}
+        answers = [(givers.get(id(declared)) or (wrappers[-1] if wrappers else None), declared) for declared in results]
+        for key, declared in sorted(answers, key=lambda answer: position.get(answer[0] or "", -1)):
+            if key is None:
+                raise ConfigError(f"{hook} returned {declared!r}, and no plugin's implementation returned it")
+            record = self.records[key]
             items = declared if isinstance(declared, list | tuple) else [declared] if declared else []
             for item in items:
                 if not isinstance(item, ServiceType):
-                    raise ConfigError(f"plugin {record.name!r}: xcore_register_service returned {item!r}, "
+                    raise ConfigError(f"plugin {record.name!r}: {hook} returned {item!r}, "
                                       "expected xcore.services.ServiceType objects")
                 self.service_types.add(item, record.name, record.source.distribution)
 
@@ -326,7 +366,8 @@ class Xcore:
             mount_plugin_router(self.app, router, prefix, record.name)
             record.mounted_at = prefix
         if "xcore_handle" in hooks:
-            self._actions[record.name] = self._action_handler(record, ctx)
+            self._actions[record.name] = self._traced_action_handler(record, ctx) if self._tracing else \
+                self._action_handler(record, ctx)
         record.state = "loaded"
         self._load_order.append(record.name)
         await self._announce(kernel.PLUGIN_LOADED, {"plugin": record.name, "version": record.source.version})
@@ -354,6 +395,18 @@ class Xcore:
         elif marked_handlers(record.handle.instance):
             log.warning("plugin %r has @on(...) event handlers, but services.events is disabled: they will "
                         "never run", record.name)
+
+    @staticmethod
+    def _traced_action_handler(record: PluginRecord, ctx: PluginContext) -> ActionHandler:
+        """With ``XCORE_TRACE_HOOKS``, actions run through pluggy's caller too, so the trace shows them."""
+        hooks = record.hooks
+        assert hooks is not None
+
+        async def handler(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+            result: dict[str, Any] = await hooks.call("xcore_handle", ctx=ctx, action=action, payload=payload)
+            return result
+
+        return handler
 
     def _action_handler(self, record: PluginRecord, ctx: PluginContext) -> ActionHandler:
         assert record.hooks is not None and record.handle is not None
@@ -472,15 +525,16 @@ class Xcore:
     # ------------------------------------------------------------------ teardown
 
     async def _broadcast(self, hook: str, **kwargs: Any) -> None:
-        """Call a broadcast hook on every plugin; a raising implementation is logged, not fatal."""
-        for record in list(self.records.values()):
-            if record.hooks is None or hook not in record.hooks or record.state == "failed":
-                continue
-            try:
-                await record.hooks.call(hook, **kwargs)
-            except (Exception, asyncio.CancelledError) as exc:
-                reraise_if_cancelled(exc)
-                log.exception("plugin %r: %s raised", record.name, hook)
+        """Call a broadcast hook through pluggy on every plugin but the failed ones; errors are logged, not fatal."""
+        try:
+            await self._recorder.settle(self._recorder.call(self.pm, hook, self._failed_plugin_objects(), kwargs))
+        except (Exception, asyncio.CancelledError) as exc:  # a wrapper raised: the plain implementations are guarded
+            reraise_if_cancelled(exc)
+            name = culprit(exc, getattr(self.pm.hook, hook).get_hookimpls())
+            log.error("plugin %r: %s (wrapper) raised", self.records[name].name if name else "?", hook, exc_info=exc)
+        for outcome in list(self._recorder.outcomes):
+            if outcome.error is not None:
+                log.error("plugin %r: %s raised", self.records[outcome.plugin].name, hook, exc_info=outcome.error)
 
     async def _unload_one(self, record: PluginRecord) -> None:
         assert record.hooks is not None

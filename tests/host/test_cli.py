@@ -102,6 +102,17 @@ class Plugin(TrustedBase):
     assert result.returncode == 1 and json.loads(result.stdout)["plugins"]["sick"]["status"] == "error"
 
 
+def test_an_async_register_commands_is_refused_with_a_warning_and_the_others_still_add_theirs(site: Site) -> None:
+    site.plugin("greeter", PLUGIN)
+    site.plugin("eager", PLUGIN.replace("def xcore_register_commands", "async def xcore_register_commands")
+                .replace('"greet"', '"eager-greet"'))
+    result = xcore(site, "greet")
+    assert result.returncode == 0 and result.stdout.strip() == "hello from a plugin command"
+    assert ("warning: plugin 'xcore.plugins:eager' not loaded for CLI commands: xcore_register_commands is a "
+            "coroutine function, but it is called outside any event loop") in result.stderr
+    assert "never awaited" not in result.stderr
+
+
 def test_plugins_add_commands_and_disabled_plugins_do_not(site: Site, tmp_path: Path) -> None:
     site.plugin("greeter", PLUGIN)
     result = xcore(site, "greet")
