@@ -75,8 +75,12 @@ async def test_a_wrapper_sees_and_may_change_what_register_service_returns() -> 
         @hookimpl(wrapper=True)
         def xcore_register_service(self) -> Generator[None, Any, Any]:
             declared = yield
-            return [[replace(item, name="renamed") if item.name == "scoped" else item for item in group]
-                    if isinstance(group, list) else group for group in declared]
+            return [
+                [replace(item, name="renamed") if item.name == "scoped" else item for item in group]
+                if isinstance(group, list)
+                else group
+                for group in declared
+            ]
 
     host = Xcore(config=config(), plugins={"probes": ProbeBackend(), "renamer": Renamer()}, discover=False)
     host.prepare()
@@ -219,7 +223,15 @@ async def test_trace_shows_every_hook_call_per_plugin_ones_included(
         await host.health()
         await host.shutdown()
     traced = "\n".join(r.getMessage() for r in caplog.records if r.name == "xcore.hooks")
-    for hook in ("xcore_register_service", "xcore_on_load", "xcore_get_router", "xcore_handle", "xcore_health",
-                 "xcore_host_started", "xcore_host_stopping", "xcore_on_unload"):
+    for hook in (
+        "xcore_register_service",
+        "xcore_on_load",
+        "xcore_get_router",
+        "xcore_handle",
+        "xcore_health",
+        "xcore_host_started",
+        "xcore_host_stopping",
+        "xcore_on_unload",
+    ):
         assert f"{hook} [hook]" in traced, f"{hook} is not in the trace:\n{traced}"
     assert "name='traced'" in traced  # per-plugin calls show the plugin's context
