@@ -83,6 +83,8 @@ class MemoryCache(Cache, ServiceBase):
         self._max_size = settings.max_size
         self._timer = timer
         self._data = ExpiringLRU(settings.max_size, timer)
+        self._entries = self._data.entries  # read directly on the hot paths below
+        self._move_to_end = self._entries.move_to_end
         self._flight = SingleFlight()
 
     def _expiry(self, ttl: float | None) -> float:
@@ -100,12 +102,14 @@ class MemoryCache(Cache, ServiceBase):
 
     async def get(self, key: str, default: Any = None) -> Any:
         try:
-            entry = self._data.get(key)
-        except TypeError:
-            entry = None
-        if entry is None:
+            entry = self._entries[key]  # ExpiringLRU.get, inlined: this is the hot path
+        except (KeyError, TypeError):
             check_key(key)
             return default
+        if entry[1] <= self._timer():
+            self._data.pop(key)
+            return default
+        self._move_to_end(key)
         stored = entry[0]
         kind = stored.__class__
         if kind is Packed:
@@ -141,8 +145,16 @@ class MemoryCache(Cache, ServiceBase):
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         if key.__class__ is not str:
             check_key(key)
-        stored = value if value.__class__ in SIMPLE_SCALARS else pack(value)
-        self._data.put(key, (stored, self._expiry(ttl)))
+        kind = value.__class__
+        if kind in SIMPLE_SCALARS:
+            stored = value
+        elif kind is dict or kind is list:
+            plain = encode_plain(value)
+            stored = Packed(plain) if plain is not None else Tagged(encode_tagged(value))
+        else:
+            stored = pack(value)
+        expires = self._timer() + self._default_seconds if ttl is None else self._expiry(ttl)
+        self._data.put(key, (stored, expires))
 
     async def set_many(self, values: Mapping[str, Any], ttl: float | None = None) -> None:
         expires = self._expiry(ttl)

@@ -28,32 +28,32 @@ class ExpiringLRU:
     def __init__(self, max_size: int, timer: Callable[[], float]) -> None:
         self.max_size = max_size
         self._timer = timer
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self.entries: OrderedDict[str, Entry] = OrderedDict()
+        """Key -> entry, least recently used first; expired entries may linger until read or evicted."""
         self._expiries: list[tuple[float, str]] = []
 
     def get(self, key: str) -> Entry | None:
         """The live entry for ``key`` (now the most recently used), or ``None``."""
-        entry = self._entries.get(key)
+        entry = self.entries.get(key)
         if entry is None:
             return None
         if entry[1] <= self._timer():
-            del self._entries[key]
+            del self.entries[key]
             return None
-        self._entries.move_to_end(key)
+        self.entries.move_to_end(key)
         return entry
 
     def peek(self, key: str) -> Entry | None:
         """The live entry for ``key`` without making it the most recently used."""
-        entry = self._entries.get(key)
+        entry = self.entries.get(key)
         if entry is None or entry[1] <= self._timer():
             return None
         return entry
 
     def put(self, key: str, entry: Entry) -> None:
-        entries = self._entries
-        if key in entries:
-            entries.move_to_end(key)
+        entries = self.entries
         entries[key] = entry
+        entries.move_to_end(key)  # a rewritten key keeps its place in an OrderedDict otherwise
         if entry[1] != math.inf:
             heapq.heappush(self._expiries, (entry[1], key))
             if len(self._expiries) > 2 * len(entries) + 64:
@@ -63,29 +63,29 @@ class ExpiringLRU:
 
     def pop(self, key: str) -> Entry | None:
         """Remove ``key``; its entry if it was live."""
-        entry = self._entries.pop(key, None)
+        entry = self.entries.pop(key, None)
         if entry is None or entry[1] <= self._timer():
             return None
         return entry
 
     def clear(self) -> None:
-        self._entries.clear()
+        self.entries.clear()
         self._expiries.clear()
 
     def live_keys(self) -> Iterator[str]:
         """Every live key (a snapshot: the store may change while the caller iterates)."""
         now = self._timer()
-        return iter([key for key, entry in self._entries.items() if entry[1] > now])
+        return iter([key for key, entry in self.entries.items() if entry[1] > now])
 
     def __len__(self) -> int:
         """The number of live keys (expired ones are dropped first)."""
         self.expire()
-        return len(self._entries)
+        return len(self.entries)
 
     def expire(self) -> None:
         """Drop every expired key."""
         now = self._timer()
-        expiries, entries = self._expiries, self._entries
+        expiries, entries = self._expiries, self.entries
         while expiries and expiries[0][0] <= now:
             expires, key = heapq.heappop(expiries)
             entry = entries.get(key)
@@ -94,10 +94,10 @@ class ExpiringLRU:
 
     def _make_room(self) -> None:
         self.expire()
-        entries = self._entries
+        entries = self.entries
         while len(entries) > self.max_size:
             entries.popitem(last=False)
 
     def _rebuild_expiries(self) -> None:
-        self._expiries = [(entry[1], key) for key, entry in self._entries.items() if entry[1] != math.inf]
+        self._expiries = [(entry[1], key) for key, entry in self.entries.items() if entry[1] != math.inf]
         heapq.heapify(self._expiries)
