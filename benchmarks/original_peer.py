@@ -7,7 +7,7 @@ original's public API, through a plugin laid out as its documentation describes 
 ``src/main.py``; trusted mode without a signature, a permission for everything and a rate limit high
 enough never to throttle the benchmark).
 
-    python -I original_peer.py measure QUICK   # prints one JSON object: case -> median ns per op
+    python -I original_peer.py measure         # times rounds on request: a JSON line in, one out
     python -I original_peer.py serve PORT      # the plugin's GET route under uvicorn with its defaults
 
 Paths are measured as ``bench_original`` measures XCore: the same payloads, operations and rounds.
@@ -19,7 +19,6 @@ import asyncio
 import importlib
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -92,15 +91,12 @@ def lay_out(folder: Path) -> Path:
     return config
 
 
-async def per_op(call: Any, ops: int, rounds: int) -> float:
-    """Median over ``rounds`` of the time per ``await call()`` in ns."""
-    samples = []
-    for _ in range(rounds):
-        began = time.perf_counter_ns()
-        for _ in range(ops):
-            await call()
-        samples.append((time.perf_counter_ns() - began) / ops)
-    return statistics.median(samples)
+async def per_op(call: Any, ops: int) -> float:
+    """Time per ``await call()`` in ns over ``ops`` calls (one round)."""
+    began = time.perf_counter_ns()
+    for _ in range(ops):
+        await call()
+    return (time.perf_counter_ns() - began) / ops
 
 
 def original_xcore() -> Any:
@@ -108,10 +104,12 @@ def original_xcore() -> Any:
     return importlib.import_module("xcore").Xcore
 
 
-async def measure(quick: bool) -> dict[str, float]:
-    Xcore = original_xcore()
-    ops, rounds = (500, 11) if quick else (2000, 31)
-    host = Xcore(str(lay_out(Path.cwd())))
+async def measure() -> None:
+    """Boot, print ``ready``, then time one round per request line ``{"case": ..., "ops": n}`` until EOF.
+
+    The rounds are driven from the other side, so that they alternate with XCore's own rounds.
+    """
+    host = original_xcore()(str(lay_out(Path.cwd())))
     await host.boot()
     try:
         call = host.plugins.call
@@ -130,18 +128,21 @@ async def measure(quick: bool) -> dict[str, float]:
             seen.append(1)
 
         bus.on("bench.one")(handler)
-
         await bus.emit("bench.one", {"n": 1})
         if not seen:
             raise RuntimeError("the original's event handler did not run")
-        return {
-            "action call": await per_op(lambda: call("bench", "echo", PAYLOAD), ops, rounds),
-            "emit, one handler": await per_op(lambda: bus.emit("bench.one", {"n": 1}), ops, rounds),
-            "memory cache get (str)": await per_op(lambda: cache.get("s"), ops, rounds),
-            "memory cache set (str)": await per_op(lambda: cache.set("s2", "value"), ops, rounds),
-            "memory cache get (dict)": await per_op(lambda: cache.get("row"), ops, rounds),
-            "memory cache set (dict)": await per_op(lambda: cache.set("row2", ROW), ops, rounds),
+        cases = {
+            "action call": lambda: call("bench", "echo", PAYLOAD),
+            "emit, one handler": lambda: bus.emit("bench.one", {"n": 1}),
+            "memory cache get (str)": lambda: cache.get("s"),
+            "memory cache set (str)": lambda: cache.set("s2", "value"),
+            "memory cache get (dict)": lambda: cache.get("row"),
+            "memory cache set (dict)": lambda: cache.set("row2", ROW),
         }
+        print("ready", flush=True)
+        for line in sys.stdin:
+            request = json.loads(line)
+            print(json.dumps({"ns": await per_op(cases[request["case"]], request["ops"])}), flush=True)
     finally:
         await host.shutdown()
 
@@ -168,7 +169,7 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="xcore-original-") as folder:
         os.chdir(folder)
         if argv[0] == "measure":
-            print(json.dumps(asyncio.run(measure(argv[1] == "1"))))
+            asyncio.run(measure())
         elif argv[0] == "serve":
             serve(int(argv[1]))
         else:
