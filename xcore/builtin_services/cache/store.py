@@ -16,6 +16,7 @@ import heapq
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from heapq import heappush
 from typing import Any
 
 Entry = tuple[Any, float]
@@ -31,6 +32,7 @@ class ExpiringLRU:
         self.entries: OrderedDict[str, Entry] = OrderedDict()
         """Key -> entry, least recently used first; expired entries may linger until read or evicted."""
         self._expiries: list[tuple[float, str]] = []
+        self._expiries_limit = 64
 
     def get(self, key: str) -> Entry | None:
         """The live entry for ``key`` (now the most recently used), or ``None``."""
@@ -55,8 +57,9 @@ class ExpiringLRU:
         entries[key] = entry
         entries.move_to_end(key)  # a rewritten key keeps its place in an OrderedDict otherwise
         if entry[1] != math.inf:
-            heapq.heappush(self._expiries, (entry[1], key))
-            if len(self._expiries) > 2 * len(entries) + 64:
+            expiries = self._expiries
+            heappush(expiries, (entry[1], key))
+            if len(expiries) > self._expiries_limit:
                 self._rebuild_expiries()
         if len(entries) > self.max_size:
             self._make_room()
@@ -101,3 +104,4 @@ class ExpiringLRU:
     def _rebuild_expiries(self) -> None:
         self._expiries = [(entry[1], key) for key, entry in self.entries.items() if entry[1] != math.inf]
         heapq.heapify(self._expiries)
+        self._expiries_limit = 2 * len(self._expiries) + 64
