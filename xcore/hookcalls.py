@@ -107,6 +107,20 @@ class BroadcastRecorder:
         caller = pm.subset_hook_caller(hook, skip)
         return caller(**kwargs)
 
+    def answers(self, results: list[Any], impls: Iterable[pluggy.HookImpl]) -> list[tuple[str | None, Any]]:
+        """Each answer pluggy returned (wrappers may have changed them) with the plugin that gave it.
+
+        The giver is the implementation that returned that very object, else the outermost wrapper, which
+        made it; ``None`` when there is neither.
+        """
+        givers = {id(o.value): o.plugin for o in self.outcomes if o.error is None}
+        wrappers = [impl.plugin_name for impl in impls if impl.wrapper or impl.hookwrapper]
+        return [(givers.get(id(answer)) or (wrappers[-1] if wrappers else None), answer) for answer in results]
+
+    def errors(self) -> list[tuple[str, BaseException]]:
+        """``(plugin, exception)`` for each implementation that raised in the last call, in call order."""
+        return [(outcome.plugin, outcome.error) for outcome in self.outcomes if outcome.error is not None]
+
     async def settle(self, results: Any) -> None:
         """Await, in call order, the coroutines the implementations returned."""
         for item in results if isinstance(results, list) else [results]:

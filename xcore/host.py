@@ -280,22 +280,16 @@ class Xcore:
                     raise ConfigError(f"{hook} failed: {self._describe(exc)}") from exc
                 self.records[name].fail(f"{hook} (wrapper) raised {self._describe(exc)}")
                 log.error("plugin %r: %s", self.records[name].name, self.records[name].error, exc_info=exc)
-        for outcome in self._recorder.outcomes:
-            if outcome.error is not None:
-                record = self.records[outcome.plugin]
-                record.fail(f"{hook} raised {self._describe(outcome.error)}")
-                log.error("plugin %r: %s", record.name, record.error, exc_info=outcome.error)
-        # What pluggy returned (wrappers may have changed it), each answer under the plugin that gave it: the
-        # implementation that returned that very object, else the wrapper that made it. Registration order.
-        givers = {id(o.value): o.plugin for o in self._recorder.outcomes if o.error is None}
-        wrappers = [i.plugin_name for i in self.pm.hook.xcore_register_service.get_hookimpls()
-                    if i.wrapper or i.hookwrapper]
-        position = {key: index for index, key in enumerate(self.records)}
-        answers = [(givers.get(id(declared)) or (wrappers[-1] if wrappers else None), declared) for declared in results]
-        for key, declared in sorted(answers, key=lambda answer: position.get(answer[0] or "", -1)):
-            if key is None:
-                raise ConfigError(f"{hook} returned {declared!r}, and no plugin's implementation returned it")
+        for key, error in self._recorder.errors():
             record = self.records[key]
+            record.fail(f"{hook} raised {self._describe(error)}")
+            log.error("plugin %r: %s", record.name, record.error, exc_info=error)
+        answers = self._recorder.answers(results, self.pm.hook.xcore_register_service.get_hookimpls())
+        position = {key: index for index, key in enumerate(self.records)}  # registration order, not pluggy's
+        for giver, declared in sorted(answers, key=lambda answer: position.get(answer[0] or "", -1)):
+            if giver is None:
+                raise ConfigError(f"{hook} returned {declared!r}, and no plugin's implementation returned it")
+            record = self.records[giver]
             items = declared if isinstance(declared, list | tuple) else [declared] if declared else []
             for item in items:
                 if not isinstance(item, ServiceType):
@@ -532,9 +526,8 @@ class Xcore:
             reraise_if_cancelled(exc)
             name = culprit(exc, getattr(self.pm.hook, hook).get_hookimpls())
             log.error("plugin %r: %s (wrapper) raised", self.records[name].name if name else "?", hook, exc_info=exc)
-        for outcome in list(self._recorder.outcomes):
-            if outcome.error is not None:
-                log.error("plugin %r: %s raised", self.records[outcome.plugin].name, hook, exc_info=outcome.error)
+        for key, error in self._recorder.errors():
+            log.error("plugin %r: %s raised", self.records[key].name, hook, exc_info=error)
 
     async def _unload_one(self, record: PluginRecord) -> None:
         assert record.hooks is not None
