@@ -165,6 +165,10 @@ def test_plain_containers_are_written_by_orjson_as_the_same_json() -> None:
         {"s": "\ud800"},
         [Enum("Plain", "A").A],
         {"d": Decimal(1)},
+        {"a": {"b": [1, (2,)]}},
+        [{"inf": float("inf")}],
+        {type("Key", (str,), {})("k"): 1},
+        [True, 1, type("Int", (int,), {})(2)],
     ],
     ids=repr,
 )

@@ -18,8 +18,8 @@ Types are matched exactly: a ``dict`` subclass, a ``str`` enum or a ``set`` is r
 
 Speed. Plain JSON values (the common case: dicts of strings and numbers) are written and read by
 orjson, whose output is the same JSON. orjson converts a few types on its own (a tuple to a list, a
-UUID or an enum to a string, NaN to null), so its text is kept only when reading it back gives an equal
-value; anything else takes the tagged path above, written by the standard library. orjson reads
+UUID or an enum to a string, NaN to null), so it writes only values made of exactly the plain types
+(:func:`encode_plain` checks); anything else takes the tagged path above, written by the standard library. orjson reads
 integers beyond 64 bits as floats, so text holding such a long run of digits is read by the standard
 library too (:func:`decode`), and :func:`encode_plain` tells its caller when orjson alone may read a text.
 """
@@ -49,7 +49,6 @@ SUPPORTED = (
     "dict (str keys), list, tuple, frozenset, str, int, float, bool, None, bytes, datetime, date, UUID and Decimal"
 )
 
-_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
 _orjson_dumps = orjson.dumps
 _orjson_loads = orjson.loads
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
@@ -87,29 +86,58 @@ def storable_as_is(value: object) -> bool:
     return False
 
 
-class _NotPlain(Exception):
-    """Raised from orjson's ``default``: the value holds a type plain JSON cannot carry."""
+_PLAIN_SCALARS: frozenset[type] = frozenset({str, int, bool, type(None)})
 
 
-def _not_plain(_value: object) -> None:
-    raise _NotPlain
+def _plain_tree(value: dict[Any, Any] | list[Any]) -> bool:
+    """Whether ``value`` holds only str-keyed dicts, lists, str, int, bool, None and finite floats.
+
+    Exactly what orjson writes as JSON that reads back equal and of the same types (it would write a
+    tuple as a list, a UUID or an enum as a string, NaN as null): cheaper than reading its output back.
+    """
+    if value.__class__ is dict:
+        for key, item in value.items():
+            if key.__class__ is not str:
+                return False
+            kind = item.__class__
+            if kind in _PLAIN_SCALARS:
+                continue
+            if kind is float:
+                if item - item != 0.0:  # NaN and infinities
+                    return False
+            elif kind is dict or kind is list:
+                if not _plain_tree(item):
+                    return False
+            else:
+                return False
+        return True
+    for item in value:
+        kind = item.__class__
+        if kind in _PLAIN_SCALARS:
+            continue
+        if kind is float:
+            if item - item != 0.0:
+                return False
+        elif kind is dict or kind is list:
+            if not _plain_tree(item):
+                return False
+        else:
+            return False
+    return True
 
 
-def encode_plain(value: object) -> bytes | None:
-    """``value`` as plain JSON written by orjson, when orjson reads that text back as an equal value.
+def encode_plain(value: Any) -> bytes | None:
+    """``value`` (a dict or a list) as plain JSON written by orjson, when that text reads back equal.
 
     ``None`` means the value needs the tagged form (or is not storable): call :func:`encode`. The text
     returned here is always safe to read with ``orjson.loads`` alone.
     """
     try:
-        data = _orjson_dumps(value, default=_not_plain, option=_ORJSON_OPTIONS)
-    except (_NotPlain, TypeError, orjson.JSONEncodeError):
+        if not _plain_tree(value):
+            return None
+        return _orjson_dumps(value)
+    except (RecursionError, TypeError):  # nested too deeply or looping; ints beyond 64 bits, lone surrogates
         return None
-    try:
-        same = _orjson_loads(data) == value
-    except orjson.JSONDecodeError:
-        return None
-    return data if same else None
 
 
 def encode(value: object) -> str:
