@@ -125,3 +125,20 @@ async def test_rewriting_keys_keeps_the_expiry_index_bounded() -> None:
     clock.now += 61
     await cache.set("fresh", 1)
     assert await cache.health() == {"backend": "memory", "size": 1, "max_size": 10}
+
+
+async def test_nested_containers_are_private_at_every_level() -> None:
+    cache = MemoryCache(MemoryCacheSettings())
+    value = [{"a": [1, {"b": 2}], "s": "x"}, [], {"n": None, "f": 1.5}]
+    await cache.set("tree", value)
+    value[0]["a"][1]["b"] = "changed by the caller after set"
+    value.append("more")
+    first = await cache.get("tree")
+    assert first == [{"a": [1, {"b": 2}], "s": "x"}, [], {"n": None, "f": 1.5}]
+    first[0]["a"][1]["b"] = "changed by a reader"
+    first[1].append(1)
+    second = await cache.get("tree")
+    assert second == [{"a": [1, {"b": 2}], "s": "x"}, [], {"n": None, "f": 1.5}]
+    assert second[0]["a"][1] is not first[0]["a"][1] and second[1] is not first[1]
+    many = await cache.get_many(["tree"])
+    assert many["tree"] == second and many["tree"][0] is not second[0]

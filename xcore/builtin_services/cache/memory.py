@@ -2,9 +2,10 @@
 
 Each entry is ``(stored, expires_at)``. ``stored`` is the value itself when it is immutable (str, int,
 float, bool, None, bytes, date, UUID, Decimal, and tuples or frozensets of those: the hot path, no copy
-at all), :class:`Packed` orjson text for plain JSON containers and :class:`Tagged` text for the others,
-decoded into a new object on every read, so that callers mutating values see exactly what they would
-see on Redis: a value you get back is your own.
+at all), a :class:`~xcore.builtin_services.cache.snapshot.Snapshot` for plain containers (dicts and
+lists of JSON scalars: copied on every read, containers only) and :class:`Tagged` codec text for the
+others (decoded on every read), so that callers mutating values see exactly what they would see on
+Redis: a value you get back is your own.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-
-import orjson
 
 from xcore.builtin_services.cache.base import (
     Cache,
@@ -25,26 +24,15 @@ from xcore.builtin_services.cache.base import (
     out_of_range,
     ttl_seconds,
 )
-from xcore.builtin_services.cache.codec import SIMPLE_SCALARS, decode, encode_plain, encode_tagged, storable_as_is
+from xcore.builtin_services.cache.codec import SIMPLE_SCALARS, decode, encode_tagged, storable_as_is
 from xcore.builtin_services.cache.keyglob import compile_glob
 from xcore.builtin_services.cache.settings import CacheSettings
+from xcore.builtin_services.cache.snapshot import Snapshot, copy_of, snapshot
 from xcore.builtin_services.cache.stampede import SingleFlight
 from xcore.builtin_services.cache.store import ExpiringLRU
 from xcore.services import ServiceBase
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Redis INCRBY's range; kept here so both backends agree
-
-_loads = orjson.loads
-
-
-class Packed:
-    """A plain JSON container as orjson text, which orjson reads back exactly (never handed to callers)."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
 
 class Tagged:
     """A container holding tagged types, in the codec's tagged text (never handed to callers)."""
@@ -59,14 +47,14 @@ def pack(value: Any) -> Any:
     if storable_as_is(value):
         return value
     kind = value.__class__
-    plain = encode_plain(value) if kind is dict or kind is list else None
-    return Packed(plain) if plain is not None else Tagged(encode_tagged(value))
+    plain = snapshot(value) if kind is dict or kind is list else None
+    return plain if plain is not None else Tagged(encode_tagged(value))
 
 
 def unpack(stored: Any) -> Any:
     kind = stored.__class__
-    if kind is Packed:
-        return _loads(stored.data)
+    if kind is Snapshot:
+        return copy_of(stored)
     if kind is Tagged:
         return decode(stored.text)
     return stored
@@ -112,8 +100,8 @@ class MemoryCache(Cache, ServiceBase):
         self._move_to_end(key)
         stored = entry[0]
         kind = stored.__class__
-        if kind is Packed:
-            return _loads(stored.data)
+        if kind is Snapshot:
+            return copy_of(stored)
         if kind is Tagged:
             return decode(stored.text)
         return stored
@@ -149,8 +137,8 @@ class MemoryCache(Cache, ServiceBase):
         if kind in SIMPLE_SCALARS:
             stored = value
         elif kind is dict or kind is list:
-            plain = encode_plain(value)
-            stored = Packed(plain) if plain is not None else Tagged(encode_tagged(value))
+            plain = snapshot(value)
+            stored = plain if plain is not None else Tagged(encode_tagged(value))
         else:
             stored = pack(value)
         expires = self._timer() + self._default_seconds if ttl is None else self._expiry(ttl)
