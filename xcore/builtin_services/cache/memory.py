@@ -34,6 +34,7 @@ from xcore.services import ServiceBase
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Redis INCRBY's range; kept here so both backends agree
 
+
 class Tagged:
     """A container holding tagged types, in the codec's tagged text (never handed to callers)."""
 
