@@ -2,8 +2,8 @@
 
 * memory get/set through the service (``host.get_service("cache")``) against cachetools' fastest hit
   path, ``cache[key]`` in a coroutine, on a ``TTLCache`` of the same size (target <= 1.5x);
-* a container value on the memory backend: the service hands out a private copy (decoded from its
-  stored orjson text), raw cachetools hands out the shared object; and the copy made by ``copy.deepcopy``
+* a container value on the memory backend: the service hands out a private copy (copied from its
+  private snapshot, containers only), raw cachetools hands out the shared object; and ``copy.deepcopy``
   instead, which is the alternative the memory backend deliberately does not use;
 * Redis get/set through the service against raw ``redis.asyncio`` on the same server (target <= 1.15x);
 * the stampede: 1,000 concurrent ``get_or_set`` on one cold key with a 5 ms factory, against the naive
