@@ -8,7 +8,7 @@ same data goes to JSON (``benchmarks/results.json`` unless ``--json PATH``). The
 module or case failed. Missed targets are shown (``ok?`` = ``NO``) but do not change the exit code: on a
 shared 2-core machine a single run can miss by noise.
 
-    python -m benchmarks                 # everything (~8 min)
+    python -m benchmarks                 # everything (~4-5 min; 6 with the original XCore under load)
     python -m benchmarks --quick         # fewer rounds, shorter loads (~90 s)
     python -m benchmarks --only http --only boot --json /tmp/bench.json
 
