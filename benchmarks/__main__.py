@@ -8,9 +8,12 @@ same data goes to JSON (``benchmarks/results.json`` unless ``--json PATH``). The
 module or case failed. Missed targets are shown (``ok?`` = ``NO``) but do not change the exit code: on a
 shared 2-core machine a single run can miss by noise.
 
-    python -m benchmarks                 # everything (~8 min)
+    python -m benchmarks                 # everything (~4-5 min; 6 with the original XCore under load)
     python -m benchmarks --quick         # fewer rounds, shorter loads (~90 s)
     python -m benchmarks --only http --only boot --json /tmp/bench.json
+
+``bench_original`` puts the original XCore beside XCore; it is skipped, with the reason in the table,
+unless the original is installed (``python -m benchmarks.original install``, or ``--original PYTHON``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.original import ENV_VAR as ORIGINAL_ENV_VAR
 from benchmarks.report import Failure, Report, as_json, machine, render
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -113,10 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout",
         type=float,
         default=None,
-        help="seconds allowed per module (default: 60 with --quick, 180 otherwise)",
+        help="seconds allowed per module (default: 60 with --quick, 360 otherwise: bench_http takes ~3 min under load)",
+    )
+    parser.add_argument(
+        "--original",
+        type=Path,
+        default=None,
+        metavar="PYTHON",
+        help=f"interpreter with the original XCore for bench_original (default: ${ORIGINAL_ENV_VAR}, else "
+        "the virtualenv `python -m benchmarks.original install` creates); without it that module is skipped",
     )
     args = parser.parse_args(argv)
-    timeout = args.timeout or (60.0 if args.quick else 180.0)
+    if args.original is not None:
+        os.environ[ORIGINAL_ENV_VAR] = str(args.original.absolute())
+    timeout = args.timeout or (60.0 if args.quick else 360.0)
     began = time.perf_counter()
     report = Report(machine=machine(REPO), quick=args.quick)
     for path in discover(args.dir, args.only):
@@ -130,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             errors["(module)"] = str(outcome["module_error"])
         report.failures += [Failure(path.stem, area, case, error) for case, error in errors.items()]
         status = "failed" if errors else "ok"
+        if outcome.get("skipped"):
+            report.skipped[path.stem] = str(outcome["skipped"])
+            status = "skipped"
         report.modules.append(
             {
                 "module": path.stem,
@@ -139,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                 "errors": errors,
             }
         )
-        print(f"{status} in {seconds:.1f}s ({len(results)} results)", file=sys.stderr)
+        print(f"{status} in {seconds:.1f}s ({len(results)} results)"
+              + (f": {report.skipped[path.stem]}" if status == "skipped" else ""), file=sys.stderr)
     print(render(report))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(as_json(report, time.perf_counter() - began), indent=2, allow_nan=False) + "\n")

@@ -3,8 +3,7 @@
 * ``await ctx.events.emit(...)`` from a plugin of a booted host with 0, 1 and 10 local coroutine
   handlers, next to awaiting the same handlers in a plain loop, in CPU time of this process
   (``paired_async`` on ``time.process_time_ns``).
-  The original XCore took about 3 us per publish with no handler and 6 us with one (on its authors'
-  machine); the ratio to the direct call is what this machine can compare.
+  (``bench_original`` measures the original XCore's emit side by side.)
 * Cross-process delivery over Redis: a ping emitted in this process, answered by a pong emitted from
   a handler in another process, timed round trip (median and p99), next to the same ping-pong with
   raw ``redis.asyncio`` publish/subscribe between two other processes' connections.
@@ -75,7 +74,6 @@ async def local_cases(quick: bool) -> list[Result]:
             # all of it, and unlike wall time it is not inflated by the other processes on this machine.
             emit = partial(events.emit, name, PAYLOAD)
             x, b, d = await paired_async(emit, direct, ops, rounds, clock=time.process_time_ns)
-            original = {0: "; original XCore: ~3 us", 1: "; original XCore: ~6 us"}.get(count, "")
             results.append(
                 Result(
                     AREA,
@@ -83,7 +81,7 @@ async def local_cases(quick: bool) -> list[Result]:
                     x,
                     b,
                     "ns/op",
-                    note=f"CPU time; overhead {d:.0f} ns/emit{original}",
+                    note=f"CPU time; overhead {d:.0f} ns/emit",
                 )
             )
         return results

@@ -13,6 +13,10 @@ from typing import Protocol, TypeVar
 from benchmarks.common import Result
 
 
+class ModuleSkipped(Exception):
+    """A module that cannot run here and says why (an optional peer not installed): not a failure."""
+
+
 class CasesFailed(Exception):
     """``results`` were measured; ``errors`` maps each case that could not be to its error."""
 

@@ -3,7 +3,8 @@
 ``python -m benchmarks`` starts ``python -m benchmarks.module_runner FILE --out OUT [--quick]`` once per
 ``bench_*.py``, so each module gets its own interpreter: its imports, memory, event loop and leftover
 threads cannot colour the next one. The output file (not stdout, which benchmarks and libraries may
-print to) holds ``{"results": [...], "errors": {case: error}, "module_error": str | None}``.
+print to) holds ``{"results": [...], "errors": {case: error}, "module_error": str | None}``, plus ``"skipped": why``
+for a module that raised :class:`~benchmarks.failures.ModuleSkipped`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from benchmarks.common import Result
-from benchmarks.failures import CasesFailed
+from benchmarks.failures import CasesFailed, ModuleSkipped
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -58,6 +59,8 @@ def run_module(path: Path, quick: bool) -> dict[str, Any]:
         if inspect.isawaitable(results):
             results = asyncio.run(_await(results))
         outcome["results"] = checked(results, path.stem)
+    except ModuleSkipped as exc:
+        outcome["skipped"] = str(exc)
     except CasesFailed as exc:
         outcome["results"] = checked(exc.results, path.stem)
         outcome["errors"] = dict(exc.errors)

@@ -33,6 +33,8 @@ class Report:
     results: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     modules: list[dict[str, Any]] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Module name -> why it did not run (an optional peer not installed)."""
 
 
 def cpu_model() -> str:
@@ -144,6 +146,9 @@ def render(report: Report) -> str:
     notes = [f"  {r['area']} / {r['case']}: {r['note']}" for r in report.results if r.get("note")]
     if notes:
         lines += ["", "notes:", *notes]
+    if report.skipped:
+        lines += ["", "skipped:"]
+        lines += [f"  {module}: {why}" for module, why in report.skipped.items()]
     if report.failures:
         lines += ["", "failures:"]
         lines += [f"  {f.module} / {f.case}: {f.error}" for f in report.failures]
@@ -170,6 +175,7 @@ def as_json(report: Report, seconds: float) -> dict[str, Any]:
             "modules": report.modules,
             "results": report.results,
             "failures": [vars(f) for f in report.failures],
+            "skipped": report.skipped,
         }
     )
     return document

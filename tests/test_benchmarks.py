@@ -119,3 +119,23 @@ def test_only_rejects_an_unknown_area(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "no benchmark for nosuch" in done.stderr and "actions" in done.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_the_original_xcore_peer_is_skipped_with_how_to_install_it_when_absent(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    done = run_benchmarks("--quick", "--only", "original", "--original", str(tmp_path / "none" / "python"),
+                          "--json", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = strict_json(out)
+    assert data["failures"] == [] and data["results"] == []
+    why = data["skipped"]["bench_original"]
+    assert "the original XCore (xcoreruntime) is not installed at" in why
+    assert "python -m benchmarks.original install" in why
+    assert "skipped:" in done.stdout and "bench_original: the original XCore" in done.stdout
+    assert [m["status"] for m in data["modules"]] == ["skipped"]
+
+
+def test_benchmarks_are_mypy_clean() -> None:
+    done = subprocess.run([sys.executable, "-m", "mypy", "benchmarks"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -92,3 +92,53 @@ async def test_close_empties_the_cache() -> None:
     await cache.set("k", 1)
     await cache.close()
     assert await cache.get("k") is None
+
+
+async def test_immutable_values_are_kept_without_a_copy_and_containers_are_private_copies() -> None:
+    cache = MemoryCache(MemoryCacheSettings())
+    immutables = ["text", b"bytes", (1, ("a", b"b")), frozenset({1, (2, 3)}), 10**30]
+    for index, value in enumerate(immutables):
+        await cache.set(f"k{index}", value)
+        assert await cache.get(f"k{index}") is value
+    row = {"id": 1, "roles": ["admin"]}
+    await cache.set("row", row)
+    row["roles"].append("set-after")
+    got = await cache.get("row")
+    assert got == {"id": 1, "roles": ["admin"]}
+    got["roles"].append("mine")
+    assert await cache.get("row") == {"id": 1, "roles": ["admin"]}
+    holder = (1, [2])  # a tuple holding a list is copied like any container
+    await cache.set("holder", holder)
+    back = await cache.get("holder")
+    assert back == holder and back is not holder
+    back[1].append(3)
+    assert await cache.get("holder") == (1, [2])
+
+
+async def test_rewriting_keys_keeps_the_expiry_index_bounded() -> None:
+    clock = Clock()
+    cache = MemoryCache(MemoryCacheSettings(max_size=10), timer=clock)
+    for round_ in range(1000):
+        await cache.set(f"k{round_ % 5}", round_, ttl=60)
+    store = cache._data
+    assert len(store._expiries) <= 2 * 5 + 64 + 1
+    clock.now += 61
+    await cache.set("fresh", 1)
+    assert await cache.health() == {"backend": "memory", "size": 1, "max_size": 10}
+
+
+async def test_nested_containers_are_private_at_every_level() -> None:
+    cache = MemoryCache(MemoryCacheSettings())
+    value = [{"a": [1, {"b": 2}], "s": "x"}, [], {"n": None, "f": 1.5}]
+    await cache.set("tree", value)
+    value[0]["a"][1]["b"] = "changed by the caller after set"
+    value.append("more")
+    first = await cache.get("tree")
+    assert first == [{"a": [1, {"b": 2}], "s": "x"}, [], {"n": None, "f": 1.5}]
+    first[0]["a"][1]["b"] = "changed by a reader"
+    first[1].append(1)
+    second = await cache.get("tree")
+    assert second == [{"a": [1, {"b": 2}], "s": "x"}, [], {"n": None, "f": 1.5}]
+    assert second[0]["a"][1] is not first[0]["a"][1] and second[1] is not first[1]
+    many = await cache.get_many(["tree"])
+    assert many["tree"] == second and many["tree"][0] is not second[0]

@@ -94,3 +94,12 @@ async def test_readme_ten_line_plugin(xcore_boot: Any) -> None:
     assert (await xcore.client.get("/plugins/hello/hello/world")).json() == {"hello": "World"}
     assert await xcore.get_service("cache").get("greeting:world") == "World"
     assert await xcore.call("hello", "ping", {"n": 1}) == {"status": "ok", "pong": {"n": 1}}
+
+
+async def test_hooks_broadcast_wrapper_example(xcore_boot: Any) -> None:
+    wrapper = doc_module("hooks.md", "Broadcast hooks")
+    greeter = doc_module("hooks.md", "`xcore_register_service()`")
+    config = {"services": {"extensions": {"greeter": {"type": "greeter", "greeting": "Hi"}}}}
+    xcore = await xcore_boot(plugins={"timing": wrapper.Timing(), "greeter-backend": greeter}, config=config)
+    assert await xcore.get_service("ext.greeter").greet("Ada") == "Hi, Ada!"
+    assert xcore.host.records["timing"].error is None

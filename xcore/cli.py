@@ -24,6 +24,7 @@ from xcore.cli_output import configure_cli_logging, fitted_table, one_line
 from xcore.config.loader import load_config
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, scan_entry_points
 from xcore.errors import XcoreError
+from xcore.hookcalls import option_problems
 from xcore.host import Xcore
 from xcore.migrations.commands import db
 from xcore.redaction import redact
@@ -96,8 +97,13 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
 @click.option("--workers", default=1, show_default=True, type=int)
-def serve(config_path: str | None, strict: bool, host: str, port: int, reload: bool, workers: int) -> None:
-    """Serve the application with uvicorn.
+@click.option("--loop", type=click.Choice(["auto", "uvloop", "asyncio"]), default="auto", show_default=True,
+              help="Event loop, as uvicorn's --loop: auto is uvloop (installed with XCore), else asyncio.")
+@click.option("--http", type=click.Choice(["auto", "httptools", "h11"]), default="auto", show_default=True,
+              help="HTTP/1.1 parser, as uvicorn's --http: auto is httptools (installed with XCore), else h11.")
+def serve(config_path: str | None, strict: bool, host: str, port: int, reload: bool, workers: int, loop: str,
+          http: str) -> None:
+    """Serve the application with uvicorn (uvloop and httptools unless --loop / --http say otherwise).
 
     Exit codes: 0 when stopped (Ctrl-C, SIGTERM); 2 when the config is invalid (nothing started);
     1 when the boot failed: a required service did not start, or with --strict a plugin failed.
@@ -120,7 +126,7 @@ def serve(config_path: str | None, strict: bool, host: str, port: int, reload: b
         os.environ["XCORE_STRICT"] = "1"
     try:
         uvicorn.run("xcore.web:app_from_env", factory=True, host=host, port=port, reload=reload,
-                    workers=workers if not reload else None)
+                    workers=workers if not reload else None, loop=loop, http=http)
     except SystemExit as exc:  # uvicorn's "startup failed" (3) is this command's "boot failed" (1)
         sys.exit(1 if exc.code == STARTUP_FAILURE else exc.code)
 
@@ -256,6 +262,10 @@ def _add_plugin_commands(group: click.Group, verbose: bool = False) -> None:
                 if verbose:
                     click.echo(f"warning: plugin {name!r} not loaded for CLI commands: {one_line(str(exc))}",
                                err=True)
+    for impl in pm.hook.xcore_register_commands.get_hookimpls():
+        for problem in option_problems({"xcore_register_commands": impl}):
+            click.echo(f"warning: plugin {impl.plugin_name!r} not loaded for CLI commands: {problem}", err=True)
+            pm.unregister(impl.plugin)
     pm.hook.xcore_register_commands(cli=group)
 
 

@@ -11,16 +11,26 @@ class-based face of the per-plugin hooks below.
 
 Two families of hooks exist:
 
-*Broadcast hooks* are called once on every registered plugin, through pluggy
+*Broadcast hooks* are called once on every registered plugin, through pluggy's own call loop
 (``xcore_register_service``, ``xcore_register_commands``, ``xcore_host_started``,
-``xcore_host_stopping``).
+``xcore_host_stopping``): ``wrapper=True`` / ``hookwrapper=True`` implementations wrap the others,
+``tryfirst`` / ``trylast`` order them, and ``XCORE_TRACE_HOOKS=1`` traces the call, exactly as
+``pm.hook.<name>(...)`` does. A raising plain implementation is logged with its plugin (for
+``xcore_register_service``: fails that plugin) and counts as returning ``None``; the others and the
+wrappers still run. Failed plugins are left out.
 
 *Per-plugin hooks* (``xcore_on_load``, ``xcore_get_router``, ``xcore_handle``, ``xcore_health``,
 ``xcore_on_unload``) are called by the host for one plugin at a time, with that plugin's own
 :class:`xcore.sdk.PluginContext`: a failing or slow plugin is isolated and recorded, never the others.
+They go through a pluggy caller holding that plugin alone (so tracing shows them), and there is no
+other implementation to wrap or order: ``wrapper``, ``hookwrapper``, ``tryfirst`` or ``trylast`` on
+one of them fails the plugin at registration, with an error naming the hook and the option.
 
 Pluggy lets an implementation accept a subset of a hook's arguments, so a hook may gain arguments
-in a later release; it never loses one. Any hook may be a coroutine function: the host awaits it.
+in a later release; it never loses one. Every hook may be a coroutine function (the host awaits it,
+after pluggy's call for broadcast hooks) except ``xcore_register_service`` and
+``xcore_register_commands``, which run outside any event loop: an ``async def`` there fails the
+plugin at registration.
 """
 
 from __future__ import annotations
@@ -58,6 +68,9 @@ def xcore_register_service() -> ServiceType | list[ServiceType] | None:
     ``integration.yaml`` (``postgresql``, ``sqlasync``, ``redis``, ``memory``, ``smtp``...), the
     pydantic model that validates its settings, and a factory that builds the service from the
     validated settings. Two plugins declaring the same (kind, name) is a boot error naming both.
+
+    Must be a plain function, not a coroutine function: it runs while the configuration is checked
+    (``xcore config check``), outside any event loop. A wrapper sees, and may change, every answer.
     """
 
 
@@ -67,7 +80,8 @@ def xcore_register_commands(cli: click.Group) -> None:
 
     Called once when the CLI starts, with the root ``click.Group``; add commands with
     ``cli.add_command(...)``. Plugins are discovered but not loaded (no services exist yet): a command
-    that needs the host boots one itself with :class:`xcore.Xcore`.
+    that needs the host boots one itself with :class:`xcore.Xcore`. Must be a plain function, not a
+    coroutine function: the command line is built before any event loop runs.
     """
 
 

@@ -31,10 +31,12 @@ from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_s
 from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
 from xcore.events import kernel, subscribe_marked
 from xcore.events.marks import marked_handlers
+from xcore.hookcalls import BROADCAST_HOOKS, BroadcastRecorder, culprit, option_problems
 from xcore.migrations import MIGRATIONS_GROUP
 from xcore.migrations.boot import SchemaGate
 from xcore.ordering import resolve_order
 from xcore.plugin_directory import directory_sources
+from xcore.plugin_routes import mount_plugin_router
 from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
 from xcore.redaction import describe_exception, install_redaction, redact_text, secret_values
 from xcore.sdk.base import TrustedBase
@@ -101,7 +103,9 @@ class Xcore:
         """Mistakes that do not stop a boot (unknown plugin names), once ``prepare()`` ran; logged by ``boot``."""
         self._service_healthy: dict[str, bool] = {}
         self._monitor_task: asyncio.Task[None] | None = None
-        if os.environ.get("XCORE_TRACE_HOOKS"):
+        self._recorder = BroadcastRecorder()
+        self._tracing = bool(os.environ.get("XCORE_TRACE_HOOKS"))
+        if self._tracing:
             hooks_log = logging.getLogger("xcore.hooks")
             hooks_log.setLevel(logging.DEBUG)
             self.pm.trace.root.setwriter(hooks_log.debug)
@@ -262,6 +266,7 @@ class Xcore:
         for key, record in self.records.items():
             if record.handle is not None:
                 record.hooks = hooks.get(key, PluginHooks())
+                self._check_hook_options(record, key)
         plugin_names = {r.name for r in self.records.values() if r.source.kind == "plugin"}
         backend_names = {r.name for r in self.records.values() if r.source.kind == "service"}
         self.config_warnings = unknown_plugin_names(self.config.plugins, plugin_names, backend_names)
@@ -298,20 +303,50 @@ class Xcore:
         record.handle = PluginHandle(source.name, obj, source.version, source.distribution)
         record.dependencies = declared_dependencies(obj)
 
+    def _check_hook_options(self, record: PluginRecord, key: str) -> None:
+        """Refuse what the host cannot honour (see :mod:`xcore.hookcalls`); guard broadcast implementations."""
+        assert record.hooks is not None
+        problems = option_problems(record.hooks.impls)
+        if problems:
+            record.fail("hook options XCore cannot honour: " + "; ".join(problems))
+            log.error("plugin %r: %s", record.name, record.error)
+            self.pm.unregister(name=key)
+            return
+        for hook, impl in record.hooks.impls.items():
+            if hook in BROADCAST_HOOKS:
+                self._recorder.guard(impl)
+
+    def _failed_plugin_objects(self) -> list[object]:
+        """Registered plugin objects of failed records: broadcast calls leave them out."""
+        found = (self.pm.get_plugin(key) for key, r in self.records.items() if r.state == "failed")
+        return [obj for obj in found if obj is not None]
+
     def _collect_service_types(self) -> None:
-        for record in self.records.values():
-            if record.hooks is None or "xcore_register_service" not in record.hooks or record.state == "failed":
-                continue
+        hook = "xcore_register_service"
+        while True:
             try:
-                declared = record.hooks.bind("xcore_register_service")()
-            except Exception as exc:
-                record.fail(f"xcore_register_service raised {self._describe(exc)}")
-                log.error("plugin %r: %s", record.name, record.error, exc_info=True)
-                continue
+                results: list[Any] = self._recorder.call(self.pm, hook, self._failed_plugin_objects(), {})
+                break
+            except Exception as exc:  # a wrapper raised (plain implementations are guarded): fail it, call again
+                name = culprit(exc, self.pm.hook.xcore_register_service.get_hookimpls())
+                if name is None or self.records[name].state == "failed":
+                    raise ConfigError(f"{hook} failed: {self._describe(exc)}") from exc
+                self.records[name].fail(f"{hook} (wrapper) raised {self._describe(exc)}")
+                log.error("plugin %r: %s", self.records[name].name, self.records[name].error, exc_info=exc)
+        for key, error in self._recorder.errors():
+            record = self.records[key]
+            record.fail(f"{hook} raised {self._describe(error)}")
+            log.error("plugin %r: %s", record.name, record.error, exc_info=error)
+        answers = self._recorder.answers(results, self.pm.hook.xcore_register_service.get_hookimpls())
+        position = {key: index for index, key in enumerate(self.records)}  # registration order, not pluggy's
+        for giver, declared in sorted(answers, key=lambda answer: position.get(answer[0] or "", -1)):
+            if giver is None:
+                raise ConfigError(f"{hook} returned {declared!r}, and no plugin's implementation returned it")
+            record = self.records[giver]
             items = declared if isinstance(declared, list | tuple) else [declared] if declared else []
             for item in items:
                 if not isinstance(item, ServiceType):
-                    raise ConfigError(f"plugin {record.name!r}: xcore_register_service returned {item!r}, "
+                    raise ConfigError(f"plugin {record.name!r}: {hook} returned {item!r}, "
                                       "expected xcore.services.ServiceType objects")
                 self.service_types.add(item, record.name, record.source.distribution)
 
@@ -385,10 +420,11 @@ class Xcore:
             return
         if router is not None and self.app is not None:
             prefix = f"{self.config.app.plugin_prefix}/{record.name}"
-            self.app.include_router(router, prefix=prefix, tags=[record.name])
+            mount_plugin_router(self.app, router, prefix, record.name)
             record.mounted_at = prefix
         if "xcore_handle" in hooks:
-            self._actions[record.name] = self._action_handler(record, ctx)
+            self._actions[record.name] = self._traced_action_handler(record, ctx) if self._tracing else \
+                self._action_handler(record, ctx)
         record.state = "loaded"
         self._load_order.append(record.name)
         await self._announce(kernel.PLUGIN_LOADED, {"plugin": record.name, "version": record.source.version})
@@ -417,6 +453,18 @@ class Xcore:
         elif marked_handlers(record.handle.instance):
             log.warning("plugin %r has @on(...) event handlers, but services.events is disabled: they will "
                         "never run", record.name)
+
+    @staticmethod
+    def _traced_action_handler(record: PluginRecord, ctx: PluginContext) -> ActionHandler:
+        """With ``XCORE_TRACE_HOOKS``, actions run through pluggy's caller too, so the trace shows them."""
+        hooks = record.hooks
+        assert hooks is not None
+
+        async def handler(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+            result: dict[str, Any] = await hooks.call("xcore_handle", ctx=ctx, action=action, payload=payload)
+            return result
+
+        return handler
 
     def _action_handler(self, record: PluginRecord, ctx: PluginContext) -> ActionHandler:
         assert record.hooks is not None and record.handle is not None
@@ -535,15 +583,15 @@ class Xcore:
     # ------------------------------------------------------------------ teardown
 
     async def _broadcast(self, hook: str, **kwargs: Any) -> None:
-        """Call a broadcast hook on every plugin; a raising implementation is logged, not fatal."""
-        for record in list(self.records.values()):
-            if record.hooks is None or hook not in record.hooks or record.state == "failed":
-                continue
-            try:
-                await record.hooks.call(hook, **kwargs)
-            except (Exception, asyncio.CancelledError) as exc:
-                reraise_if_cancelled(exc)
-                log.exception("plugin %r: %s raised", record.name, hook)
+        """Call a broadcast hook through pluggy on every plugin but the failed ones; errors are logged, not fatal."""
+        try:
+            await self._recorder.settle(self._recorder.call(self.pm, hook, self._failed_plugin_objects(), kwargs))
+        except (Exception, asyncio.CancelledError) as exc:  # a wrapper raised: the plain implementations are guarded
+            reraise_if_cancelled(exc)
+            name = culprit(exc, getattr(self.pm.hook, hook).get_hookimpls())
+            log.error("plugin %r: %s (wrapper) raised", self.records[name].name if name else "?", hook, exc_info=exc)
+        for key, error in self._recorder.errors():
+            log.error("plugin %r: %s raised", self.records[key].name, hook, exc_info=error)
 
     async def _unload_one(self, record: PluginRecord) -> None:
         assert record.hooks is not None

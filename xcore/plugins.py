@@ -3,14 +3,14 @@
 Per-plugin hooks (``xcore_on_load``, ``xcore_handle``...) are called for one plugin at a time with
 its own context, so a failing or slow plugin can be timed out and recorded without touching the
 others. :class:`PluginHooks` finds that plugin's implementations once, through pluggy's registry,
-and calls them with the subset of arguments each declares, as pluggy itself does.
+and calls each through a pluggy subset caller holding that plugin alone, so pluggy matches the
+arguments and traces the call as it does for every hook (see :mod:`xcore.hookcalls`).
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,8 +22,6 @@ from xcore.ordering import Dependencies
 from xcore.sdk.context import PluginContext, PluginHandle
 
 PluginState = Literal["disabled", "registered", "loaded", "failed", "unloaded"]
-
-trace = logging.getLogger("xcore.hooks")
 
 HOOK_NAMES = frozenset(name for name in dir(hookspecs) if name.startswith("xcore_"))
 
@@ -67,8 +65,10 @@ class PluginRecord:
 class PluginHooks:
     """The hook implementations of one registered plugin object, by hook name."""
 
-    def __init__(self, impls: dict[str, pluggy.HookImpl] | None = None) -> None:
+    def __init__(self, impls: dict[str, pluggy.HookImpl] | None = None, pm: pluggy.PluginManager | None = None) -> None:
         self.impls: dict[str, pluggy.HookImpl] = impls or {}
+        self._pm = pm
+        self._callers: dict[str, pluggy.HookCaller] = {}
 
     @classmethod
     def index(cls, pm: pluggy.PluginManager) -> dict[str, PluginHooks]:
@@ -81,7 +81,7 @@ class PluginHooks:
             if not isinstance(caller, pluggy.HookCaller):
                 continue
             for impl in caller.get_hookimpls():
-                found.setdefault(impl.plugin_name, cls()).impls[caller.name] = impl
+                found.setdefault(impl.plugin_name, cls(pm=pm)).impls[caller.name] = impl
         return found
 
     @property
@@ -98,17 +98,27 @@ class PluginHooks:
         function = impl.function
         return lambda: function(*args)
 
+    def caller(self, hook: str) -> pluggy.HookCaller:
+        """A pluggy caller of ``hook`` holding this plugin's implementation alone (built once).
+
+        Built on first use, after every plugin is registered (the host registers them all first).
+        """
+        caller = self._callers.get(hook)
+        if caller is None:
+            assert self._pm is not None, "PluginHooks.index() builds hooks that can be called"
+            mine = self.impls[hook].plugin
+            others = {i.plugin for i in getattr(self._pm.hook, hook).get_hookimpls() if i.plugin is not mine}
+            caller = self._callers[hook] = self._pm.subset_hook_caller(hook, others)
+        return caller
+
     async def call(self, hook: str, **kwargs: Any) -> Any:
         """Run ``hook`` if this plugin implements it (awaiting a coroutine result); else ``None``."""
         if hook not in self.impls:
             return None
-        if trace.isEnabledFor(logging.DEBUG):
-            trace.debug("%s(%s) on %s", hook, ", ".join(self.impls[hook].argnames), self.impls[hook].plugin_name)
-        result = self.bind(hook, **kwargs)()
+        results = self.caller(hook)(**kwargs)
+        result = results[0] if results else None
         if inspect.isawaitable(result):
             result = await result
-        if trace.isEnabledFor(logging.DEBUG):
-            trace.debug("%s on %s returned %r", hook, self.impls[hook].plugin_name, result)
         return result
 
 

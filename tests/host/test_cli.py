@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 
 from xcore import __version__
+from xcore.testing.servers import free_port, wait_for_port
 
 from .support import NO_SERVICES, Site
 
@@ -99,6 +102,17 @@ class Plugin(TrustedBase):
     assert result.returncode == 1 and json.loads(result.stdout)["plugins"]["sick"]["status"] == "error"
 
 
+def test_an_async_register_commands_is_refused_with_a_warning_and_the_others_still_add_theirs(site: Site) -> None:
+    site.plugin("greeter", PLUGIN)
+    site.plugin("eager", PLUGIN.replace("def xcore_register_commands", "async def xcore_register_commands")
+                .replace('"greet"', '"eager-greet"'))
+    result = xcore(site, "greet")
+    assert result.returncode == 0 and result.stdout.strip() == "hello from a plugin command"
+    assert ("warning: plugin 'xcore.plugins:eager' not loaded for CLI commands: xcore_register_commands is a "
+            "coroutine function, but it is called outside any event loop") in result.stderr
+    assert "never awaited" not in result.stderr
+
+
 def test_plugins_add_commands_and_disabled_plugins_do_not(site: Site, tmp_path: Path) -> None:
     site.plugin("greeter", PLUGIN)
     result = xcore(site, "greet")
@@ -141,3 +155,50 @@ def test_serve_with_a_bad_service_section_fails_in_one_paragraph_before_serving(
     assert result.stderr.startswith("error: services.databases.default: unknown database type 'postgresq'. "
                                     "Did you mean 'postgresql'?")
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+STACK_PROBE = """
+import asyncio, gc
+from fastapi import APIRouter
+from xcore.sdk import TrustedBase
+
+class Plugin(TrustedBase):
+    def get_router(self):
+        router = APIRouter()
+
+        @router.get("/stack")
+        async def stack():
+            protocols = {type(o).__name__ for o in gc.get_objects() if isinstance(o, asyncio.Protocol)}
+            return {"loop": type(asyncio.get_running_loop()).__module__, "protocols": sorted(protocols)}
+
+        return router
+"""
+
+
+@pytest.mark.parametrize(
+    ("options", "loop", "protocol"),
+    [([], "uvloop", "HttpToolsProtocol"), (["--loop", "asyncio", "--http", "h11"], "asyncio", "H11Protocol")],
+    ids=["default", "asyncio-h11"],
+)
+def test_serve_runs_uvloop_and_httptools_by_default_and_the_options_choose(
+    site: Site, tmp_path: Path, options: list[str], loop: str, protocol: str
+) -> None:
+    (site.root / f"stack_probe_{site.tag}.py").write_text(STACK_PROBE)
+    path = write_config(tmp_path, {"services": NO_SERVICES,
+                                   "plugins": {"local": {"probe": f"stack_probe_{site.tag}:Plugin"}}})
+    port = free_port()
+    environment = {**os.environ, "PYTHONPATH": f"{site.root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    process = subprocess.Popen([sys.executable, "-m", "xcore.cli", "serve", "--config", str(path), "--port",
+                                str(port), *options], env=environment, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_port(port, timeout=30, process=process)  # type: ignore[arg-type]
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                f"http://127.0.0.1:{port}/plugins/probe/stack", timeout=10) as response:
+            answer = json.loads(response.read())
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+    assert answer["loop"].split(".")[0] == loop, output
+    assert protocol in answer["protocols"], (answer, output)
+    assert {"HttpToolsProtocol", "H11Protocol"} - {protocol} - set(answer["protocols"]), "only one HTTP stack runs"

@@ -66,7 +66,7 @@ def build_redis(settings: RedisCacheSettings, setup: ServiceSetup) -> RedisCache
 @hookimpl
 def xcore_register_service() -> list[ServiceType]:
     factories: list[tuple[str, Any, Any, str]] = [
-        ("memory", MemoryCacheSettings, build_memory, "per-process LRU cache with per-key TTL (cachetools)"),
+        ("memory", MemoryCacheSettings, build_memory, "per-process LRU cache with per-key TTL"),
         ("redis", RedisCacheSettings, build_redis, "Redis cache shared by every process, in <app>:cache:"),
     ]
     return [

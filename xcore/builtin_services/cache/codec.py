@@ -1,24 +1,34 @@
 """How cache values are written: JSON text, plus tags for the types JSON cannot carry.
 
 The cache stores what JSON can carry (``dict`` with ``str`` keys, ``list``, ``str``, ``int``,
-``float``, ``bool``, ``None``) plus ``tuple``, ``datetime``, ``date``, ``UUID`` and ``Decimal``, and
-every one of them reads back as the same type. Never pickle: a value read back from Redis is data and
+``float``, ``bool``, ``None``) plus ``tuple``, ``frozenset``, ``bytes``, ``datetime``, ``date``, ``UUID`` and
+``Decimal``, and every one of them reads back as the same type. Never pickle: a value read back from Redis is data and
 cannot run code, whoever wrote it.
 
 Format. A value without tagged types is plain JSON text, so an integer is stored as ``42`` and
 Redis ``INCRBY`` works on it. A value holding tagged types is ``~`` followed by JSON in which each
 tagged value is a one-key object: ``{"$datetime": [iso, zone, fold]}``, ``{"$date": iso}``,
-``{"$uuid": hex}``, ``{"$decimal": text}``, ``{"$tuple": [...]}``. A caller's own dict whose single key
+``{"$uuid": hex}``, ``{"$decimal": text}``, ``{"$tuple": [...]}``, ``{"$frozenset": [...]}``,
+``{"$bytes": base64}``. A caller's own dict whose single key
 happens to be one of those tags is written ``{"$dict": [[key, value], ...]}`` so it cannot be taken
 for a tag on the way back. No JSON text starts with ``~``, so the two forms never collide.
 
 Types are matched exactly: a ``dict`` subclass, a ``str`` enum or a ``set`` is refused with
 :class:`UnsupportedValueError` rather than silently read back as something else.
+
+Speed. Plain JSON values (the common case: dicts of strings and numbers) are written and read by
+orjson, whose output is the same JSON. orjson converts a few types on its own (a tuple to a list, a
+UUID or an enum to a string, NaN to null), so it writes only values made of exactly the plain types
+(:func:`encode_plain` checks); anything else takes the tagged path above, written by the standard library. orjson reads
+integers beyond 64 bits as floats, so text holding such a long run of digits is read by the standard
+library too (:func:`decode`), and :func:`encode_plain` tells its caller when orjson alone may read a text.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -26,14 +36,23 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import orjson
+
 TAGGED_MARK = "~"
 
 _JSON_SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
-_IMMUTABLE_TAGGED: frozenset[type] = frozenset({date, UUID, Decimal})
+_IMMUTABLE_TAGGED: frozenset[type] = frozenset({date, UUID, Decimal, bytes})
 SIMPLE_SCALARS = _JSON_SCALARS | _IMMUTABLE_TAGGED
 """Types always :func:`storable_as_is` (``datetime`` depends on its zone, so it is not here)."""
-_TAGS = frozenset({"$datetime", "$date", "$uuid", "$decimal", "$tuple", "$dict"})
-SUPPORTED = "dict (str keys), list, tuple, str, int, float, bool, None, datetime, date, UUID and Decimal"
+_TAGS = frozenset({"$datetime", "$date", "$uuid", "$decimal", "$tuple", "$dict", "$frozenset", "$bytes"})
+SUPPORTED = (
+    "dict (str keys), list, tuple, frozenset, str, int, float, bool, None, bytes, datetime, date, UUID and Decimal"
+)
+
+_orjson_dumps = orjson.dumps
+_orjson_loads = orjson.loads
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+"""A run of 19 digits may be an integer orjson cannot read exactly (it reads those beyond 64 bits as floats)."""
 
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
@@ -45,12 +64,18 @@ class UnsupportedValueError(TypeError):
 def storable_as_is(value: object) -> bool:
     """Whether ``value`` is immutable and reads back from JSON as an equal object of the same type.
 
-    The memory backend keeps such values by reference (no encoding on its hot path) and encodes
-    everything else, so a caller mutating what it got back never changes the cache, as on Redis.
+    The memory backend keeps such values by reference (no copy, no encoding) and encodes everything
+    else, so a caller mutating what it got back never changes the cache, as on Redis. Tuples and
+    frozensets qualify when everything in them does.
     """
     kind = value.__class__
     if kind in SIMPLE_SCALARS:
         return True
+    if kind is tuple or kind is frozenset:
+        try:
+            return all(storable_as_is(item) for item in value)  # type: ignore[attr-defined]
+        except RecursionError:
+            return False
     if kind is datetime:
         tz = value.tzinfo  # type: ignore[attr-defined]
         if tz is None:
@@ -61,11 +86,74 @@ def storable_as_is(value: object) -> bool:
     return False
 
 
+_PLAIN_SCALARS: frozenset[type] = frozenset({str, int, bool, type(None)})
+
+
+def _plain_tree(value: dict[Any, Any] | list[Any]) -> bool:
+    """Whether ``value`` holds only str-keyed dicts, lists, str, int, bool, None and finite floats.
+
+    Exactly what orjson writes as JSON that reads back equal and of the same types (it would write a
+    tuple as a list, a UUID or an enum as a string, NaN as null): cheaper than reading its output back.
+    """
+    if value.__class__ is dict:
+        for key, item in value.items():
+            if key.__class__ is not str:
+                return False
+            kind = item.__class__
+            if kind in _PLAIN_SCALARS:
+                continue
+            if kind is float:
+                if item - item != 0.0:  # NaN and infinities
+                    return False
+            elif kind is dict or kind is list:
+                if not _plain_tree(item):
+                    return False
+            else:
+                return False
+        return True
+    for item in value:
+        kind = item.__class__
+        if kind in _PLAIN_SCALARS:
+            continue
+        if kind is float:
+            if item - item != 0.0:
+                return False
+        elif kind is dict or kind is list:
+            if not _plain_tree(item):
+                return False
+        else:
+            return False
+    return True
+
+
+def encode_plain(value: Any) -> bytes | None:
+    """``value`` (a dict or a list) as plain JSON written by orjson, when that text reads back equal.
+
+    ``None`` means the value needs the tagged form (or is not storable): call :func:`encode`. The text
+    returned here is always safe to read with ``orjson.loads`` alone.
+    """
+    try:
+        if not _plain_tree(value):
+            return None
+        return _orjson_dumps(value)
+    except (RecursionError, TypeError):  # nested too deeply or looping; ints beyond 64 bits, lone surrogates
+        return None
+
+
 def encode(value: object) -> str:
     """The stored text for ``value``; raises :class:`UnsupportedValueError` for what cannot be stored."""
     kind = value.__class__
     if kind is str or kind is int or kind is bool or value is None or kind is float:
         return _dumps(value)
+    if kind is dict or kind is list:
+        plain = encode_plain(value)
+        if plain is not None:
+            return plain.decode()
+    return encode_tagged(value)
+
+
+def encode_tagged(value: object) -> str:
+    """``value`` written by the standard library, tagged types marked (see the module docstring)."""
     tagged: list[bool] = [False]
     try:
         prepared = _prepare(value, tagged, "value")
@@ -83,6 +171,12 @@ def decode(data: str | bytes) -> Any:
     Raises ``ValueError`` for anything else (including trailing data). ``raw_decode`` is called
     directly: ``json.loads`` on bytes spends more time sniffing the encoding than parsing a small value.
     """
+    raw = data.encode() if data.__class__ is str else data
+    if raw[:1] != b"~" and _LONG_DIGITS.search(raw) is None:  # type: ignore[arg-type]
+        try:
+            return _orjson_loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # NaN, Infinity, lone surrogates...: the standard library reads them, or says what is wrong
     text = data.decode() if data.__class__ is bytes else data
     if text[:1] == TAGGED_MARK:
         value, end = _raw_decode_tagged(text, 1)  # type: ignore[arg-type]
@@ -116,6 +210,10 @@ def _prepare(value: Any, tagged: list[bool], where: str) -> Any:
     tagged[0] = True
     if kind is tuple:
         return {"$tuple": [_prepare(item, tagged, f"{where}[{i}]") for i, item in enumerate(value)]}
+    if kind is frozenset:
+        return {"$frozenset": [_prepare(item, tagged, f"{where}[{i}]") for i, item in enumerate(value)]}
+    if kind is bytes:
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
     if kind is datetime:
         tz = value.tzinfo
         zone = tz.key if tz.__class__ is ZoneInfo else None
@@ -128,7 +226,7 @@ def _prepare(value: Any, tagged: list[bool], where: str) -> Any:
         return {"$decimal": str(value)}
     raise UnsupportedValueError(
         f"cannot cache {where}: a {kind.__module__}.{kind.__qualname__} is not storable; the cache stores "
-        f"{SUPPORTED} (exact types, so subclasses, sets and bytes are refused). Convert it first, "
+        f"{SUPPORTED} (exact types, so subclasses, sets and bytearrays are refused). Convert it first, "
         f"e.g. model.model_dump(mode='json') or list(a_set)"
     )
 
@@ -151,6 +249,8 @@ _UNTAG: dict[str, Callable[[Any], Any]] = {
     "$uuid": UUID,
     "$decimal": Decimal,
     "$tuple": tuple,
+    "$frozenset": frozenset,
+    "$bytes": base64.b64decode,
     "$dict": _dict,
 }
 

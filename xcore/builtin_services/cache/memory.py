@@ -1,10 +1,11 @@
-"""``backend: memory``: a per-process cache on cachetools' ``TLRUCache``.
+"""``backend: memory``: a per-process cache (:class:`~xcore.builtin_services.cache.store.ExpiringLRU`).
 
-Each entry is ``(stored, expires_at)``; ``TLRUCache`` reads the per-key expiry through its ``ttu``
-function and evicts the least recently used key beyond ``max_size``. ``stored`` is the value itself
-when it is an immutable scalar (the hot path: a hit is the cache lookup and one class check), and a
-:class:`Packed` JSON text for containers, decoded into a new object on every read, so that callers
-mutating values see exactly what they would see on Redis.
+Each entry is ``(stored, expires_at)``. ``stored`` is the value itself when it is immutable (str, int,
+float, bool, None, bytes, date, UUID, Decimal, and tuples or frozensets of those: the hot path, no copy
+at all), a :class:`~xcore.builtin_services.cache.snapshot.Snapshot` for plain containers (dicts and
+lists of JSON scalars: copied on every read, containers only) and :class:`Tagged` codec text for the
+others (decoded on every read), so that callers mutating values see exactly what they would see on
+Redis: a value you get back is your own.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-
-from cachetools import TLRUCache
 
 from xcore.builtin_services.cache.base import (
     Cache,
@@ -25,17 +24,19 @@ from xcore.builtin_services.cache.base import (
     out_of_range,
     ttl_seconds,
 )
-from xcore.builtin_services.cache.codec import SIMPLE_SCALARS, decode, encode, storable_as_is
+from xcore.builtin_services.cache.codec import SIMPLE_SCALARS, decode, encode_tagged, storable_as_is
 from xcore.builtin_services.cache.keyglob import compile_glob
 from xcore.builtin_services.cache.settings import CacheSettings
+from xcore.builtin_services.cache.snapshot import Snapshot, copy_of, snapshot
 from xcore.builtin_services.cache.stampede import SingleFlight
+from xcore.builtin_services.cache.store import ExpiringLRU
 from xcore.services import ServiceBase
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Redis INCRBY's range; kept here so both backends agree
 
 
-class Packed:
-    """A container value in its encoded form (never handed to callers)."""
+class Tagged:
+    """A container holding tagged types, in the codec's tagged text (never handed to callers)."""
 
     __slots__ = ("text",)
 
@@ -43,16 +44,21 @@ class Packed:
         self.text = text
 
 
-def _expires_at(_key: str, entry: tuple[Any, float], _now: float) -> float:
-    return entry[1]
-
-
 def pack(value: Any) -> Any:
-    return value if storable_as_is(value) else Packed(encode(value))
+    if storable_as_is(value):
+        return value
+    kind = value.__class__
+    plain = snapshot(value) if kind is dict or kind is list else None
+    return plain if plain is not None else Tagged(encode_tagged(value))
 
 
 def unpack(stored: Any) -> Any:
-    return decode(stored.text) if stored.__class__ is Packed else stored
+    kind = stored.__class__
+    if kind is Snapshot:
+        return copy_of(stored)
+    if kind is Tagged:
+        return decode(stored.text)
+    return stored
 
 
 class MemoryCache(Cache, ServiceBase):
@@ -65,7 +71,9 @@ class MemoryCache(Cache, ServiceBase):
         self._default_seconds = ttl_seconds(None, settings.ttl)
         self._max_size = settings.max_size
         self._timer = timer
-        self._data: TLRUCache[str, tuple[Any, float]] = TLRUCache(settings.max_size, _expires_at, timer=timer)
+        self._data = ExpiringLRU(settings.max_size, timer)
+        self._entries = self._data.entries  # read directly on the hot paths below
+        self._move_to_end = self._entries.move_to_end
         self._flight = SingleFlight()
 
     def _expiry(self, ttl: float | None) -> float:
@@ -74,7 +82,7 @@ class MemoryCache(Cache, ServiceBase):
         return self._timer() + ttl_seconds(ttl, self._default_ttl)
 
     async def health(self) -> dict[str, Any]:
-        return {"backend": "memory", "size": self._data.currsize, "max_size": self._max_size}
+        return {"backend": "memory", "size": len(self._data), "max_size": self._max_size}
 
     async def close(self) -> None:
         self._data.clear()
@@ -83,11 +91,19 @@ class MemoryCache(Cache, ServiceBase):
 
     async def get(self, key: str, default: Any = None) -> Any:
         try:
-            stored = self._data[key][0]
+            entry = self._entries[key]  # ExpiringLRU.get, inlined: this is the hot path
         except (KeyError, TypeError):
             check_key(key)
             return default
-        if stored.__class__ is Packed:
+        if entry[1] <= self._timer():
+            self._data.pop(key)
+            return default
+        self._move_to_end(key)
+        stored = entry[0]
+        kind = stored.__class__
+        if kind is Snapshot:
+            return copy_of(stored)
+        if kind is Tagged:
             return decode(stored.text)
         return stored
 
@@ -96,23 +112,21 @@ class MemoryCache(Cache, ServiceBase):
         data = self._data
         for key in keys:
             check_key(key)
-            try:
-                stored = data[key][0]
-            except KeyError:
-                continue
-            found[key] = unpack(stored)
+            entry = data.get(key)
+            if entry is not None:
+                found[key] = unpack(entry[0])
         return found
 
     async def exists(self, key: str) -> bool:
         check_key(key)
-        return key in self._data
+        return self._data.peek(key) is not None
 
     async def ttl(self, key: str) -> float | None:
         check_key(key)
-        try:
-            expires = self._data[key][1]
-        except KeyError:
+        entry = self._data.peek(key)
+        if entry is None:
             return None
+        expires = entry[1]
         return math.inf if expires == math.inf else max(0.0, expires - self._timer())
 
     # ------------------------------------------------------------------ writes
@@ -120,8 +134,16 @@ class MemoryCache(Cache, ServiceBase):
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         if key.__class__ is not str:
             check_key(key)
-        stored = value if value.__class__ in SIMPLE_SCALARS else pack(value)
-        self._data[key] = (stored, self._expiry(ttl))
+        kind = value.__class__
+        if kind in SIMPLE_SCALARS:
+            stored = value
+        elif kind is dict or kind is list:
+            plain = snapshot(value)
+            stored = plain if plain is not None else Tagged(encode_tagged(value))
+        else:
+            stored = pack(value)
+        expires = self._timer() + self._default_seconds if ttl is None else self._expiry(ttl)
+        self._data.put(key, (stored, expires))
 
     async def set_many(self, values: Mapping[str, Any], ttl: float | None = None) -> None:
         expires = self._expiry(ttl)
@@ -130,20 +152,20 @@ class MemoryCache(Cache, ServiceBase):
             check_key(key)
             entries.append((key, pack(value)))
         for key, stored in entries:
-            self._data[key] = (stored, expires)
+            self._data.put(key, (stored, expires))
 
     async def delete(self, key: str) -> bool:
         check_key(key)
         if self._flight:
             self._flight.forget(key)  # a get_or_set running now computed from what the caller just changed
-        return self._data.pop(key, None) is not None
+        return self._data.pop(key) is not None
 
     async def delete_pattern(self, pattern: str) -> int:
         check_key(pattern)
         match = compile_glob(pattern).fullmatch
-        doomed = [key for key in self._data if match(key)]
+        doomed = [key for key in self._data.live_keys() if match(key)]
         for key in doomed:
-            self._data.pop(key, None)
+            self._data.pop(key)
         return len(doomed)
 
     async def keys(self, pattern: str = "*") -> list[str]:
@@ -152,23 +174,21 @@ class MemoryCache(Cache, ServiceBase):
         return [key for key in self._data if match(key)]
 
     async def clear(self) -> int:
-        count = sum(1 for _ in self._data)
+        count = len(self._data)
         self._data.clear()
         return count
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         check_key(key)
         check_amount(amount)
-        try:
-            current, expires = self._data[key]
-        except KeyError:
-            current, expires = 0, self._expiry(ttl)
+        entry = self._data.get(key)
+        current, expires = entry if entry is not None else (0, self._expiry(ttl))
         if current.__class__ is not int:
             raise not_an_integer(key)
         value: int = current + amount
         if not INT64_MIN <= value <= INT64_MAX:
             raise out_of_range(key)
-        self._data[key] = (value, expires)
+        self._data.put(key, (value, expires))
         return value
 
     # ------------------------------------------------------------------ get_or_set
@@ -177,17 +197,19 @@ class MemoryCache(Cache, ServiceBase):
         if ttl is not None:
             ttl_seconds(ttl, self._default_ttl)  # a bad ttl fails on a hit too, as on Redis
         try:
-            stored = self._data[key][0]
-        except (KeyError, TypeError):
+            entry = self._data.get(key)
+        except TypeError:
+            entry = None
+        if entry is None:
             check_key(key)
             stored = await self._flight.run(key, self._fill, key, factory, ttl)
-        if stored.__class__ is Packed:
-            return decode(stored.text)
-        return stored
+        else:
+            stored = entry[0]
+        return unpack(stored)
 
     async def _fill(self, key: str, factory: Callable[[], Any], ttl: float | None) -> Any:
         expires_in = ttl_seconds(ttl, self._default_ttl)
         stored = pack(await call_factory(factory))
         if self._flight.owns(key):  # not deleted meanwhile: storing now would bring the old value back
-            self._data[key] = (stored, self._timer() + expires_in)
+            self._data.put(key, (stored, self._timer() + expires_in))
         return stored
