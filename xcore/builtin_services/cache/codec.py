@@ -49,7 +49,7 @@ SUPPORTED = (
     "dict (str keys), list, tuple, frozenset, str, int, float, bool, None, bytes, datetime, date, UUID and Decimal"
 )
 
-_orjson_dumps = orjson.dumps
+_orjson_dumps: Callable[[Any], bytes] = orjson.dumps
 _orjson_loads = orjson.loads
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 """A run of 19 digits may be an integer orjson cannot read exactly (it reads those beyond 64 bits as floats)."""

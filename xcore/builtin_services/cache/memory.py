@@ -171,7 +171,7 @@ class MemoryCache(Cache, ServiceBase):
     async def keys(self, pattern: str = "*") -> list[str]:
         check_key(pattern)
         match = compile_glob(pattern).fullmatch
-        return [key for key in self._data if match(key)]
+        return [key for key in self._data.live_keys() if match(key)]
 
     async def clear(self) -> int:
         count = len(self._data)
