@@ -142,4 +142,6 @@ def test_xcore_serve_runs_the_route_and_the_action(served: str) -> None:
         answer = client.post(action, json={"name": "Ada"}, headers={"X-API-Key": "newcomer-key"})
         assert answer.status_code == 200 and answer.json() == {"status": "ok", "message": "Hi, Ada!"}
         assert client.post(action, json={"name": "Ada"}).status_code == 401
-        assert client.get("/health/ready").json()["plugins"]["hello-world"]["status"] == "ok"
+        assert client.get("/health/ready").json() == {"status": "ok"}  # anonymous: status only
+        ready = client.get("/health/ready", headers={"X-API-Key": "newcomer-key"}).json()
+        assert ready["plugins"]["hello-world"]["status"] == "ok"

@@ -27,7 +27,7 @@ from xcore.errors import XcoreError
 from xcore.hookcalls import option_problems
 from xcore.host import Xcore
 from xcore.migrations.commands import db
-from xcore.redaction import redact
+from xcore.redaction import redact, secret_values
 from xcore.scaffold.commands import new
 
 T = TypeVar("T")
@@ -201,7 +201,10 @@ def config_check(config_path: str | None) -> None:
     for checked in host.checked_services:  # defaults taken from other sections, e.g. the scheduler's Redis
         for note in getattr(checked.settings, "notes", ()):
             click.echo(f"# {note}")
-    click.echo(yaml.safe_dump(redact(resolved), sort_keys=False).rstrip())
+    # The secrets come from the file as written: in the validated tree, secret fields are already
+    # masked, so their values could not be recognised where the file repeats them under other keys.
+    secrets = sorted(secret_values(host.loaded.raw) | secret_values(resolved), key=len, reverse=True)
+    click.echo(yaml.safe_dump(redact(resolved, secrets=secrets), sort_keys=False).rstrip())
 
 
 def resolved_services(host: Xcore) -> dict[str, Any]:
