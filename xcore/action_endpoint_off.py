@@ -9,6 +9,7 @@ matched) keeps its own answers, since only requests that no route matched get he
 
 from __future__ import annotations
 
+import inspect
 import re
 
 from fastapi import FastAPI, Request
@@ -28,11 +29,15 @@ def explain_disabled_actions(app: FastAPI, prefix: str) -> None:
     """Answer unmatched ``POST {prefix}/<plugin>/actions/<action>`` with a 404 that says why."""
     pattern = re.compile(rf"{re.escape(prefix)}/[^/]+/actions/[^/]+/?")
     message = DISABLED_MESSAGE.format(prefix=prefix)
+    previous = app.exception_handlers.get(404)  # an embedded app's own 404 page answers everything else
 
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if request.method == "POST" and "endpoint" not in request.scope and pattern.fullmatch(request.url.path):
             return JSONResponse(error(message, code="actions_disabled"), status_code=404)
+        if previous is not None:
+            answer = previous(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
         return await http_exception_handler(request, exc)
 
     app.add_exception_handler(404, not_found)

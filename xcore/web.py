@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
@@ -54,11 +55,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        await xcore.boot(app)
-        # Routes match in order: the plugins' routes are the hot path, the health probes are not.
-        probes = [r for r in app.router.routes if getattr(r, "path", None) in ("/health", "/health/ready",
-                                                                              LEGACY_ACTION_PATH)]
-        app.router.routes[:] = [r for r in app.router.routes if r not in probes] + probes
+        await xcore.boot(app)  # mounts the plugins' routes, then puts XCore's probes after them
         try:
             yield {"xcore": xcore}
         finally:
@@ -84,13 +81,17 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
     ``create_app`` calls it, and so does ``await xcore.boot(app)`` for an app of your own (the
     embedded way to run XCore, see docs/getting-started.md), so both serve the same endpoints. An
     app's middleware is fixed once it serves, so an embedded app that wants the guard calls this
-    once before serving. Calling it again for the same app and host does nothing.
+    once before serving. Calling it again for the same app and host only moves XCore's probes and the
+    original XCore's action path behind every other route (``boot`` does, once the plugins' routes are
+    mounted): the app's own routes and the plugins' win any clash, and the hot routes match first.
     """
     if getattr(app.state, "xcore_endpoints", None) is xcore:
+        _xcore_routes_last(app)
         return
     app.state.xcore = xcore
     app.state.xcore_endpoints = xcore
     settings = xcore.config.app
+    existing = list(app.router.routes)
 
     @app.get("/health", tags=["xcore"])
     async def health() -> dict[str, str]:
@@ -102,7 +103,8 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
     if app.middleware_stack is None:
         app.add_middleware(HostGuard, max_body_size=settings.max_body_size, errors=errors,
                            plugin_prefix=settings.plugin_prefix)
-        app.add_exception_handler(RequestValidationError, validation_error_handler)
+        if app.exception_handlers.get(RequestValidationError) in (None, request_validation_exception_handler):
+            app.add_exception_handler(RequestValidationError, validation_error_handler)  # not over the app's own
     else:
         log.warning("the app already serves, so XCore's request guard (app.max_body_size, JSON 500s) is not "
                     "installed: call xcore.web.install_endpoints(app, xcore) before serving")
@@ -111,6 +113,16 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
         _add_action_route(app, xcore, settings.api_key.get_secret_value(), settings.plugin_prefix, errors)
     elif app.middleware_stack is None:
         explain_disabled_actions(app, settings.plugin_prefix)
+    app.state.xcore_routes_last = [
+        r for r in app.router.routes if getattr(r, "path", None) in _LAST_PATHS and r not in existing
+    ]
+    _xcore_routes_last(app)
+
+
+def _xcore_routes_last(app: FastAPI) -> None:
+    """Move the probes and the original XCore's action path behind every other route of ``app``."""
+    last = app.state.xcore_routes_last
+    app.router.routes[:] = [r for r in app.router.routes if r not in last] + last
 
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
@@ -154,6 +166,7 @@ def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str, err
 
 LEGACY_ACTION_PATH = "/app/{plugin}/{action}"
 """``POST /app/<plugin>/<action>``: the original XCore's action path, the same endpoint and key."""
+_LAST_PATHS = frozenset({"/health", "/health/ready", LEGACY_ACTION_PATH})
 
 
 def app_from_env() -> FastAPI:

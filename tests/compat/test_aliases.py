@@ -468,3 +468,54 @@ async def test_create_app_and_boot_install_the_endpoints_once() -> None:
 @pytest.fixture(autouse=True)
 def _propagate_xcore_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
+
+
+async def test_an_embedded_app_keeps_its_own_routes_and_error_pages() -> None:
+    """Installed before the app's own routes, XCore's probes and the original's ``/app/...`` path still
+    come after them, and the app's own 404 and 422 pages stay its own."""
+    from fastapi import HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    from xcore.web import install_endpoints
+
+    for api_key in ("k", None):
+        host = Xcore(config={"app": {"api_key": api_key}}, discover=False)
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI, host: Xcore = host) -> Any:
+            await host.boot(app)
+            yield
+            await host.shutdown()
+
+        app = FastAPI(lifespan=lifespan)
+        install_endpoints(app, host)  # as the getting-started page says, for the request guard
+
+        @app.post("/app/users/create")
+        async def create() -> dict[str, str]:
+            return {"created": "by the app"}
+
+        @app.get("/health")
+        async def own_health() -> dict[str, str]:
+            return {"health": "the app's own"}
+
+        @app.get("/typed/{n}")
+        async def typed(n: int) -> dict[str, int]:
+            return {"n": n}
+
+        @app.exception_handler(404)
+        async def not_found(request: Request, exc: HTTPException) -> JSONResponse:
+            return JSONResponse({"error": "custom not found page"}, status_code=404)
+
+        @app.exception_handler(RequestValidationError)
+        async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+            return JSONResponse({"error": "custom validation page"}, status_code=422)
+
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                assert (await client.post("/app/users/create")).json() == {"created": "by the app"}
+                assert (await client.get("/health")).json() == {"health": "the app's own"}
+                assert (await client.get("/nope")).json() == {"error": "custom not found page"}
+                assert (await client.get("/typed/x")).json() == {"error": "custom validation page"}
+                assert (await client.get("/health/ready")).json() == {"status": "ok"}
