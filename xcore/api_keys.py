@@ -14,9 +14,12 @@ from starlette.requests import HTTPConnection
 from xcore.config.models import AppConfig
 
 
-def presented_key(request: HTTPConnection) -> str | None:
-    """The key the request carries: the ``X-API-Key`` header, else an ``Authorization: Bearer`` token."""
-    given = request.headers.get("x-api-key")
+def presented_key(request: HTTPConnection, admin: bool = False) -> str | None:
+    """The key the request carries: the ``X-API-Key`` header, else an ``Authorization: Bearer`` token;
+    with ``admin``, an ``X-Admin-Key`` header first (where an operator's key is accepted)."""
+    given = request.headers.get("x-admin-key") if admin else None
+    if given is None:
+        given = request.headers.get("x-api-key")
     if given is None:
         authorization = request.headers.get("authorization")
         if authorization and authorization[:7].lower() == "bearer ":
@@ -34,8 +37,8 @@ def matches(given: str, expected: Iterable[bytes]) -> bool:
 
 
 def operator_keys(app: AppConfig) -> list[bytes]:
-    """The keys that may read the host's internals: ``app.api_key`` and, when the config has one, ``app.admin_key``."""
-    keys: list[SecretStr | None] = [app.api_key, getattr(app, "admin_key", None)]
+    """The keys that may read the host's internals: ``app.api_key`` and ``app.admin_key``, those set."""
+    keys: list[SecretStr | None] = [app.api_key, app.admin_key]
     return [key.get_secret_value().encode() for key in keys if key is not None]
 
 

@@ -64,14 +64,14 @@ def add_readiness_route(
     # The header is declared as a dependency for the docs page's Authorize button; it is read below.
     @app.get("/health/ready", tags=["xcore"], dependencies=[Security(key_header)])
     async def ready(request: Request) -> JSONResponse:
-        """200 when every service and plugin is healthy, else 503; the detail needs ``app.api_key``."""
-        given = presented_key(request)
+        """200 when every service and plugin is healthy, else 503; details need app.api_key or app.admin_key."""
+        given = presented_key(request, admin=True)
         if given is not None and not matches(given, keys):
             raise HTTPException(
                 401,
-                "wrong key for the health details (X-API-Key: app.api_key)"
+                "wrong key for the health details (X-API-Key: app.api_key, or X-Admin-Key: app.admin_key)"
                 if keys
-                else "health details need app.api_key, which is not configured",
+                else "health details need app.api_key or app.admin_key, neither is configured",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         report = await shared.report()

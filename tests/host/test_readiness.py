@@ -52,7 +52,7 @@ async def test_without_a_key_only_the_status_is_shown() -> None:
 
 @pytest.mark.parametrize(("app", "message"), [
     ({"api_key": "k"}, "wrong key for the health details"),
-    ({}, "health details need app.api_key, which is not configured"),
+    ({}, "health details need app.api_key or app.admin_key, neither is configured"),
 ])  # fmt: skip
 async def test_a_wrong_key_is_a_401(app: dict[str, Any], message: str) -> None:
     async with client({"counted": Counted}, app=app) as http:
@@ -137,9 +137,17 @@ def test_operator_keys_are_the_api_key_and_an_admin_key_when_the_config_has_one(
     assert operator_keys(AppConfig()) == []
     assert operator_keys(AppConfig(api_key=SecretStr("a"))) == [b"a"]
 
-    class WithAdmin(AppConfig):  # the shape a later app.admin_key takes
-        admin_key: SecretStr | None = None
-
-    assert operator_keys(WithAdmin(api_key=SecretStr("a"), admin_key=SecretStr("b"))) == [b"a", b"b"]
-    assert operator_keys(WithAdmin(admin_key=SecretStr("b"))) == [b"b"]
+    assert operator_keys(AppConfig(api_key=SecretStr("a"), admin_key=SecretStr("b"))) == [b"a", b"b"]
+    assert operator_keys(AppConfig(admin_key=SecretStr("b"))) == [b"b"]
     assert matches("b", [b"a", b"b"]) and not matches("c", [b"a", b"b"]) and not matches("a", [])
+
+
+async def test_the_admin_key_reads_the_details_without_enabling_actions() -> None:
+    async with client({"sick": Sick}, app={"admin_key": "ops"}) as http:
+        assert (await http.get("/health/ready")).json() == {"status": "error"}
+        for headers in ({"X-Admin-Key": "ops"}, {"X-API-Key": "ops"}):
+            detailed = await http.get("/health/ready", headers=headers)
+            assert detailed.json()["plugins"]["sick"]["reason"].startswith("queue stuck")
+        assert (await http.get("/health/ready", headers={"X-Admin-Key": "nope"})).status_code == 401
+        action = await http.post("/plugins/sick/actions/x", json={}, headers={"X-API-Key": "ops"})
+        assert action.status_code == 404 and action.json()["code"] == "actions_disabled"

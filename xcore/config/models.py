@@ -23,6 +23,8 @@ class AppConfig(Strict):
     name: str = "xcore"
     plugin_prefix: str = "/plugins"
     api_key: SecretStr | None = None
+    admin_key: SecretStr | None = None
+    """The operator's key (``X-Admin-Key``): reads the host's internals, never runs actions."""
     strict: bool = False
     load_timeout: float = Field(default=30.0, gt=0)
     health_timeout: float = Field(default=2.0, gt=0)
