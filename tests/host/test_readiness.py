@@ -151,3 +151,14 @@ async def test_the_admin_key_reads_the_details_without_enabling_actions() -> Non
         assert (await http.get("/health/ready", headers={"X-Admin-Key": "nope"})).status_code == 401
         action = await http.post("/plugins/sick/actions/x", json={}, headers={"X-API-Key": "ops"})
         assert action.status_code == 404 and action.json()["code"] == "actions_disabled"
+
+
+async def test_a_blank_key_is_no_key() -> None:
+    """``admin_key: "${XCORE_ADMIN_KEY:-}"`` with the variable unset: no key, so an empty header gets nothing."""
+    assert AppConfig(api_key=SecretStr(""), admin_key=SecretStr("  ")).api_key is None
+    async with client({"sick": Sick}, app={"api_key": "", "admin_key": ""}) as http:
+        for headers in ({"X-Admin-Key": ""}, {"X-API-Key": ""}, {"Authorization": "Bearer "}):
+            answer = await http.get("/health/ready", headers=headers)
+            assert "queue stuck" not in answer.text
+        action = await http.post("/plugins/sick/actions/x", json={}, headers={"X-API-Key": ""})
+        assert action.status_code == 404

@@ -43,6 +43,13 @@ class AppConfig(Strict):
     secret_key: SecretStr | None = None
     """A secret for plugins to sign with (``ctx.config.app.secret_key``); XCore itself never uses it."""
 
+    @field_validator("api_key", "admin_key")
+    @classmethod
+    def _blank_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """``api_key: "${KEY:-}"`` with the variable unset means no key, never a key any client
+        matches by sending an empty header."""
+        return None if value is None or not value.get_secret_value().strip() else value
+
     @field_validator("plugin_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
