@@ -106,8 +106,10 @@ def serve(config_path: str | None, strict: bool, host: str, port: int, reload: b
     """Serve the application with uvicorn (uvloop and httptools unless --loop / --http say otherwise).
 
     Exit codes: 0 when stopped (Ctrl-C, SIGTERM); 2 when the config is invalid (nothing started);
-    1 when the boot failed: a required service did not start, or with --strict a plugin failed.
-    Either failure is one paragraph on stderr; plugin tracebacks are in the log above it.
+    1 when the boot failed: a required service did not start, or with --strict a plugin failed;
+    3 when a plugin's on_load blocked the event loop past app.load_timeout (the watchdog ended the
+    process: a blocked loop cannot be interrupted from inside). Each failure is one paragraph on
+    stderr naming the cause; plugin tracebacks are in the log above it.
     """
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
@@ -139,7 +141,8 @@ def serve(config_path: str | None, strict: bool, host: str, port: int, reload: b
 def plugins_command(config_path: str | None, strict: bool, as_json: bool, check: bool) -> None:
     """List plugins and service backends: version, distribution, state, error (hooks with --json).
 
-    Exit codes: 0, or 1 with --check when any failed; 1 with --strict (the boot fails); 2 for a bad config.
+    Exit codes: 0, or 1 with --check when any failed; 1 with --strict (the boot fails); 2 for a bad config;
+    3 when a plugin's on_load blocks the event loop past app.load_timeout (the message names it).
     """
 
     async def work(host: Xcore) -> list[dict[str, Any]]:
