@@ -23,7 +23,7 @@ from typing import Any
 import pluggy
 from fastapi import APIRouter, FastAPI
 
-from xcore import hookspecs
+from xcore import hookspecs, sandbox
 from xcore.config.loader import LoadedConfig, load_config
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_source, local_source, scan_entry_points
 from xcore.errors import BootError, ConfigError, PluginNotFoundError, XcoreError
@@ -226,7 +226,10 @@ class Xcore:
     def _register(self, record: PluginRecord, key: str) -> None:
         source = record.source
         try:
-            obj = source.load()
+            sandboxed = self.config.plugins.sandboxed.get(source.name) if source.kind == "plugin" else None
+            # A sandboxed plugin is never imported here: a stand-in forwards its hooks to a worker.
+            obj = (sandbox.proxy_plugin(source.name, source.target, sandboxed) if sandboxed is not None
+                   else source.load())
             if isinstance(obj, type):
                 obj = obj()
         except Exception as exc:
