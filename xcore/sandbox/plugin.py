@@ -249,10 +249,17 @@ class SandboxedPlugin:
         return router
 
     def _forwarder(self, template: str) -> Any:
+        """An endpoint for one route template; the sub-path sent to the worker is the request path's
+        last segments, as many as the template has (the catch-all sends its whole ``rest``)."""
+        segments = template.count("/")
+
         async def forward(request: Request) -> Response:
-            route_path = str(getattr(request.scope.get("route"), "path", template))
-            mounted_at = route_path[: len(route_path) - len(template)]
-            return await self._forward(request, request.url.path[len(mounted_at):])
+            if template == "/{rest:path}":
+                sub = "/" + str(request.path_params.get("rest", ""))
+            else:
+                raw = request.scope.get("raw_path") or request.url.path.encode()
+                sub = "/" + "/".join(raw.decode("latin-1").split("?")[0].split("/")[-segments:])
+            return await self._forward(request, sub)
 
         return forward
 

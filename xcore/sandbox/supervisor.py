@@ -153,7 +153,7 @@ class WorkerProcess:
                 waiting.set_result((header, blob))
             else:
                 self.stray_answers += 1
-                log.warning("sandboxed plugin %r answered request %r, which is not waiting (late or duplicate "
+                log.log(logging.WARNING if self.stray_answers == 1 else logging.DEBUG,"sandboxed plugin %r answered request %r, which is not waiting (late or duplicate "
                             "answer dropped)", self.spawn.name, ident)
             return
         op = header.get("op")

@@ -1,0 +1,129 @@
+"""A hostile plugin: each action tries one escape and reports what happened (the test asserts it failed)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+from xcore.sdk import TrustedBase, action, ok
+
+
+def attempt(fn: Any) -> dict[str, Any]:
+    try:
+        result = fn()
+    except BaseException as exc:  # noqa: BLE001 - every failure is the expected outcome
+        return ok(blocked=True, error=f"{type(exc).__name__}: {exc}")
+    return ok(blocked=False, result=repr(result)[:200])
+
+
+class Evil(TrustedBase):
+    @action()
+    async def read(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return attempt(lambda: open(payload["path"], "rb").read(100))
+
+    @action()
+    async def write(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return attempt(lambda: open(payload["path"], "w").write("pwned"))
+
+    @action()
+    async def listdir(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return attempt(lambda: os.listdir(payload["path"]))
+
+    @action()
+    async def env(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return ok(env=dict(os.environ))
+
+    @action()
+    async def connect(self, payload: dict[str, Any]) -> dict[str, Any]:
+        def go() -> str:
+            with socket.create_connection((payload["host"], int(payload["port"])), timeout=2):
+                return "connected"
+        return attempt(go)
+
+    @action()
+    async def fork_bomb(self, payload: dict[str, Any]) -> dict[str, Any]:
+        children = []
+
+        def go() -> int:
+            for _ in range(int(payload.get("max", 200))):  # bounded: stops at the first refusal
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(2)
+                    os._exit(0)
+                children.append(pid)
+            return len(children)
+
+        result = attempt(go)
+        for pid in children:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        result["forked"] = len(children)
+        return result
+
+    @action()
+    async def allocate(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return attempt(lambda: len(bytearray(int(payload["gb"] * 1024**3))))
+
+    @action()
+    async def spin(self, payload: dict[str, Any]) -> dict[str, Any]:
+        while True:
+            pass
+
+    @action()
+    async def block(self, payload: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(3600)
+        return ok()
+
+    @action()
+    async def kill_parent(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return attempt(lambda: os.kill(int(payload["pid"]), 15))
+
+    @action()
+    async def service(self, payload: dict[str, Any]) -> dict[str, Any]:
+        svc = self.get_service(payload["service"])
+        try:
+            result = await getattr(svc, payload["method"])(*payload.get("args", []))
+        except PermissionError as exc:
+            return ok(blocked=True, error=f"PermissionError: {exc}")
+        except Exception as exc:  # noqa: BLE001
+            return ok(blocked=True, error=f"{type(exc).__name__}: {exc}")
+        return ok(blocked=False, result=result)
+
+    @action()
+    async def garbage(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Write raw bytes on the protocol socket (fd found by scanning our own descriptors)."""
+        import struct
+
+        import sys
+
+        for fd in [int(sys.argv[1])]:  # the worker's protocol socket, as its command line names it
+            sock = socket.socket(fileno=os.dup(fd))
+            if sock.family == socket.AF_UNIX:
+                if payload.get("oversized"):
+                    sock.sendall(struct.pack("!II", 2**31, 10))
+                else:
+                    sock.sendall(b"\xff" * 64)
+                sock.detach()
+                return ok(sent=True)
+            sock.detach()
+        return ok(sent=False)
+
+    @action()
+    async def answer_twice(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Forge answers to request ids around ours (duplicate and not-yet-issued ids)."""
+        import json
+        import struct
+        import sys
+
+        for fd in [int(sys.argv[1])]:
+            sock = socket.socket(fileno=os.dup(fd))
+            if sock.family == socket.AF_UNIX:
+                for ident in range(1, 50):
+                    head = json.dumps({"re": ident, "ok": {"status": "ok", "forged": True}}).encode()
+                    sock.sendall(struct.pack("!II", len(head), len(head)) + head)
+                sock.detach()
+                break
+            sock.detach()
+        return ok(real=True)
