@@ -18,24 +18,33 @@ sys.path.insert(0, str(Path(__file__).parent / "sandbox_plugins"))
 
 def echo_config(tmp_path: Path, permissions: list[Any], db_url: str | None = None) -> dict[str, Any]:
     return {
-        "plugins": {"local": {"echo": "sbx_plugins.echo:Echo", "evil": "sbx_plugins.evil:Evil"},
-                    "sandboxed": {"echo": {"permissions": permissions,
-                                           "sandbox": {"data_dir": str(tmp_path / "echo")}},
-                                  "evil": {"permissions": permissions,
-                                           "sandbox": {"data_dir": str(tmp_path / "evil")}}}},
-        "services": {"databases": {"default": {"type": "sqlasync", "url": db_url or f"sqlite:///{tmp_path}/a.db"}},
-                     "cache": {"backend": "memory"}, "events": {"backend": "memory"},
-                     "scheduler": {"backend": "memory"}, "extensions": {}},
+        "plugins": {
+            "local": {"echo": "sbx_plugins.echo:Echo", "evil": "sbx_plugins.evil:Evil"},
+            "sandboxed": {
+                "echo": {"permissions": permissions, "sandbox": {"data_dir": str(tmp_path / "echo")}},
+                "evil": {"permissions": permissions, "sandbox": {"data_dir": str(tmp_path / "evil")}},
+            },
+        },
+        "services": {
+            "databases": {"default": {"type": "sqlasync", "url": db_url or f"sqlite:///{tmp_path}/a.db"}},
+            "cache": {"backend": "memory"},
+            "events": {"backend": "memory"},
+            "scheduler": {"backend": "memory"},
+            "extensions": {},
+        },
     }
 
 
-@pytest.mark.parametrize(("entry", "message"), [
-    ({"permissions": ["files"]}, "unknown permission 'files'"),
-    ({"permissions": [{"db": {"name": "x", "mode": "admin"}}]}, "mode"),
-    ({"limits": {"memory": 5}}, "plugins.sandboxed.p.limits.memory: unknown key"),
-    ({"sandbox": {"require": ["teleport"]}}, "plugins.sandboxed.p.sandbox.require.0"),
-    ({"permissions": [{"network": ["no-port"]}]}, "host:port"),
-])
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"permissions": ["files"]}, "unknown permission 'files'"),
+        ({"permissions": [{"db": {"name": "x", "mode": "admin"}}]}, "mode"),
+        ({"limits": {"memory": 5}}, "plugins.sandboxed.p.limits.memory: unknown key"),
+        ({"sandbox": {"require": ["teleport"]}}, "plugins.sandboxed.p.sandbox.require.0"),
+        ({"permissions": [{"network": ["no-port"]}]}, "host:port"),
+    ],
+)
 def test_bad_sandbox_config_names_the_key(entry: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
         Xcore(config={"plugins": {"sandboxed": {"p": entry}}}, discover=False)
@@ -65,8 +74,9 @@ async def test_routes_openapi_and_wanted_against_granted(tmp_path: Path) -> None
 
 async def test_read_grant_is_read_only_in_the_database(tmp_path: Path, postgres_server: Any) -> None:
     for url in (f"sqlite:///{tmp_path}/ro.db", postgres_server.url):
-        host = Xcore(config=echo_config(tmp_path, [{"db": {"name": "default", "mode": "read"}}, "cache"], url),
-                     discover=False)
+        host = Xcore(
+            config=echo_config(tmp_path, [{"db": {"name": "default", "mode": "read"}}, "cache"], url), discover=False
+        )
         await host.boot()
         try:
             db = host.get_service("db")
@@ -74,11 +84,13 @@ async def test_read_grant_is_read_only_in_the_database(tmp_path: Path, postgres_
                 await conn.execute("DROP TABLE IF EXISTS sbx_t")
                 await conn.execute("CREATE TABLE sbx_t (v integer)")
                 await conn.execute("INSERT INTO sbx_t VALUES (1)")
-            read = await host.call("evil", "service", {"service": "db", "method": "fetch",
-                                                       "args": ["SELECT v FROM sbx_t"]})
+            read = await host.call(
+                "evil", "service", {"service": "db", "method": "fetch", "args": ["SELECT v FROM sbx_t"]}
+            )
             assert read == {"status": "ok", "blocked": False, "result": [{"v": 1}]}
-            write = await host.call("evil", "service", {"service": "db", "method": "execute",
-                                                        "args": ["INSERT INTO sbx_t VALUES (2)"]})
+            write = await host.call(
+                "evil", "service", {"service": "db", "method": "execute", "args": ["INSERT INTO sbx_t VALUES (2)"]}
+            )
             assert write["blocked"] is True and ("read" in write["error"].lower()), write
             async with db.connection() as conn:
                 assert await conn.fetchval("SELECT count(*) FROM sbx_t") == 1

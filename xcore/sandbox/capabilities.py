@@ -32,8 +32,9 @@ SANDBOX_DENIED = "xcore.sandbox.denied"
 SANDBOX_WORKER_FAILED = "xcore.sandbox.worker_failed"
 """Kernel event: a sandboxed plugin's worker kept dying and is no longer restarted (``plugin``, ``error``)."""
 
-CACHE_METHODS = frozenset({"get", "set", "delete", "exists", "incr", "decr", "ttl", "get_many", "set_many",
-                           "delete_pattern", "clear"})
+CACHE_METHODS = frozenset(
+    {"get", "set", "delete", "exists", "incr", "decr", "ttl", "get_many", "set_many", "delete_pattern", "clear"}
+)
 DB_METHODS = frozenset({"fetch", "fetchrow", "fetchval", "execute"})
 STORAGE_METHODS = frozenset({"upload", "download", "delete", "exists", "list"})
 
@@ -43,15 +44,23 @@ class Denied(PermissionError):
 
     def __init__(self, plugin: str, permission: str, call: str) -> None:
         self.plugin, self.permission, self.call = plugin, permission, call
-        super().__init__(f"sandboxed plugin {plugin!r} lacks permission {permission} (for {call}); "
-                         f"grant it under plugins.sandboxed.{plugin}.permissions")
+        super().__init__(
+            f"sandboxed plugin {plugin!r} lacks permission {permission} (for {call}); "
+            f"grant it under plugins.sandboxed.{plugin}.permissions"
+        )
 
 
 class Capabilities:
     """What one sandboxed plugin may do with the host's services."""
 
-    def __init__(self, plugin: str, grants: Grants, services: Any, subscribe: Callable[[str], Awaitable[int]],
-                 announce: Callable[[str, dict[str, Any]], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        plugin: str,
+        grants: Grants,
+        services: Any,
+        subscribe: Callable[[str], Awaitable[int]],
+        announce: Callable[[str, dict[str, Any]], Awaitable[None]],
+    ) -> None:
         self.plugin = plugin
         self.grants = grants
         self._services = services
@@ -59,8 +68,9 @@ class Capabilities:
         self._announce = announce
         self._namespace = f"sandbox.{plugin}:"
 
-    async def invoke(self, service: str, method: str, args: list[Any], kwargs: dict[str, Any],
-                     blob: bytes) -> tuple[Any, bytes]:
+    async def invoke(
+        self, service: str, method: str, args: list[Any], kwargs: dict[str, Any], blob: bytes
+    ) -> tuple[Any, bytes]:
         call = f"{service}.{method}"
         try:
             if service == "cache":
@@ -74,10 +84,10 @@ class Capabilities:
                 return await self._storage(real, method, args, blob)
             raise Denied(self.plugin, f"service {service!r} (not grantable to sandboxed plugins)", call)
         except Denied as denied:
-            audit.warning("sandbox audit: plugin %r denied %s: lacks permission %s", self.plugin, call,
-                          denied.permission)
-            await self._announce(SANDBOX_DENIED, {"plugin": self.plugin, "permission": denied.permission,
-                                                  "call": call})
+            audit.warning(
+                "sandbox audit: plugin %r denied %s: lacks permission %s", self.plugin, call, denied.permission
+            )
+            await self._announce(SANDBOX_DENIED, {"plugin": self.plugin, "permission": denied.permission, "call": call})
             raise
 
     def _kind_of(self, service: str) -> tuple[str | None, str]:
@@ -96,8 +106,9 @@ class Capabilities:
         if not self.grants.cache:
             raise Denied(self.plugin, "'cache'", f"cache.{method}")
         if method not in CACHE_METHODS:
-            raise Denied(self.plugin, f"'cache' (method {method!r} is not offered to sandboxed plugins)",
-                         f"cache.{method}")
+            raise Denied(
+                self.plugin, f"'cache' (method {method!r} is not offered to sandboxed plugins)", f"cache.{method}"
+            )
         cache = self._services.get("cache")
         ns = self._namespace
         if method == "clear":
@@ -105,7 +116,7 @@ class Capabilities:
         if method == "get_many":
             keys = [self._key(k) for k in args[0]]
             found = await cache.get_many(keys)
-            return {k[len(ns):]: v for k, v in found.items()}
+            return {k[len(ns) :]: v for k, v in found.items()}
         if method == "set_many":
             return await cache.set_many({self._key(k): v for k, v in dict(args[0]).items()}, *args[1:], **kwargs)
         if not args:
@@ -131,13 +142,14 @@ class Capabilities:
         if method == "subscribe":
             pattern = str(args[0]) if args else ""
             compiled = compile_pattern(pattern)
-            allowed = grant is not None and (pattern in grant.subscribe or (
-                compiled.is_exact and any(compile_pattern(p).matches(pattern) for p in grant.subscribe)))
+            allowed = grant is not None and (
+                pattern in grant.subscribe
+                or (compiled.is_exact and any(compile_pattern(p).matches(pattern) for p in grant.subscribe))
+            )
             if not allowed:
                 raise Denied(self.plugin, f"events: {{subscribe: [{pattern!r}]}}", f"events.subscribe({pattern!r})")
             return await self._subscribe(pattern)
-        raise Denied(self.plugin, f"events (method {method!r} is not offered to sandboxed plugins)",
-                     f"events.{method}")
+        raise Denied(self.plugin, f"events (method {method!r} is not offered to sandboxed plugins)", f"events.{method}")
 
     # ------------------------------------------------------------------ databases
 
@@ -150,8 +162,11 @@ class Capabilities:
         db = self._services.get(name)
         connection = getattr(db, "connection", None)
         if connection is None:
-            raise Denied(self.plugin, f"db: {{name: {name}}} of type sqlasync (this database's type cannot be "
-                         "proxied)", f"db.{method}")
+            raise Denied(
+                self.plugin,
+                f"db: {{name: {name}}} of type sqlasync (this database's type cannot be proxied)",
+                f"db.{method}",
+            )
         query, params = str(args[0]), args[1:]
         async with connection() as conn:
             if grant.mode == "write":
@@ -172,8 +187,9 @@ class Capabilities:
         grant = self.grants.storage
         assert grant is not None
         if method not in STORAGE_METHODS:
-            raise Denied(self.plugin, f"storage (method {method!r} is not offered to sandboxed plugins)",
-                         f"storage.{method}")
+            raise Denied(
+                self.plugin, f"storage (method {method!r} is not offered to sandboxed plugins)", f"storage.{method}"
+            )
         path = str(args[1] if method == "upload" else (args[0] if args else ""))
         clean = posixpath.normpath(path) if path else ""
         inside = clean.startswith(grant.prefix) or (method == "list" and (clean + "/").startswith(grant.prefix))

@@ -122,8 +122,9 @@ def _reveal(needed: Iterable[str]) -> None:
             else:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 open(path, "a").close()
-            _check(_libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND | MS_REC, None),
-                   f"bind {path}")
+            _check(
+                _libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND | MS_REC, None), f"bind {path}"
+            )
             os.close(fd)
 
 
@@ -193,7 +194,7 @@ def _no_new_privs(walls: Walls) -> None:
 
 def _landlock(walls: Walls) -> None:
     try:
-        abi = landlock.restrict(walls.read_only + ["/dev/null", "/dev/urandom"], [walls.data_dir])
+        abi = landlock.restrict([*walls.read_only, "/dev/null", "/dev/urandom"], [walls.data_dir])
     except OSError as exc:
         walls.missing["filesystem"] = f"Landlock unavailable: {exc}"
         return

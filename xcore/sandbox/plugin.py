@@ -37,7 +37,7 @@ def code_root(target: str) -> str:
     """The folder to put on the worker's ``sys.path`` for ``module:attr``, found without importing it."""
     top = target.partition(":")[0].split(".")[0]
     spec = importlib.util.find_spec(top)
-    if spec is None or spec.origin is None and not spec.submodule_search_locations:
+    if spec is None or (spec.origin is None and not spec.submodule_search_locations):
         raise ModuleNotFoundError(f"module {top!r} of sandboxed plugin target {target!r} is not installed")
     if spec.submodule_search_locations:
         return os.path.dirname(os.path.realpath(next(iter(spec.submodule_search_locations))))
@@ -78,12 +78,21 @@ class SandboxedPlugin:
         limits = self.settings.limits
         self._caps = Capabilities(self.name, self.settings.permissions, container, self._subscribe, self._announce)
         self._spawn = Spawn(
-            name=self.name, data_dir=data_dir, timeout=limits.timeout, start_timeout=max(limits.timeout, 10.0),
+            name=self.name,
+            data_dir=data_dir,
+            timeout=limits.timeout,
+            start_timeout=max(limits.timeout, 10.0),
             bootstrap={
-                "name": self.name, "target": self.target, "code_paths": [code_root(self.target)],
-                "data_dir": data_dir, "timeout": limits.timeout, "cpu_seconds": limits.cpu_seconds_per_call,
-                "limits": limits.model_dump(), "require": list(self.settings.sandbox.require),
-                "config": dict(ctx.config), "services": list(ctx.services),
+                "name": self.name,
+                "target": self.target,
+                "code_paths": [code_root(self.target)],
+                "data_dir": data_dir,
+                "timeout": limits.timeout,
+                "cpu_seconds": limits.cpu_seconds_per_call,
+                "limits": limits.model_dump(),
+                "require": list(self.settings.sandbox.require),
+                "config": dict(ctx.config),
+                "services": list(ctx.services),
             },
         )
         del host
@@ -160,8 +169,12 @@ class SandboxedPlugin:
                 self.wanted = Grants.model_validate(wanted)
             except ValueError as exc:
                 self.wanted_error = str(exc).splitlines()[0]
-        log.info("sandboxed plugin %r: worker pid %s, protections: %s", self.name, worker.pid,
-                 ", ".join(hello.get("protections", {}).get("active", {})) or "none")
+        log.info(
+            "sandboxed plugin %r: worker pid %s, protections: %s",
+            self.name,
+            worker.pid,
+            ", ".join(hello.get("protections", {}).get("active", {})) or "none",
+        )
         for name, reason in hello.get("protections", {}).get("missing", {}).items():
             log.warning("sandboxed plugin %r: protection %r is not active: %s", self.name, name, reason)
 
@@ -172,8 +185,9 @@ class SandboxedPlugin:
         if delay is None:
             self.failed = f"worker died {len(self.restarts.times)} times within a minute; last: {reason}"
             log.error("sandboxed plugin %r: %s; not restarted", self.name, self.failed)
-            asyncio.get_running_loop().create_task(self._announce(
-                SANDBOX_WORKER_FAILED, {"plugin": self.name, "error": self.failed}))
+            asyncio.get_running_loop().create_task(
+                self._announce(SANDBOX_WORKER_FAILED, {"plugin": self.name, "error": self.failed})
+            )
             return
         log.warning("sandboxed plugin %r: worker stopped (%s); restarting in %.1fs", self.name, reason, delay)
         self._restarting = asyncio.get_running_loop().create_task(self._restart(delay))
@@ -199,9 +213,13 @@ class SandboxedPlugin:
         assert self._caps is not None
         args = header.get("args")
         kwargs = header.get("kwargs")
-        return await self._caps.invoke(str(header.get("service")), str(header.get("method")),
-                                       args if isinstance(args, list) else [],
-                                       kwargs if isinstance(kwargs, dict) else {}, blob)
+        return await self._caps.invoke(
+            str(header.get("service")),
+            str(header.get("method")),
+            args if isinstance(args, list) else [],
+            kwargs if isinstance(kwargs, dict) else {},
+            blob,
+        )
 
     def _bus(self) -> Any:
         events = self._ctx.events if self._ctx is not None else None
@@ -216,8 +234,9 @@ class SandboxedPlugin:
         async def deliver(event: Any) -> None:
             worker = self.worker
             if worker is not None and worker.alive:
-                await worker.request({"op": "event", "sub": number, "name": event.name, "data": event.data,
-                                      "source": event.source})
+                await worker.request(
+                    {"op": "event", "sub": number, "name": event.name, "data": event.data, "source": event.source}
+                )
 
         self._subscriptions[number] = view.on(pattern, deliver)
         return number
@@ -241,11 +260,21 @@ class SandboxedPlugin:
         router = APIRouter()
         for path, operations in openapi.get("paths", {}).items():
             for method, operation in operations.items():
-                router.add_api_route(path, self._forwarder(path), methods=[method.upper()], openapi_extra=operation,
-                                     summary=operation.get("summary"), operation_id=None,
-                                     name=f"{self.name}:{operation.get('operationId', path)}")
-        router.add_api_route("/{rest:path}", self._forwarder("/{rest:path}"), include_in_schema=False,
-                             methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
+                router.add_api_route(
+                    path,
+                    self._forwarder(path),
+                    methods=[method.upper()],
+                    openapi_extra=operation,
+                    summary=operation.get("summary"),
+                    operation_id=None,
+                    name=f"{self.name}:{operation.get('operationId', path)}",
+                )
+        router.add_api_route(
+            "/{rest:path}",
+            self._forwarder("/{rest:path}"),
+            include_in_schema=False,
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"],
+        )
         return router
 
     def _forwarder(self, template: str) -> Any:
@@ -273,17 +302,24 @@ class SandboxedPlugin:
             body += chunk
             if len(body) > MAX_BODY:
                 return JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, status_code=413)
-        header = {"op": "http", "method": request.method, "path": sub or "/",
-                  "query": request.url.query, "scheme": request.url.scheme,
-                  "headers": [[k, v] for k, v in request.headers.items()]}
+        header = {
+            "op": "http",
+            "method": request.method,
+            "path": sub or "/",
+            "query": request.url.query,
+            "scheme": request.url.scheme,
+            "headers": [[k, v] for k, v in request.headers.items()],
+        }
         try:
             frames = self._live().stream(header, bytes(body))
             first, _ = await anext(frames)
         except (WorkerError, TimeoutError, StopAsyncIteration) as exc:
             return JSONResponse({"detail": f"sandboxed plugin {self.name!r} unavailable: {exc}"}, status_code=502)
         if "error" in first:
-            return JSONResponse({"detail": f"sandboxed plugin {self.name!r} failed: "
-                                           f"{first['error'].get('message', '')}"}, status_code=502)
+            return JSONResponse(
+                {"detail": f"sandboxed plugin {self.name!r} failed: {first['error'].get('message', '')}"},
+                status_code=502,
+            )
         headers = [(k, v) for k, v in first.get("headers", []) if k.lower() not in _HOP_HEADERS]
 
         async def body_chunks() -> AsyncIterator[bytes]:

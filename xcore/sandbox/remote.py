@@ -15,8 +15,12 @@ from typing import Any
 Request = Callable[[dict[str, Any], bytes], Awaitable[tuple[Any, bytes]]]
 
 ERRORS: dict[str, type[Exception]] = {
-    "PermissionError": PermissionError, "KeyError": KeyError, "ValueError": ValueError,
-    "TypeError": TypeError, "TimeoutError": TimeoutError, "LookupError": LookupError,
+    "PermissionError": PermissionError,
+    "KeyError": KeyError,
+    "ValueError": ValueError,
+    "TypeError": TypeError,
+    "TimeoutError": TimeoutError,
+    "LookupError": LookupError,
     "FileNotFoundError": FileNotFoundError,
 }
 
@@ -43,7 +47,8 @@ class RemoteService:
             if args and isinstance(args[0], bytes | bytearray) and method == "upload":
                 blob, args = bytes(args[0]), ("\0blob", *args[1:])
             result, data = await self._request(
-                {"op": "service", "service": self._name, "method": method, "args": list(args), "kwargs": kwargs}, blob)
+                {"op": "service", "service": self._name, "method": method, "args": list(args), "kwargs": kwargs}, blob
+            )
             return data if result == "\0blob" else result
 
         call.__name__ = method
@@ -78,25 +83,31 @@ class RemoteEvents:
         self.pending: list[tuple[str, Callable[[Any], Any]]] = []
 
     async def emit(self, name: str, data: Any = None) -> Any:
-        result, _ = await self._request({"op": "service", "service": "events", "method": "emit",
-                                         "args": [name, data], "kwargs": {}}, b"")
+        result, _ = await self._request(
+            {"op": "service", "service": "events", "method": "emit", "args": [name, data], "kwargs": {}}, b""
+        )
         return result
 
     async def subscribe(self, pattern: str, handler: Callable[[Any], Any]) -> int:
         """Ask the host to deliver events matching ``pattern``; ``PermissionError`` if not granted."""
-        sub, _ = await self._request({"op": "service", "service": "events", "method": "subscribe",
-                                      "args": [pattern], "kwargs": {}}, b"")
+        sub, _ = await self._request(
+            {"op": "service", "service": "events", "method": "subscribe", "args": [pattern], "kwargs": {}}, b""
+        )
         self.handlers[int(sub)] = handler
         return int(sub)
 
-    def on(self, pattern: str, handler: Callable[[Any], Any] | None = None, **_: Any) -> Any:
+    def on(self, name: str, handler: Callable[[Any], Any] | None = None, *, priority: int = 0) -> Any:
         if handler is None:
+
             def decorate(func: Callable[[Any], Any]) -> Callable[[Any], Any]:
-                self.pending.append((pattern, func))
+                self.pending.append((name, func))
                 return func
+
             return decorate
-        self.pending.append((pattern, handler))
+        self.pending.append((name, handler))
         return None
+
+    once = on
 
     async def flush(self) -> None:
         pending, self.pending = self.pending, []

@@ -91,11 +91,15 @@ class Grants(_Strict):
             elif isinstance(item, dict) and len(item) == 1:
                 kind, body = next(iter(item.items()))
             else:
-                raise ValueError(f"permissions[{index}]: write a permission name or a one-key mapping "
-                                 f"such as 'cache' or {{db: {{name: default, mode: read}}}} (got {item!r})")
+                raise ValueError(
+                    f"permissions[{index}]: write a permission name or a one-key mapping "
+                    f"such as 'cache' or {{db: {{name: default, mode: read}}}} (got {item!r})"
+                )
             if kind not in PERMISSION_KINDS:
-                raise ValueError(f"permissions[{index}]: unknown permission {kind!r}; "
-                                 f"known permissions: {', '.join(PERMISSION_KINDS)}")
+                raise ValueError(
+                    f"permissions[{index}]: unknown permission {kind!r}; "
+                    f"known permissions: {', '.join(PERMISSION_KINDS)}"
+                )
             if kind == "db":
                 grant = DbGrant.model_validate(body or {})
                 out["db"][grant.name] = grant

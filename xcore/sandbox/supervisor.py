@@ -89,9 +89,18 @@ class WorkerProcess:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-m", "xcore.sandbox.worker", str(child.fileno()),
-                pass_fds=(child.fileno(),), env={}, cwd=self.spawn.data_dir, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+                sys.executable,
+                "-I",
+                "-m",
+                "xcore.sandbox.worker",
+                str(child.fileno()),
+                pass_fds=(child.fileno(),),
+                env={},
+                cwd=self.spawn.data_dir,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
             )
         finally:
             child.close()
@@ -106,8 +115,9 @@ class WorkerProcess:
                 hello = await self._hello
         except TimeoutError:
             await self.kill("did not start")
-            raise WorkerError(f"sandboxed plugin {self.spawn.name!r}: worker did not start within "
-                              f"{self.spawn.start_timeout:g}s") from None
+            raise WorkerError(
+                f"sandboxed plugin {self.spawn.name!r}: worker did not start within {self.spawn.start_timeout:g}s"
+            ) from None
         if "error" in hello:
             await self.kill("failed to load")
             raise WorkerError(f"sandboxed plugin {self.spawn.name!r}: {hello['error']}")
@@ -123,8 +133,9 @@ class WorkerProcess:
         """The worker's stderr, logged in bounded pieces (a plugin cannot flood the host's memory)."""
         with contextlib.suppress(Exception):
             while chunk := await stream.read(4096):
-                log.warning("sandboxed plugin %r stderr: %s", self.spawn.name,
-                            chunk.decode("utf-8", "replace").rstrip())
+                log.warning(
+                    "sandboxed plugin %r stderr: %s", self.spawn.name, chunk.decode("utf-8", "replace").rstrip()
+                )
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         reason = "worker closed its connection"
@@ -146,23 +157,31 @@ class WorkerProcess:
             waiting = self._waiting.get(ident) if isinstance(ident, int) else None
             if isinstance(waiting, _Stream):
                 waiting.queue.put_nowait((header, blob))
-                if "error" in header or header.get("http") == "body" and not header.get("more"):
+                if "error" in header or (header.get("http") == "body" and not header.get("more")):
                     self._waiting.pop(ident, None)
             elif waiting is not None and not waiting.done():
                 self._waiting.pop(ident, None)
                 waiting.set_result((header, blob))
             else:
                 self.stray_answers += 1
-                log.log(logging.WARNING if self.stray_answers == 1 else logging.DEBUG,"sandboxed plugin %r answered request %r, which is not waiting (late or duplicate "
-                            "answer dropped)", self.spawn.name, ident)
+                log.log(
+                    logging.WARNING if self.stray_answers == 1 else logging.DEBUG,
+                    "sandboxed plugin %r answered request %r, which is not waiting (late or duplicate answer dropped)",
+                    self.spawn.name,
+                    ident,
+                )
             return
         op = header.get("op")
         if op == "hello" and self._hello is not None and not self._hello.done():
             self._hello.set_result(header)
         elif op == "log":
             level = header.get("level")
-            log.log(level if isinstance(level, int) and 0 < level <= 50 else logging.INFO,
-                    "[%s] %s", self.spawn.name, str(header.get("message"))[:4000])
+            log.log(
+                level if isinstance(level, int) and 0 < level <= 50 else logging.INFO,
+                "[%s] %s",
+                self.spawn.name,
+                str(header.get("message"))[:4000],
+            )
         elif op == "service" and isinstance(header.get("id"), int):
             self._track(self._serve(header, blob))
         else:
@@ -217,8 +236,10 @@ class WorkerProcess:
                 answer, _ = await future
         except TimeoutError:
             await self.kill(f"request {ident} ({header.get('op')}) unanswered after {limit:g}s")
-            raise TimeoutError(f"sandboxed plugin {self.spawn.name!r}: {header.get('op')} did not answer within "
-                               f"{self.spawn.timeout:g}s (limits.timeout); the worker was restarted") from None
+            raise TimeoutError(
+                f"sandboxed plugin {self.spawn.name!r}: {header.get('op')} did not answer within "
+                f"{self.spawn.timeout:g}s (limits.timeout); the worker was restarted"
+            ) from None
         finally:
             self._waiting.pop(ident, None)
         if "error" in answer:
@@ -293,8 +314,12 @@ def _rebuild(error: dict[str, Any], plugin: str) -> Exception:
         exc = ActionNotFound(plugin, "?")
         exc.args = (message,)
         return exc
-    known: dict[str, type[Exception]] = {"PermissionError": PermissionError, "TimeoutError": TimeoutError,
-                                         "WorkerError": WorkerError, "LookupError": LookupError}
+    known: dict[str, type[Exception]] = {
+        "PermissionError": PermissionError,
+        "TimeoutError": TimeoutError,
+        "WorkerError": WorkerError,
+        "LookupError": LookupError,
+    }
     return known.get(kind, PluginCallError)(f"{kind}: {message}" if kind not in known else message)
 
 
@@ -312,4 +337,4 @@ class Restarts:
         self.total += 1
         if len(self.times) > MAX_CRASHES:
             return None
-        return min(BACKOFF_FIRST * 2 ** (len(self.times) - 1), BACKOFF_MAX)
+        return float(min(BACKOFF_FIRST * 2 ** (len(self.times) - 1), BACKOFF_MAX))

@@ -74,8 +74,9 @@ class CpuBudget:
 class Worker:
     """Serves one plugin over one connection."""
 
-    def __init__(self, boot: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 walls: confine.Walls) -> None:
+    def __init__(
+        self, boot: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter, walls: confine.Walls
+    ) -> None:
         self.boot = boot
         self.reader = reader
         self.writer = writer
@@ -134,11 +135,20 @@ class Worker:
         logger = logging.getLogger(f"xcore.plugin.{self.name}")
 
         async def call(plugin: str, action: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-            raise PermissionError(f"sandboxed plugin {self.name!r} lacks permission to call plugin {plugin!r}: "
-                                  "plugin-to-plugin calls are not granted to sandboxed plugins")
+            raise PermissionError(
+                f"sandboxed plugin {self.name!r} lacks permission to call plugin {plugin!r}: "
+                "plugin-to-plugin calls are not granted to sandboxed plugins"
+            )
 
-        self.ctx = PluginContext(name=self.name, config=dict(self.boot.get("config", {})), services=services,
-                                 logger=logger, call=call, events=self.events, handle=handle)
+        self.ctx = PluginContext(
+            name=self.name,
+            config=dict(self.boot.get("config", {})),
+            services=services,
+            logger=logger,
+            call=call,
+            events=self.events,
+            handle=handle,
+        )
         subscribe_marked(self.events, obj)
         await self.hooks.call("xcore_on_load", ctx=self.ctx)
         await self.events.flush()
@@ -187,12 +197,26 @@ class Worker:
                 result = await self.run(op, header)
             self.send({"re": ident, "ok": result})
         except TimeoutError:
-            self.send({"re": ident, "error": {"type": "TimeoutError",
-                                              "message": f"{op} did not finish within {self.timeout:g}s "
-                                                         "(limits.timeout)"}})
+            self.send(
+                {
+                    "re": ident,
+                    "error": {
+                        "type": "TimeoutError",
+                        "message": f"{op} did not finish within {self.timeout:g}s (limits.timeout)",
+                    },
+                }
+            )
         except Exception as exc:  # answered to the host, which shows it to the caller
-            self.send({"re": ident, "error": {"type": type(exc).__name__, "message": str(exc),
-                                              "trace": traceback.format_exc(limit=5)[-2000:]}})
+            self.send(
+                {
+                    "re": ident,
+                    "error": {
+                        "type": type(exc).__name__,
+                        "message": str(exc),
+                        "trace": traceback.format_exc(limit=5)[-2000:],
+                    },
+                }
+            )
         if op == "unload":
             await self.writer.drain()
             os._exit(0)  # nothing of the plugin's may outlive its unload
@@ -201,8 +225,9 @@ class Worker:
         if op == "call":
             if self.hooks is None or "xcore_handle" not in self.hooks:
                 raise LookupError(f"plugin {self.name!r} has no actions (it does not implement handle)")
-            return await self.hooks.call("xcore_handle", ctx=self.ctx, action=header["action"],
-                                         payload=header.get("payload") or {})
+            return await self.hooks.call(
+                "xcore_handle", ctx=self.ctx, action=header["action"], payload=header.get("payload") or {}
+            )
         if op == "health":
             return await self.hooks.call("xcore_health", ctx=self.ctx)
         if op == "event":
@@ -225,16 +250,22 @@ class Worker:
     async def http(self, ident: Any, header: dict[str, Any], body: bytes) -> None:
         """Run one HTTP request through the plugin's router; stream the response back in frames."""
         if self.app is None:
-            self.send({"re": ident, "http": "start", "status": 404,
-                       "headers": [["content-type", "application/json"]]})
+            self.send({"re": ident, "http": "start", "status": 404, "headers": [["content-type", "application/json"]]})
             self.send({"re": ident, "http": "body", "more": False}, b'{"detail":"Not Found"}')
             return
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": header["method"],
-            "scheme": header.get("scheme", "http"), "path": header["path"], "raw_path": header["path"].encode(),
-            "query_string": header.get("query", "").encode(), "root_path": "",
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": header["method"],
+            "scheme": header.get("scheme", "http"),
+            "path": header["path"],
+            "raw_path": header["path"].encode(),
+            "query_string": header.get("query", "").encode(),
+            "root_path": "",
             "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in header.get("headers", [])],
-            "client": None, "server": None,
+            "client": None,
+            "server": None,
         }
         sent_body = False
         disconnected = asyncio.Event()
@@ -256,7 +287,7 @@ class Worker:
                 more = message.get("more_body", False)
                 for start in range(0, max(len(data), 1), CHUNK):
                     last = start + CHUNK >= len(data)
-                    self.send({"re": ident, "http": "body", "more": more or not last}, data[start:start + CHUNK])
+                    self.send({"re": ident, "http": "body", "more": more or not last}, data[start : start + CHUNK])
                 await self.writer.drain()
 
         try:
@@ -310,8 +341,7 @@ async def _main(sock: socket.socket, boot: dict[str, Any], walls: confine.Walls)
     try:
         loaded = await worker.load()
     except BaseException as exc:
-        worker.send({"op": "hello", "error": f"{type(exc).__name__}: {exc}",
-                     "protections": confine.as_report(walls)})
+        worker.send({"op": "hello", "error": f"{type(exc).__name__}: {exc}", "protections": confine.as_report(walls)})
         await writer.drain()
         raise SystemExit(4) from None
     worker.send({"op": "hello", "protections": confine.as_report(walls), **loaded})
@@ -333,9 +363,14 @@ def main() -> None:
     import xcore.sdk  # noqa: F401
 
     limits = boot["limits"]
-    walls = confine.Walls(read_only=sorted({*confine.code_paths(), *boot["code_paths"]}), data_dir=boot["data_dir"],
-                          memory_mb=limits["memory_mb"], cpu_seconds=limits["cpu_seconds_per_call"],
-                          open_files=limits["open_files"], processes=limits["processes"])
+    walls = confine.Walls(
+        read_only=sorted({*confine.code_paths(), *boot["code_paths"]}),
+        data_dir=boot["data_dir"],
+        memory_mb=limits["memory_mb"],
+        cpu_seconds=limits["cpu_seconds_per_call"],
+        open_files=limits["open_files"],
+        processes=limits["processes"],
+    )
     confine.build(walls)
     missing = [p for p in boot.get("require", []) if p not in walls.active]
     if missing:
@@ -343,8 +378,13 @@ def main() -> None:
         import struct
 
         message = "; ".join(f"{p}: {walls.missing.get(p, 'inactive')}" for p in missing)
-        header = json.dumps({"op": "hello", "error": f"required protections are not active: {message}",
-                             "protections": confine.as_report(walls)}).encode()
+        header = json.dumps(
+            {
+                "op": "hello",
+                "error": f"required protections are not active: {message}",
+                "protections": confine.as_report(walls),
+            }
+        ).encode()
         sock.sendall(struct.pack("!II", len(header), len(header)) + header)
         raise SystemExit(6)
     os.chdir(boot["data_dir"])

@@ -64,6 +64,7 @@ class Echo(TrustedBase):
             async def parts():
                 for i in range(3):
                     yield f"part{i}\n".encode()
+
             return StreamingResponse(parts(), media_type="text/plain", headers={"x-plugin": "echo"})
 
         return router

@@ -13,7 +13,7 @@ from xcore.sdk import TrustedBase, action, ok
 def attempt(fn: Any) -> dict[str, Any]:
     try:
         result = fn()
-    except BaseException as exc:  # noqa: BLE001 - every failure is the expected outcome
+    except BaseException as exc:
         return ok(blocked=True, error=f"{type(exc).__name__}: {exc}")
     return ok(blocked=False, result=repr(result)[:200])
 
@@ -40,6 +40,7 @@ class Evil(TrustedBase):
         def go() -> str:
             with socket.create_connection((payload["host"], int(payload["port"])), timeout=2):
                 return "connected"
+
         return attempt(go)
 
     @action()
@@ -87,7 +88,7 @@ class Evil(TrustedBase):
             result = await getattr(svc, payload["method"])(*payload.get("args", []))
         except PermissionError as exc:
             return ok(blocked=True, error=f"PermissionError: {exc}")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return ok(blocked=True, error=f"{type(exc).__name__}: {exc}")
         return ok(blocked=False, result=result)
 
@@ -95,7 +96,6 @@ class Evil(TrustedBase):
     async def garbage(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Write raw bytes on the protocol socket (fd found by scanning our own descriptors)."""
         import struct
-
         import sys
 
         for fd in [int(sys.argv[1])]:  # the worker's protocol socket, as its command line names it
