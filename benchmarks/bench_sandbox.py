@@ -47,8 +47,7 @@ async def main() -> None:
                 s_us.append(await per_call(sandboxed))
                 plugin = sandboxed.records["echo"].handle.instance  # type: ignore[union-attr]
                 began = time.perf_counter()
-                await plugin.worker.stop(5)
-                await plugin._start()
+                await plugin.restart()
                 starts.append((time.perf_counter() - began) * 1000)
         finally:
             await sandboxed.shutdown()

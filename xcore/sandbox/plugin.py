@@ -201,6 +201,13 @@ class SandboxedPlugin:
             if self.worker is not None:
                 self._on_exit(self.worker, str(exc))
 
+    async def restart(self) -> None:
+        """Stop the worker (calling the plugin's ``on_unload``) and start a fresh one."""
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            await worker.stop(self._spawn.timeout if self._spawn else 5.0)
+        await self._start()
+
     async def wait_running(self, timeout: float = 10.0) -> None:
         """Until a restarted worker serves again (tests and the CLI use it)."""
         async with asyncio.timeout(timeout):
