@@ -22,9 +22,16 @@ def config(tmp: str, sandboxed: bool) -> dict[str, object]:
     plugins: dict[str, object] = {"local": {"echo": "sbx_plugins.echo:Echo"}}
     if sandboxed:
         plugins["sandboxed"] = {"echo": {"sandbox": {"data_dir": f"{tmp}/echo"}}}
-    return {"plugins": plugins, "services": {"databases": {}, "cache": {"backend": "memory"},
-                                             "events": {"enabled": False}, "scheduler": {"enabled": False},
-                                             "extensions": {}}}
+    return {
+        "plugins": plugins,
+        "services": {
+            "databases": {},
+            "cache": {"backend": "memory"},
+            "events": {"enabled": False},
+            "scheduler": {"enabled": False},
+            "extensions": {},
+        },
+    }
 
 
 async def per_call(host: Xcore) -> float:
@@ -52,10 +59,14 @@ async def main() -> None:
         finally:
             await sandboxed.shutdown()
             await trusted.shutdown()
-    print(f"action round trip: trusted p50 {statistics.median(t_us):.1f} us, sandboxed p50 "
-          f"{statistics.median(s_us):.1f} us (spread {min(s_us):.0f}-{max(s_us):.0f}), target <= 100 us")
-    print(f"worker start (stop + start + on_load): p50 {statistics.median(starts):.0f} ms "
-          f"(spread {min(starts):.0f}-{max(starts):.0f}), target <= 300 ms")
+    print(
+        f"action round trip: trusted p50 {statistics.median(t_us):.1f} us, sandboxed p50 "
+        f"{statistics.median(s_us):.1f} us (spread {min(s_us):.0f}-{max(s_us):.0f}), target <= 100 us"
+    )
+    print(
+        f"worker start (stop + start + on_load): p50 {statistics.median(starts):.0f} ms "
+        f"(spread {min(starts):.0f}-{max(starts):.0f}), target <= 300 ms"
+    )
 
 
 if __name__ == "__main__":

@@ -214,3 +214,31 @@ async def test_a_worker_that_keeps_dying_is_marked_failed(host: Xcore) -> None:
     report = await host.health()
     assert report["plugins"]["evil"]["status"] == "error" and "worker failed" in report["plugins"]["evil"]["error"]
     assert (await host.call("other", "ping"))["pong"] is True
+
+
+async def test_granted_host_through_the_egress_proxy_only(tmp_path: Path, redis_url: str) -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    xcore = Xcore(config=config(tmp_path, {"permissions": [{"network": [f"127.0.0.1:{port}"]}]}), discover=False)
+    await xcore.boot()
+    try:
+        assert xcore.records["evil"].state == "loaded", xcore.records["evil"].error
+        assert "egress proxy" in plugin_of(xcore).sandbox_report()["protections"]["active"]["network"]
+        granted = await xcore.call("evil", "http_get", {"url": f"http://127.0.0.1:{port}/hi"})
+        assert granted == {"status": "ok", "http_status": 200, "text": "hello"}, granted
+        redis = urlsplit(redis_url)
+        refused = await xcore.call("evil", "http_get", {"url": f"http://{redis.hostname}:{redis.port}/"})
+        assert refused["http_status"] == 403, refused
+        assert f"lacks permission network: ['127.0.0.1:{redis.port}']" in refused["text"], refused
+        # the proxy is the only way out: a direct socket to the granted port is refused
+        direct = await xcore.call("evil", "connect", {"host": "127.0.0.1", "port": port})
+        assert direct["blocked"] is True, direct
+    finally:
+        await xcore.shutdown()
+        server.close()

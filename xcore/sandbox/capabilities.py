@@ -77,6 +77,8 @@ class Capabilities:
                 return await self._cache(method, args, kwargs), b""
             if service == "events":
                 return await self._events(method, args), b""
+            if service == "network":
+                return self._network(method, args), b""
             kind, real = self._kind_of(service)
             if kind == "database":
                 return await self._database(real, method, args), b""
@@ -150,6 +152,17 @@ class Capabilities:
                 raise Denied(self.plugin, f"events: {{subscribe: [{pattern!r}]}}", f"events.subscribe({pattern!r})")
             return await self._subscribe(pattern)
         raise Denied(self.plugin, f"events (method {method!r} is not offered to sandboxed plugins)", f"events.{method}")
+
+    # ------------------------------------------------------------------ network
+
+    def _network(self, method: str, args: list[Any]) -> list[Any]:
+        """``open(host, port)``: allowed when ``host:port`` is granted; the supervisor then connects."""
+        if method != "open" or len(args) != 2:
+            raise Denied(self.plugin, "network (only connections through the egress proxy)", f"network.{method}")
+        host, port = str(args[0]), int(args[1])
+        if f"{host}:{port}" not in (self.grants.network or []):
+            raise Denied(self.plugin, f"network: ['{host}:{port}']", f"connect {host}:{port}")
+        return [host, port]
 
     # ------------------------------------------------------------------ databases
 

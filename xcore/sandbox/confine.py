@@ -58,6 +58,8 @@ class Walls:
     cpu_seconds: int | None = None
     open_files: int = 64
     processes: int = 32
+    egress_port: int | None = None
+    """When hosts are granted: the loopback port of the worker's egress proxy (see :mod:`.egress`)."""
     active: dict[str, str] = field(default_factory=dict)
     """Protection name -> how it is enforced; filled as each wall goes up."""
     missing: dict[str, str] = field(default_factory=dict)
@@ -149,7 +151,31 @@ def _isolate_network(walls: Walls) -> None:
     except OSError as exc:
         walls.missing["network"] = f"no network namespace: {exc}"
         return
-    walls.active["network"] = "own user and network namespace (no interface up)"
+    if walls.egress_port is None:
+        walls.active["network"] = "own user and network namespace (no interface up)"
+        return
+    try:
+        _loopback_up()
+    except OSError as exc:
+        walls.missing["network"] = f"could not bring up the namespace's loopback for the egress proxy: {exc}"
+        return
+    walls.active["network"] = (
+        f"own user and network namespace; granted hosts only, through the host's egress "
+        f"proxy (loopback port {walls.egress_port})"
+    )
+
+
+def _loopback_up() -> None:
+    """``ip link set lo up`` inside the new namespace (the worker holds CAP_NET_ADMIN there only)."""
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), siocgifflags, request))[1]
+        fcntl.ioctl(sock.fileno(), siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
 
 
 def _limit_resources(walls: Walls) -> None:
@@ -194,7 +220,8 @@ def _no_new_privs(walls: Walls) -> None:
 
 def _landlock(walls: Walls) -> None:
     try:
-        abi = landlock.restrict([*walls.read_only, "/dev/null", "/dev/urandom"], [walls.data_dir])
+        ports = [walls.egress_port] if walls.egress_port is not None else []
+        abi = landlock.restrict([*walls.read_only, "/dev/null", "/dev/urandom"], [walls.data_dir], ports)
     except OSError as exc:
         walls.missing["filesystem"] = f"Landlock unavailable: {exc}"
         return

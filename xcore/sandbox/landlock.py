@@ -21,6 +21,7 @@ _SYS_ADD_RULE = 445
 _SYS_RESTRICT_SELF = 446
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
+_RULE_NET_PORT = 2
 
 EXECUTE = 1 << 0
 WRITE_FILE = 1 << 1
@@ -56,6 +57,10 @@ class _RulesetAttr(ctypes.Structure):
     ]
 
 
+class _NetPortAttr(ctypes.Structure):
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
+
+
 class _PathBeneathAttr(ctypes.Structure):
     _pack_ = 1
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
@@ -89,8 +94,9 @@ def _handled_fs(abi: int) -> int:
     return rights
 
 
-def restrict(read_only: Iterable[str], read_write: Iterable[str]) -> int:
-    """Confine this process (and its future children) to ``read_only`` and ``read_write`` paths.
+def restrict(read_only: Iterable[str], read_write: Iterable[str], tcp_ports: Iterable[int] = ()) -> int:
+    """Confine this process (and its future children) to ``read_only`` and ``read_write`` paths,
+    and TCP bind/connect to ``tcp_ports`` only (ABI >= 4).
 
     Returns the ABI in force; raises ``OSError`` when Landlock is missing or a call fails. The
     caller must have set ``PR_SET_NO_NEW_PRIVS`` first (the kernel requires it of unprivileged callers).
@@ -112,6 +118,19 @@ def restrict(read_only: Iterable[str], read_write: Iterable[str]) -> int:
         for paths, rights in ((read_only, READ_ONLY), (read_write, handled)):
             for path in paths:
                 _add_path(int(ruleset), path, rights & handled)
+        for port in tcp_ports if abi >= 4 else ():
+            rule = _NetPortAttr(NET_BIND_TCP | NET_CONNECT_TCP, port)
+            if (
+                _syscall(
+                    _SYS_ADD_RULE,
+                    ctypes.c_int(ruleset),
+                    ctypes.c_int(_RULE_NET_PORT),
+                    ctypes.byref(rule),
+                    ctypes.c_uint32(0),
+                )
+                != 0
+            ):
+                raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for TCP port {port}")
         if _syscall(_SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
     finally:

@@ -91,6 +91,7 @@ class SandboxedPlugin:
                 "cpu_seconds": limits.cpu_seconds_per_call,
                 "limits": limits.model_dump(),
                 "require": list(self.settings.sandbox.require),
+                "egress": bool(self.settings.permissions.network),
                 "config": dict(ctx.config),
                 "services": list(ctx.services),
             },

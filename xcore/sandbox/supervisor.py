@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from xcore.sandbox.egress import EgressRelay
 from xcore.sandbox.framing import ProtocolError, encode, read_frame
 
 log = logging.getLogger("xcore.sandbox")
@@ -75,6 +76,7 @@ class WorkerProcess:
         self._tasks: set[asyncio.Task[None]] = set()
         self._dead: str | None = None
         self._hello: asyncio.Future[dict[str, Any]] | None = None
+        self.egress = EgressRelay(spawn.name, self._send_frame)
 
     @property
     def pid(self) -> int | None:
@@ -123,6 +125,10 @@ class WorkerProcess:
             raise WorkerError(f"sandboxed plugin {self.spawn.name!r}: {hello['error']}")
         self.hello = hello
         return hello
+
+    def _send_frame(self, header: dict[str, Any], blob: bytes) -> None:
+        if self._writer is not None and self._dead is None:
+            self._writer.write(encode(header, blob))
 
     def _track(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -182,6 +188,8 @@ class WorkerProcess:
                 self.spawn.name,
                 str(header.get("message"))[:4000],
             )
+        elif op in ("net.data", "net.close"):
+            self.egress.data(header, blob)
         elif op == "service" and isinstance(header.get("id"), int):
             self._track(self._serve(header, blob))
         else:
@@ -191,6 +199,8 @@ class WorkerProcess:
         ident = header["id"]
         try:
             result, data = await self.on_request(header, blob)
+            if header.get("service") == "network":  # granted by the capability check: connect now
+                result = await self.egress.open(str(result[0]), int(result[1]))
             answer: dict[str, Any] = {"re": ident, "ok": result}
         except Exception as exc:
             answer, data = {"re": ident, "error": {"type": _error_type(exc), "message": str(exc)}}, b""
@@ -211,6 +221,7 @@ class WorkerProcess:
             elif not waiting.done():
                 waiting.set_exception(error)
         self._waiting.clear()
+        self.egress.close()
         if self._hello is not None and not self._hello.done():
             self._hello.set_result({"error": f"worker exited before starting ({reason})"})
         if self.process is not None and self.process.returncode is None:

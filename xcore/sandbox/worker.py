@@ -27,6 +27,7 @@ import pluggy
 from xcore import hookspecs
 from xcore.events.marks import subscribe_marked
 from xcore.sandbox import confine
+from xcore.sandbox.egress import PROXY_PORT, EgressProxy
 from xcore.sandbox.framing import CHUNK, ProtocolError, encode, read_frame
 from xcore.sandbox.remote import RemoteEvents, RemoteServices, raise_remote
 from xcore.sdk.context import PluginContext, PluginHandle
@@ -92,6 +93,7 @@ class Worker:
         self.app: Any = None
         self.instance: Any = None
         self.ctx: PluginContext | None = None
+        self.egress: EgressProxy | None = None
 
     # ------------------------------------------------------------------ talking to the host
 
@@ -180,6 +182,10 @@ class Worker:
                 future = self._waiting.get(header["re"])
                 if future is not None and not future.done():
                     future.set_result((header, blob))
+                continue
+            if header.get("op") in ("net.data", "net.close"):
+                if self.egress is not None:
+                    self.egress.data(header, blob)
                 continue
             task = asyncio.create_task(self.dispatch(header, blob))
             self._tasks.add(task)
@@ -338,6 +344,9 @@ async def _main(sock: socket.socket, boot: dict[str, Any], walls: confine.Walls)
     root.handlers[:] = [_FrameLogHandler(worker.send)]
     root.setLevel(logging.INFO)
     server = asyncio.create_task(worker.serve())
+    if walls.egress_port is not None:
+        worker.egress = EgressProxy(worker.request, worker.send)
+        await worker.egress.start()
     try:
         loaded = await worker.load()
     except BaseException as exc:
@@ -370,6 +379,7 @@ def main() -> None:
         cpu_seconds=limits["cpu_seconds_per_call"],
         open_files=limits["open_files"],
         processes=limits["processes"],
+        egress_port=PROXY_PORT if boot.get("egress") else None,
     )
     confine.build(walls)
     missing = [p for p in boot.get("require", []) if p not in walls.active]
@@ -389,6 +399,10 @@ def main() -> None:
         raise SystemExit(6)
     os.chdir(boot["data_dir"])
     sys.path[:0] = boot["code_paths"]
+    if walls.egress_port is not None:
+        proxy = f"http://127.0.0.1:{walls.egress_port}"
+        for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+            os.environ[variable] = proxy
     asyncio.run(_main(sock, boot, walls))
 
 

@@ -127,3 +127,12 @@ class Evil(TrustedBase):
                 break
             sock.detach()
         return ok(real=True)
+
+    @action()
+    async def http_get(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """An ordinary HTTP client: it finds the egress proxy through HTTP_PROXY like anywhere else."""
+        import httpx
+
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.get(payload["url"])
+        return ok(http_status=response.status_code, text=response.text[:500])
