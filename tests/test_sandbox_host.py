@@ -104,3 +104,76 @@ async def test_read_grant_is_read_only_in_the_database(tmp_path: Path, postgres_
             assert await host.get_service("cache").get("sandbox.evil:shared") == "x"
         finally:
             await host.shutdown()
+
+
+def test_require_refuses_when_a_protection_is_missing() -> None:
+    from xcore.sandbox.confine import Walls, refusal
+
+    walls = Walls(read_only=[], data_dir="/x", active={"network": "netns"}, missing={"filesystem": "no Landlock"})
+    assert refusal(walls, ["network"]) is None
+    assert refusal(walls, ["network", "filesystem"]) == "required protections are not active: filesystem: no Landlock"
+
+
+async def test_a_plugin_that_cannot_load_fails_alone_with_its_error(tmp_path: Path) -> None:
+    cfg = echo_config(tmp_path, [])
+    cfg["plugins"]["local"]["broken"] = "sbx_plugins.nonexistent:Plugin"
+    cfg["plugins"]["sandboxed"]["broken"] = {"sandbox": {"data_dir": str(tmp_path / "broken")}}
+    host = Xcore(config=cfg, discover=False)
+    await host.boot()
+    try:
+        record = host.records["broken"]
+        assert record.state == "failed" and "No module named 'sbx_plugins.nonexistent'" in str(record.error)
+        assert (await host.call("echo", "echo", {"x": 1}))["echo"] == {"x": 1}
+    finally:
+        await host.shutdown()
+
+
+async def test_events_and_storage_within_the_grant(tmp_path: Path) -> None:
+    cfg = echo_config(
+        tmp_path,
+        [{"events": {"emit": ["reports.*"], "subscribe": ["users.created"]}}, {"storage": {"prefix": "reports/"}}],
+    )
+    cfg["services"]["extensions"] = {"storage": {"type": "local", "root": str(tmp_path / "store")}}
+    host = Xcore(config=cfg, discover=False)
+    await host.boot()
+    try:
+        seen: list[Any] = []
+        host.get_service("events").on("reports.*", seen.append)
+
+        async def svc(service: str, method: str, *args: Any) -> dict[str, Any]:
+            return await host.call("evil", "service", {"service": service, "method": method, "args": list(args)})
+
+        assert (await svc("events", "emit", "reports.ready", {"n": 1}))["blocked"] is False
+        assert [(e.name, e.data, e.source) for e in seen] == [("reports.ready", {"n": 1}, "evil")]
+        denied = await svc("events", "emit", "users.deleted", {})
+        assert denied["blocked"] and "events: {emit: ['users.deleted']}" in denied["error"]
+        denied = await host.call("evil", "listen", {"pattern": "users.*"})
+        assert denied["blocked"] and "events: {subscribe: ['users.*']}" in denied["error"]
+        assert (await host.call("evil", "listen", {"pattern": "users.created"}))["blocked"] is False
+        await host.get_service("events").emit("users.created", {"id": 7})
+        await host.get_service("events").emit("users.deleted", {"id": 8})
+        assert (await host.call("evil", "heard_events"))["heard"] == [["users.created", {"id": 7}]]
+        assert (await svc("storage", "upload", "hello", "reports/a.txt"))["blocked"] is False
+        assert (await svc("storage", "exists", "reports/a.txt"))["result"] is True
+        for path in ("other/a.txt", "reports/../other/a.txt", "/etc/passwd"):
+            denied = await svc("storage", "download", path)
+            assert denied["blocked"] and "storage: {prefix:" in denied["error"], (path, denied)
+    finally:
+        await host.shutdown()
+
+
+def test_cli_plugins_shows_granted_against_wanted(tmp_path: Path) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from xcore.cli import cli
+
+    path = tmp_path / "integration.yaml"
+    path.write_text(yaml.safe_dump(echo_config(tmp_path, ["cache"])))
+    result = CliRunner().invoke(cli, ["plugins", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    line = next(row for row in result.output.splitlines() if row.startswith("echo "))
+    assert "granted: cache; wanted: db:default:write cache" in line
+    assert "granted: cache; wanted: (not declared)" in next(
+        row for row in result.output.splitlines() if row.startswith("evil ")
+    )

@@ -124,7 +124,12 @@ def plugins_command(config_path: str | None, strict: bool, as_json: bool) -> Non
         return
     for row in rows:
         row["hooks"] = ",".join(h.removeprefix("xcore_") for h in row["hooks"])
-    click.echo(table(rows, ["name", "kind", "version", "distribution", "state", "hooks", "error"]))
+        if "sandbox" in row:  # sandboxed plugins: what the operator granted against what the plugin wants
+            box = row["sandbox"]
+            wanted = "(not declared)" if box["wanted"] is None else " ".join(box["wanted"]) or "(nothing)"
+            row["sandbox"] = f"granted: {' '.join(box['granted']) or '(nothing)'}; wanted: {wanted}"
+    columns = ["name", "kind", "version", "distribution", "state", "hooks", "error"]
+    click.echo(table(rows, columns + (["sandbox"] if any("sandbox" in row for row in rows) else [])))
 
 
 @cli.command("services")

@@ -240,5 +240,15 @@ def code_paths() -> list[str]:
     return sorted(p for p in paths if os.path.exists(p))
 
 
+def refusal(walls: Walls, require: Iterable[str]) -> str | None:
+    """Why the plugin must not start (``sandbox.require`` names an inactive protection), else ``None``."""
+    missing = [p for p in require if p not in walls.active]
+    if not missing:
+        return None
+    return "required protections are not active: " + "; ".join(
+        f"{p}: {walls.missing.get(p, 'inactive')}" for p in missing
+    )
+
+
 def as_report(walls: Walls) -> dict[str, Any]:
     return {"active": dict(walls.active), "missing": dict(walls.missing)}

@@ -382,19 +382,12 @@ def main() -> None:
         egress_port=PROXY_PORT if boot.get("egress") else None,
     )
     confine.build(walls)
-    missing = [p for p in boot.get("require", []) if p not in walls.active]
-    if missing:
+    refused = confine.refusal(walls, boot.get("require", []))
+    if refused is not None:
         import json
         import struct
 
-        message = "; ".join(f"{p}: {walls.missing.get(p, 'inactive')}" for p in missing)
-        header = json.dumps(
-            {
-                "op": "hello",
-                "error": f"required protections are not active: {message}",
-                "protections": confine.as_report(walls),
-            }
-        ).encode()
+        header = json.dumps({"op": "hello", "error": refused, "protections": confine.as_report(walls)}).encode()
         sock.sendall(struct.pack("!II", len(header), len(header)) + header)
         raise SystemExit(6)
     os.chdir(boot["data_dir"])

@@ -136,3 +136,18 @@ class Evil(TrustedBase):
         async with httpx.AsyncClient(timeout=5) as client:
             response = await client.get(payload["url"])
         return ok(http_status=response.status_code, text=response.text[:500])
+
+    @action()
+    async def listen(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.heard: list[Any] = getattr(self, "heard", [])
+        try:
+            await self.ctx.events.subscribe(
+                payload["pattern"], lambda event: self.heard.append([event.name, event.data])
+            )
+        except PermissionError as exc:
+            return ok(blocked=True, error=f"PermissionError: {exc}")
+        return ok(blocked=False)
+
+    @action()
+    async def heard_events(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return ok(heard=getattr(self, "heard", []))
