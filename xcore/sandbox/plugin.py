@@ -13,6 +13,7 @@ import asyncio
 import importlib.util
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -57,6 +58,8 @@ class SandboxedPlugin:
         self.restarts = Restarts()
         self.wanted: Grants | None = None
         self.wanted_error: str | None = None
+        self.start_ms: float | None = None
+        """How long the last worker took from spawn to ready (``on_load`` done), in milliseconds."""
         self._spawn: Spawn | None = None
         self._ctx: PluginContext | None = None
         self._caps: Capabilities | None = None
@@ -163,7 +166,9 @@ class SandboxedPlugin:
         assert self._spawn is not None
         worker = WorkerProcess(self._spawn, self._on_request, self._on_exit)
         self.worker = worker
+        began = time.perf_counter()
         hello = await worker.start()
+        self.start_ms = (time.perf_counter() - began) * 1000
         wanted = hello.get("wanted")
         if wanted is not None:
             try:
@@ -171,9 +176,10 @@ class SandboxedPlugin:
             except ValueError as exc:
                 self.wanted_error = str(exc).splitlines()[0]
         log.info(
-            "sandboxed plugin %r: worker pid %s, protections: %s",
+            "sandboxed plugin %r: worker pid %s ready in %.0f ms, protections: %s",
             self.name,
             worker.pid,
+            self.start_ms,
             ", ".join(hello.get("protections", {}).get("active", {})) or "none",
         )
         for name, reason in hello.get("protections", {}).get("missing", {}).items():
