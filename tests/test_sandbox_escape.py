@@ -242,3 +242,14 @@ async def test_granted_host_through_the_egress_proxy_only(tmp_path: Path, redis_
     finally:
         await xcore.shutdown()
         server.close()
+
+
+async def test_a_flood_of_service_calls_is_bounded(tmp_path: Path) -> None:
+    xcore = Xcore(config=config(tmp_path, {"permissions": ["cache"]}), discover=False)
+    await xcore.boot()
+    try:
+        result = await xcore.call("evil", "flood_services", {"n": 2000})
+        assert result["calls"] == 2000 and result["refused"] > 0, result
+        await still_serving(xcore)
+    finally:
+        await xcore.shutdown()

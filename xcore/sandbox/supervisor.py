@@ -30,6 +30,10 @@ log = logging.getLogger("xcore.sandbox")
 GRACE = 1.0
 """Seconds past ``limits.timeout`` before a silent worker is declared stuck and killed."""
 MAX_CRASHES = 5
+MAX_SERVICE_CALLS = 64
+"""Service calls one worker may have running in the host at once; more are refused, not queued."""
+MAX_STREAM_FRAMES = 64
+"""HTTP response frames buffered per request while the client reads slowly; a worker past it is cut off."""
 CRASH_WINDOW = 60.0
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
@@ -56,7 +60,9 @@ class Spawn:
 class _Stream:
     """An HTTP response arriving in frames."""
 
-    queue: asyncio.Queue[tuple[dict[str, Any], bytes]] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[tuple[dict[str, Any], bytes]] = field(
+        default_factory=lambda: asyncio.Queue(MAX_STREAM_FRAMES + 1)
+    )
 
 
 class WorkerProcess:
@@ -77,6 +83,7 @@ class WorkerProcess:
         self._dead: str | None = None
         self._hello: asyncio.Future[dict[str, Any]] | None = None
         self.egress = EgressRelay(spawn.name, self._send_frame)
+        self._serving = 0
 
     @property
     def pid(self) -> int | None:
@@ -162,6 +169,9 @@ class WorkerProcess:
             ident = header["re"]
             waiting = self._waiting.get(ident) if isinstance(ident, int) else None
             if isinstance(waiting, _Stream):
+                if waiting.queue.full():
+                    self._die(f"protocol violation: over {MAX_STREAM_FRAMES} unread response frames")
+                    return
                 waiting.queue.put_nowait((header, blob))
                 if "error" in header or (header.get("http") == "body" and not header.get("more")):
                     self._waiting.pop(ident, None)
@@ -191,6 +201,19 @@ class WorkerProcess:
         elif op in ("net.data", "net.close"):
             self.egress.data(header, blob)
         elif op == "service" and isinstance(header.get("id"), int):
+            if self._serving >= MAX_SERVICE_CALLS:
+                self._send_frame(
+                    {
+                        "re": header["id"],
+                        "error": {
+                            "type": "PermissionError",
+                            "message": f"over {MAX_SERVICE_CALLS} service calls in flight; wait for some to finish",
+                        },
+                    },
+                    b"",
+                )
+                return
+            self._serving += 1  # counted from arrival: buffered frames cannot pile up tasks unbounded
             self._track(self._serve(header, blob))
         else:
             log.warning("sandboxed plugin %r sent an unknown frame (op %r); ignored", self.spawn.name, op)
@@ -204,6 +227,8 @@ class WorkerProcess:
             answer: dict[str, Any] = {"re": ident, "ok": result}
         except Exception as exc:
             answer, data = {"re": ident, "error": {"type": _error_type(exc), "message": str(exc)}}, b""
+        finally:
+            self._serving -= 1
         if self._writer is not None and self._dead is None:
             try:
                 self._writer.write(encode(answer, data))

@@ -151,3 +151,13 @@ class Evil(TrustedBase):
     @action()
     async def heard_events(self, payload: dict[str, Any]) -> dict[str, Any]:
         return ok(heard=getattr(self, "heard", []))
+
+    @action()
+    async def flood_services(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Many slow service calls at once: the host refuses past its bound instead of queueing them all."""
+        import asyncio
+
+        cache = self.get_service("cache")
+        results = await asyncio.gather(*(cache.get(f"k{i}") for i in range(int(payload["n"]))), return_exceptions=True)
+        refused = [r for r in results if isinstance(r, PermissionError) and "in flight" in str(r)]
+        return ok(calls=len(results), refused=len(refused))
