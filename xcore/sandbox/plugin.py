@@ -25,6 +25,9 @@ from xcore.sandbox.capabilities import SANDBOX_WORKER_FAILED, Capabilities
 from xcore.sandbox.framing import MAX_FRAME
 from xcore.sandbox.settings import Grants, SandboxedPluginConfig
 from xcore.sandbox.supervisor import Restarts, Spawn, WorkerError, WorkerProcess
+from xcore.sandbox.zygote import Zygote
+from xcore.sandbox.zygote import acquire as zygote_acquire
+from xcore.sandbox.zygote import release as zygote_release
 from xcore.sdk.context import PluginContext
 
 log = logging.getLogger("xcore.sandbox")
@@ -66,6 +69,7 @@ class SandboxedPlugin:
         self._restarting: asyncio.Task[None] | None = None
         self._stopping = False
         self._subscriptions: dict[int, Any] = {}
+        self._zygote: Zygote | None = None
 
     # ------------------------------------------------------------------ hooks
 
@@ -100,7 +104,13 @@ class SandboxedPlugin:
             },
         )
         del host
-        await self._start()
+        if hasattr(os, "pidfd_open"):
+            self._zygote = zygote_acquire()
+        try:
+            await self._start()
+        except BaseException:
+            await self._release_zygote()
+            raise
 
     @hookimpl
     def xcore_get_router(self) -> APIRouter | None:
@@ -127,12 +137,17 @@ class SandboxedPlugin:
         self._stopping = True
         if self._restarting is not None:
             self._restarting.cancel()
-        bus = self._bus()
-        for sub in self._subscriptions.values():
-            if bus is not None:
-                bus.unsubscribe(sub) if hasattr(bus, "unsubscribe") else sub.cancel()
-        if self.worker is not None:
-            await self.worker.stop(self._spawn.timeout if self._spawn else 5.0)
+        # Event subscriptions made for the worker are owned by this plugin: the host drops them.
+        try:
+            if self.worker is not None:
+                await self.worker.stop(self._spawn.timeout if self._spawn else 5.0)
+        finally:
+            await self._release_zygote()
+
+    async def _release_zygote(self) -> None:
+        zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            await zygote_release(zygote)
 
     # ------------------------------------------------------------------ report
 
@@ -164,7 +179,7 @@ class SandboxedPlugin:
 
     async def _start(self) -> None:
         assert self._spawn is not None
-        worker = WorkerProcess(self._spawn, self._on_request, self._on_exit)
+        worker = WorkerProcess(self._spawn, self._on_request, self._on_exit, self._zygote)
         self.worker = worker
         began = time.perf_counter()
         hello = await worker.start()

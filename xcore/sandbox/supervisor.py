@@ -24,6 +24,7 @@ from typing import Any
 
 from xcore.sandbox.egress import EgressRelay
 from xcore.sandbox.framing import ProtocolError, encode, read_frame
+from xcore.sandbox.zygote import ForkedWorker, Zygote
 
 log = logging.getLogger("xcore.sandbox")
 
@@ -68,11 +69,18 @@ class _Stream:
 class WorkerProcess:
     """One worker process and its connection; replaced by a new one on restart."""
 
-    def __init__(self, spawn: Spawn, on_request: Handler, on_exit: Callable[[WorkerProcess, str], None]) -> None:
+    def __init__(
+        self,
+        spawn: Spawn,
+        on_request: Handler,
+        on_exit: Callable[[WorkerProcess, str], None],
+        zygote: Zygote | None = None,
+    ) -> None:
         self.spawn = spawn
+        self.zygote = zygote
         self.on_request = on_request
         self.on_exit = on_exit
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: asyncio.subprocess.Process | ForkedWorker | None = None
         self.hello: dict[str, Any] = {}
         self.stray_answers = 0
         self._writer: asyncio.StreamWriter | None = None
@@ -96,28 +104,39 @@ class WorkerProcess:
     async def start(self) -> dict[str, Any]:
         """Spawn, send the bootstrap, wait for the hello; ``WorkerError`` if it does not come."""
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        err_read, err_write = os.pipe()
         try:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-I",
-                "-m",
-                "xcore.sandbox.worker",
-                str(child.fileno()),
-                pass_fds=(child.fileno(),),
-                env={},
-                cwd=self.spawn.data_dir,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            if self.zygote is not None:
+                self.process = await self.zygote.spawn(child, err_write, self.spawn.data_dir)
+            else:  # no pidfd on this platform: a fresh interpreter per worker
+                self.process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-I",
+                    "-m",
+                    "xcore.sandbox.worker",
+                    str(child.fileno()),
+                    pass_fds=(child.fileno(),),
+                    env={},
+                    cwd=self.spawn.data_dir,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=err_write,
+                    start_new_session=True,
+                )
+        except BaseException:
+            os.close(err_read)
+            raise
         finally:
             child.close()
+            os.close(err_write)
         reader, self._writer = await asyncio.open_connection(sock=parent, limit=2**16)
         self._hello = asyncio.get_running_loop().create_future()
         self._reader_task = asyncio.create_task(self._read(reader), name=f"xcore-sandbox-{self.spawn.name}")
-        assert self.process.stderr is not None
-        self._track(self._drain_stderr(self.process.stderr))
+        stderr = asyncio.StreamReader()
+        await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stderr), os.fdopen(err_read, "rb", buffering=0)
+        )
+        self._track(self._drain_stderr(stderr))
         self._writer.write(encode(self.spawn.bootstrap))
         try:
             async with asyncio.timeout(self.spawn.start_timeout):

@@ -360,8 +360,9 @@ async def _main(sock: socket.socket, boot: dict[str, Any], walls: confine.Walls)
         raise SystemExit(5) from None
 
 
-def main() -> None:
-    sock = socket.socket(fileno=int(sys.argv[1]))
+def run(fd: int) -> None:
+    """Serve one plugin on the protocol socket ``fd`` (forked by the zygote, or run by :func:`main`)."""
+    sock = socket.socket(fileno=fd)
     boot = _read_bootstrap(sock)
     # Imported before the walls go up: the plugin's usual imports cost no filesystem grant.
     import fastapi  # noqa: F401
@@ -397,6 +398,10 @@ def main() -> None:
         for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
             os.environ[variable] = proxy
     asyncio.run(_main(sock, boot, walls))
+
+
+def main() -> None:
+    run(int(sys.argv[1]))
 
 
 if __name__ == "__main__":
