@@ -177,3 +177,19 @@ def test_cli_plugins_shows_granted_against_wanted(tmp_path: Path) -> None:
     assert "granted: cache; wanted: (not declared)" in next(
         row for row in result.output.splitlines() if row.startswith("evil ")
     )
+
+
+async def test_the_host_never_imports_a_sandboxed_plugin_and_leaves_no_process(tmp_path: Path) -> None:
+    import os
+
+    sys.modules.pop("sbx_plugins.echo", None)
+    host = Xcore(config=echo_config(tmp_path, []), discover=False)
+    await host.boot()
+    try:
+        assert "sbx_plugins.echo" not in sys.modules
+        pids = [host.records[name].handle.instance.worker.pid for name in ("echo", "evil")]  # type: ignore[union-attr]
+        assert (await host.call("echo", "pid"))["pid"] == pids[0] != os.getpid()
+    finally:
+        await host.shutdown()
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
