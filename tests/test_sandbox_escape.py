@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from xcore import Xcore
+from xcore.sandbox.supervisor import WorkerError
 
 PLUGINS = str(Path(__file__).parent / "sandbox_plugins")
 sys.path.insert(0, PLUGINS)
@@ -135,7 +136,8 @@ async def test_a_stuck_call_fails_alone_and_the_worker_restarts(host: Xcore, act
     plugin = host.records["evil"].handle.instance  # type: ignore[union-attr]
     first = plugin.worker.pid
     other = asyncio.create_task(host.call("other", "ping"))
-    with pytest.raises(TimeoutError, match=r"limits\.timeout"):
+    # Whichever comes first ends it: the wall-clock timeout, or (spinning) the CPU limit's SIGXCPU.
+    with pytest.raises((TimeoutError, WorkerError), match=r"limits\.timeout|worker stopped"):
         await host.call("evil", action)
     assert (await other)["pong"] is True
     await plugin.wait_running()
@@ -174,13 +176,11 @@ async def test_garbage_and_oversized_frames_restart_only_that_worker(host: Xcore
 
 
 async def test_forged_and_duplicate_answers_never_reach_another_caller(host: Xcore) -> None:
-    forged = await host.call("evil", "answer_twice")
-    # The worker may answer its own in-flight call as it likes (it is that call's answer either way);
-    # every frame for an id that is not waiting, answered twice or not yet issued, is dropped.
-    assert forged.get("forged") or forged.get("real")
-    results = await asyncio.gather(*[host.call("evil", "env") for _ in range(5)])
-    assert all("env" in result for result in results), results
-    assert plugin_of(host).worker.stray_answers > 0
+    assert await host.call("evil", "answer_twice") == {"status": "ok", "real": True}
+    # Now every answer comes twice and guessed ids were forged: each caller still gets its own answer.
+    results = await asyncio.gather(*[host.call("evil", "echo_back", {"n": n}) for n in range(20)])
+    assert [r["n"] for r in results] == list(range(20)), results
+    assert plugin_of(host).worker.stray_answers >= 20 + 49
     await still_serving(host)
 
 

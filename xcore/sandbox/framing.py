@@ -7,9 +7,10 @@ frame; a malformed frame is a protocol violation that ends the connection (and t
 the worker), never a guess at where the next frame starts.
 
 Headers carry either ``id`` (a request from this side: ``op`` names it) or ``re`` (the answer to
-the other side's request ``id``). The two sides number their requests independently, and an
-answer is matched only against a request still waiting: a late, duplicate or forged answer is
-dropped and counted, never handed to another caller.
+the other side's request ``id``). The two sides number their requests independently; the host's
+ids are random, so a worker cannot answer a request it has not been sent yet. An answer is matched
+only against a request still waiting: a late, duplicate or forged answer is dropped and counted,
+never handed to another caller.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import sys
 import time
@@ -84,7 +85,6 @@ class WorkerProcess:
         self.hello: dict[str, Any] = {}
         self.stray_answers = 0
         self._writer: asyncio.StreamWriter | None = None
-        self._next_id = 0
         self._waiting: dict[int, asyncio.Future[tuple[dict[str, Any], bytes]] | _Stream] = {}
         self._reader_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -274,8 +274,11 @@ class WorkerProcess:
         self.on_exit(self, reason)
 
     def _new_id(self) -> int:
-        self._next_id += 1
-        return self._next_id
+        """A random id: a worker cannot answer a request before it has been sent the request's id."""
+        while True:
+            ident = secrets.randbits(53)  # exact in JSON numbers everywhere
+            if ident not in self._waiting:
+                return ident
 
     async def request(self, header: dict[str, Any], blob: bytes = b"", timeout: float | None = None) -> Any:
         """Send a request and wait for its answer; the worker's error is raised as ``WorkerError``."""

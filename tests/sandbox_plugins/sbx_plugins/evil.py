@@ -112,20 +112,27 @@ class Evil(TrustedBase):
 
     @action()
     async def answer_twice(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Forge answers to request ids around ours (duplicate and not-yet-issued ids)."""
+        """From now on every answer frame goes out twice, and frames forged for guessed ids go with them."""
+        import gc
         import json
         import struct
         import sys
 
-        for fd in [int(sys.argv[1])]:
-            sock = socket.socket(fileno=os.dup(fd))
-            if sock.family == socket.AF_UNIX:
-                for ident in range(1, 50):
-                    head = json.dumps({"re": ident, "ok": {"status": "ok", "forged": True}}).encode()
-                    sock.sendall(struct.pack("!II", len(head), len(head)) + head)
-                sock.detach()
-                break
-            sock.detach()
+        for obj in gc.get_objects():
+            if type(obj).__name__ == "Worker" and hasattr(obj, "send") and hasattr(obj, "writer"):
+                original = obj.send
+
+                def twice(header: dict[str, Any], blob: bytes = b"", original: Any = original) -> None:
+                    original(header, blob)
+                    if "re" in header:
+                        original(header, blob)
+
+                obj.send = twice
+        sock = socket.socket(fileno=os.dup(int(sys.argv[1])))
+        for ident in range(1, 50):
+            head = json.dumps({"re": ident, "ok": {"status": "ok", "forged": True}}).encode()
+            sock.sendall(struct.pack("!II", len(head), len(head)) + head)
+        sock.detach()
         return ok(real=True)
 
     @action()
@@ -161,3 +168,10 @@ class Evil(TrustedBase):
         results = await asyncio.gather(*(cache.get(f"k{i}") for i in range(int(payload["n"]))), return_exceptions=True)
         refused = [r for r in results if isinstance(r, PermissionError) and "in flight" in str(r)]
         return ok(calls=len(results), refused=len(refused))
+
+    @action()
+    async def echo_back(self, payload: dict[str, Any]) -> dict[str, Any]:
+        import asyncio
+
+        await asyncio.sleep(0.001 * (20 - int(payload["n"])))  # answers leave out of order
+        return ok(n=payload["n"])
