@@ -154,7 +154,8 @@ async def test_ungranted_services_raise_permission_error_with_audit(
         ("cache", "set", ["k", 1], "'cache'"),
         ("db", "fetch", ["SELECT 1"], "db: {name: default, mode: read}"),
         ("events", "emit", ["users.created", {}], "events: {emit: ['users.created']}"),
-        ("scheduler", "add_job", [], "service 'scheduler'"),
+        ("scheduler", "add_job", [], "'scheduler'"),
+        ("ext.email", "send", [], "service 'ext.email'"),
     ]:
         result = await host.call("evil", "service", {"service": service, "method": method, "args": args})
         assert result["blocked"] is True, result

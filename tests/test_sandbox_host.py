@@ -193,3 +193,22 @@ async def test_the_host_never_imports_a_sandboxed_plugin_and_leaves_no_process(t
         await host.shutdown()
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+async def test_scheduler_jobs_are_the_plugins_own_and_run_in_the_worker(tmp_path: Path) -> None:
+    import asyncio
+
+    host = Xcore(config=echo_config(tmp_path, ["scheduler"]), discover=False)
+    await host.boot()
+    try:
+        added = await host.call("evil", "schedule")
+        assert added["job"]["id"] == "tick", added
+        await asyncio.sleep(1.0)
+        counted = await host.call("evil", "count_ticks")
+        assert counted["ticks"] >= 2 and counted["jobs"] == ["tick"], counted
+        # the host's scheduler stores the job under the plugin's name; other plugins do not see it
+        assert [
+            job.id for job in host.get_service("scheduler").for_plugin(host.records["echo"].handle).get_jobs()
+        ] == []  # type: ignore[arg-type]
+    finally:
+        await host.shutdown()

@@ -8,7 +8,10 @@ method here that checks the grant and runs the call on the real service:
   ``PRAGMA query_only``), so a write is refused by the database itself;
 * ``cache``: every key is put under the plugin's own namespace ``sandbox.<plugin>:``;
 * ``events``: emit and subscribe only names matching the granted patterns;
-* storage: keys below the granted prefix only.
+* storage: keys below the granted prefix only;
+* ``scheduler``: the plugin's own jobs (the scheduler's per-plugin view), each job running one of
+  the plugin's own methods in the worker;
+* network: ``open(host, port)`` for a granted ``host:port`` (see :mod:`.egress`).
 
 Anything else is denied. A denial raises :class:`Denied`, which the worker turns back into
 ``PermissionError`` naming the permission to grant; the host logs an audit line and emits the
@@ -37,6 +40,7 @@ CACHE_METHODS = frozenset(
 )
 DB_METHODS = frozenset({"fetch", "fetchrow", "fetchval", "execute"})
 STORAGE_METHODS = frozenset({"upload", "download", "delete", "exists", "list"})
+SCHEDULER_METHODS = frozenset({"add_job", "get_jobs", "get_job", "remove_job", "pause_job", "resume_job"})
 
 
 class Denied(PermissionError):
@@ -60,8 +64,12 @@ class Capabilities:
         services: Any,
         subscribe: Callable[[str], Awaitable[int]],
         announce: Callable[[str, dict[str, Any]], Awaitable[None]],
+        scoped: Any = None,
+        run_job: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
         self.plugin = plugin
+        self._scoped = scoped
+        self._run_job = run_job
         self.grants = grants
         self._services = services
         self._subscribe = subscribe
@@ -80,6 +88,8 @@ class Capabilities:
             if service == "network":
                 return self._network(method, args), b""
             kind, real = self._kind_of(service)
+            if kind == "scheduler":
+                return self._scheduler(method, args, kwargs), b""
             if kind == "database":
                 return await self._database(real, method, args), b""
             if kind == "extension" and self.grants.storage is not None and real == f"ext.{self.grants.storage.name}":
@@ -153,6 +163,30 @@ class Capabilities:
             return await self._subscribe(pattern)
         raise Denied(self.plugin, f"events (method {method!r} is not offered to sandboxed plugins)", f"events.{method}")
 
+    # ------------------------------------------------------------------ scheduler
+
+    def _scheduler(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if not self.grants.scheduler:
+            raise Denied(self.plugin, "'scheduler'", f"scheduler.{method}")
+        if method not in SCHEDULER_METHODS:
+            raise Denied(
+                self.plugin,
+                f"'scheduler' (method {method!r} is not offered to sandboxed plugins)",
+                f"scheduler.{method}",
+            )
+        view = self._scoped["scheduler"]  # the scheduler's own per-plugin view: only this plugin's jobs
+        if method == "add_job":
+            func = args[0] if args else kwargs.pop("func", None)
+            if not isinstance(func, dict) or not isinstance(func.get("method"), str):
+                raise TypeError("a sandboxed plugin's job runs one of its own methods: add_job(self.method, ...)")
+            job_args = [func["method"], *(kwargs.pop("args", None) or [])]
+            job = view.add_job(self._run_job, *args[1:2], args=job_args, **kwargs)
+            return _job(job)
+        if method == "get_jobs":
+            return [_job(job) for job in view.get_jobs()]
+        result = getattr(view, method)(*args, **kwargs)
+        return _job(result) if result is not None and hasattr(result, "next_run_time") else None
+
     # ------------------------------------------------------------------ network
 
     def _network(self, method: str, args: list[Any]) -> list[Any]:
@@ -214,6 +248,14 @@ class Capabilities:
         if method == "download":
             return "\0blob", await storage.download(path)
         return await getattr(storage, method)(path), b""
+
+
+def _job(job: Any) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "name": job.name,
+        "next_run_time": None if job.next_run_time is None else job.next_run_time.isoformat(),
+    }
 
 
 def _rows(value: Any) -> Any:

@@ -83,7 +83,15 @@ class SandboxedPlugin:
         host = ctx.handle
         container = getattr(ctx.services, "_container", None)
         limits = self.settings.limits
-        self._caps = Capabilities(self.name, self.settings.permissions, container, self._subscribe, self._announce)
+        self._caps = Capabilities(
+            self.name,
+            self.settings.permissions,
+            container,
+            self._subscribe,
+            self._announce,
+            scoped=ctx.services,
+            run_job=self.run_sandboxed_job,
+        )
         self._spawn = Spawn(
             name=self.name,
             data_dir=data_dir,
@@ -148,6 +156,10 @@ class SandboxedPlugin:
         zygote, self._zygote = self._zygote, None
         if zygote is not None:
             await zygote_release(zygote)
+
+    async def run_sandboxed_job(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """What every job of a sandboxed plugin runs: its method ``method``, in the worker."""
+        await self._live().request({"op": "job", "method": method, "args": list(args), "kwargs": kwargs})
 
     # ------------------------------------------------------------------ report
 

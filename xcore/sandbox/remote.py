@@ -44,6 +44,8 @@ class RemoteService:
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             blob = b""
+            if args and callable(args[0]):  # a job's function: the worker runs it by name, on the plugin
+                args = ({"method": args[0].__name__}, *args[1:])
             if args and isinstance(args[0], bytes | bytearray) and method == "upload":
                 blob, args = bytes(args[0]), ("\0blob", *args[1:])
             result, data = await self._request(

@@ -11,6 +11,7 @@
             - events: {emit: ["reports.*"], subscribe: ["users.created"]}
             - storage: {prefix: "reports/"}
             - network: ["api.example.com:443"]
+            - scheduler                      # jobs of its own, running its own methods
           limits: {memory_mb: 256, cpu_seconds_per_call: 5, open_files: 64, timeout: 10}
           sandbox: {require: [network, filesystem]}
 
@@ -25,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PERMISSION_KINDS = ("db", "cache", "events", "storage", "network")
+PERMISSION_KINDS = ("db", "cache", "events", "storage", "network", "scheduler")
 Protection = Literal["privileges", "network", "filesystem", "limits", "no_new_privs"]
 
 
@@ -75,6 +76,7 @@ class Grants(_Strict):
 
     db: dict[str, DbGrant] = Field(default_factory=dict)
     cache: bool = False
+    scheduler: bool = False
     events: EventsGrant | None = None
     storage: StorageGrant | None = None
     network: list[str] | None = None
@@ -103,10 +105,10 @@ class Grants(_Strict):
             if kind == "db":
                 grant = DbGrant.model_validate(body or {})
                 out["db"][grant.name] = grant
-            elif kind == "cache":
+            elif kind in ("cache", "scheduler"):
                 if body not in (None, {}, True):
-                    raise ValueError(f"permissions[{index}]: 'cache' takes no settings (got {body!r})")
-                out["cache"] = True
+                    raise ValueError(f"permissions[{index}]: {kind!r} takes no settings (got {body!r})")
+                out[kind] = True
             elif kind == "network":
                 if not isinstance(body, list) or not all(isinstance(h, str) and _host_port(h) for h in body):
                     raise ValueError(f"permissions[{index}]: network must list 'host:port' strings (got {body!r})")
@@ -120,6 +122,8 @@ class Grants(_Strict):
         lines = [f"db:{g.name}:{g.mode}" for g in self.db.values()]
         if self.cache:
             lines.append("cache")
+        if self.scheduler:
+            lines.append("scheduler")
         if self.events is not None:
             lines.append(f"events:emit={','.join(self.events.emit)};subscribe={','.join(self.events.subscribe)}")
         if self.storage is not None:

@@ -251,6 +251,11 @@ class Worker:
             return None
         if op == "ping":
             return "pong"
+        if op == "job":
+            result = getattr(self.instance, str(header["method"]))(*header.get("args", []), **header.get("kwargs", {}))
+            if inspect.isawaitable(result):
+                result = await result
+            return None
         raise ValueError(f"unknown request {op!r}")
 
     async def http(self, ident: Any, header: dict[str, Any], body: bytes) -> None:

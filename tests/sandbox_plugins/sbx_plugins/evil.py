@@ -175,3 +175,17 @@ class Evil(TrustedBase):
 
         await asyncio.sleep(0.001 * (20 - int(payload["n"])))  # answers leave out of order
         return ok(n=payload["n"])
+
+    @action()
+    async def schedule(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.ticks = 0
+        job = await self.get_service("scheduler").add_job(self.tick, "interval", seconds=0.2, id="tick")
+        return ok(job=job)
+
+    async def tick(self) -> None:
+        self.ticks += 1
+
+    @action()
+    async def count_ticks(self, payload: dict[str, Any]) -> dict[str, Any]:
+        jobs = await self.get_service("scheduler").get_jobs()
+        return ok(ticks=self.ticks, jobs=[job["id"] for job in jobs])
