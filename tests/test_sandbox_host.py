@@ -212,3 +212,9 @@ async def test_scheduler_jobs_are_the_plugins_own_and_run_in_the_worker(tmp_path
         ] == []  # type: ignore[arg-type]
     finally:
         await host.shutdown()
+
+
+def test_a_sandboxed_name_matching_no_plugin_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    host = Xcore(config={"plugins": {"sandboxed": {"reprots": {}}}}, discover=False)
+    host.prepare()
+    assert "plugins.sandboxed.reprots: no enabled plugin has this name" in caplog.text

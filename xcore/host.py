@@ -218,6 +218,9 @@ class Xcore:
         unknown = set(self.config.plugins.settings) - {r.name for r in enabled_plugins}
         for name in sorted(unknown):
             log.warning("plugins.settings.%s: no enabled plugin has this name", name)
+        for name in sorted(set(self.config.plugins.sandboxed) - {r.name for r in enabled_plugins}):
+            # A misspelt name would let the plugin it meant run unsandboxed: say so loudly.
+            log.error("plugins.sandboxed.%s: no enabled plugin has this name; nothing runs sandboxed under it", name)
 
     @staticmethod
     def _key(source: PluginSource) -> str:
