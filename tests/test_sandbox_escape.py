@@ -254,3 +254,23 @@ async def test_a_flood_of_service_calls_is_bounded(tmp_path: Path) -> None:
         await still_serving(xcore)
     finally:
         await xcore.shutdown()
+
+
+async def test_a_worker_that_cannot_restart_is_marked_failed(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    cfg["plugins"]["local"]["flaky"] = "sbx_plugins.flaky:Flaky"
+    cfg["plugins"]["sandboxed"]["flaky"] = {"sandbox": {"data_dir": str(tmp_path / "data" / "flaky")}}
+    xcore = Xcore(config=cfg, discover=False)
+    await xcore.boot()
+    try:
+        flaky = xcore.records["flaky"].handle.instance  # type: ignore[union-attr]
+        os.kill(flaky.worker.pid, 9)
+        async with asyncio.timeout(60):  # five failed restarts, with backoff
+            while flaky.failed is None:
+                await asyncio.sleep(0.05)
+        assert flaky.failed and "restart failed" in flaky.failed and "cannot start twice" in flaky.failed
+        with pytest.raises(WorkerError, match="worker failed"):
+            await xcore.call("flaky", "ping")
+        await still_serving(xcore)
+    finally:
+        await xcore.shutdown()

@@ -68,6 +68,7 @@ async def test_routes_openapi_and_wanted_against_granted(tmp_path: Path) -> None
             spec = (await client.get("/openapi.json")).json()
             assert "/plugins/echo/hello/{who}" in spec["paths"]
             assert "requestBody" in spec["paths"]["/plugins/echo/items"]["post"]
+            assert spec["paths"]["/plugins/echo/items"]["post"]["operationId"] == "echo__create_items_post"
         report = host.records["echo"].report()["sandbox"]
         assert report["granted"] == ["cache"] and report["wanted"] == ["db:default:write", "cache"]
 

@@ -67,6 +67,7 @@ class SandboxedPlugin:
         self._ctx: PluginContext | None = None
         self._caps: Capabilities | None = None
         self._restarting: asyncio.Task[None] | None = None
+        self._background: asyncio.Task[None] | None = None
         self._stopping = False
         self._subscriptions: dict[int, Any] = {}
         self._zygote: Zygote | None = None
@@ -213,27 +214,34 @@ class SandboxedPlugin:
             log.warning("sandboxed plugin %r: protection %r is not active: %s", self.name, name, reason)
 
     def _on_exit(self, worker: WorkerProcess, reason: str) -> None:
+        # A worker that never said hello failed to start: whoever started it handles that.
         if self._stopping or worker is not self.worker or not worker.hello:
             return
+        self._crashed(reason)
+
+    def _crashed(self, reason: str) -> None:
+        """Restart after a backoff, or give up after too many crashes in a row."""
         delay = self.restarts.record()
+        loop = asyncio.get_running_loop()
         if delay is None:
             self.failed = f"worker died {len(self.restarts.times)} times within a minute; last: {reason}"
             log.error("sandboxed plugin %r: %s; not restarted", self.name, self.failed)
-            asyncio.get_running_loop().create_task(
+            self._background = loop.create_task(
                 self._announce(SANDBOX_WORKER_FAILED, {"plugin": self.name, "error": self.failed})
             )
             return
         log.warning("sandboxed plugin %r: worker stopped (%s); restarting in %.1fs", self.name, reason, delay)
-        self._restarting = asyncio.get_running_loop().create_task(self._restart(delay))
+        self._restarting = loop.create_task(self._restart(delay))
 
     async def _restart(self, delay: float) -> None:
         await asyncio.sleep(delay)
+        if self._stopping:
+            return
         try:
             await self._start()
         except Exception as exc:
             log.error("sandboxed plugin %r: restart failed: %s", self.name, exc)
-            if self.worker is not None:
-                self._on_exit(self.worker, str(exc))
+            self._crashed(f"restart failed: {exc}")
 
     async def restart(self) -> None:
         """Stop the worker (calling the plugin's ``on_unload``) and start a fresh one."""
@@ -301,6 +309,10 @@ class SandboxedPlugin:
         router = APIRouter()
         for path, operations in openapi.get("paths", {}).items():
             for method, operation in operations.items():
+                if not isinstance(operation, dict):
+                    continue
+                # the worker's ids are unique within the plugin only: prefixed, they are unique in the host
+                operation = {**operation, "operationId": f"{self.name}__{operation.get('operationId', method)}"}
                 router.add_api_route(
                     path,
                     self._forwarder(path),
