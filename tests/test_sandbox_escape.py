@@ -274,3 +274,13 @@ async def test_a_worker_that_cannot_restart_is_marked_failed(tmp_path: Path) -> 
         await still_serving(xcore)
     finally:
         await xcore.shutdown()
+
+
+async def test_a_log_flood_is_cut_to_a_budget(host: Xcore, caplog: pytest.LogCaptureFixture) -> None:
+    await host.call("evil", "log_flood", {"n": 5000})
+    await asyncio.sleep(1.1)
+    await host.call("evil", "log_flood", {"n": 1})
+    lines = [r for r in caplog.records if "flood" in r.getMessage() and "[evil]" in r.getMessage()]
+    assert 0 < len(lines) <= 2 * 100 + 1
+    assert any("log lines dropped" in r.getMessage() for r in caplog.records)
+    await still_serving(host)

@@ -34,6 +34,8 @@ log = logging.getLogger("xcore.sandbox")
 
 MAX_BODY = MAX_FRAME - 64 * 1024
 """Largest request body forwarded to a worker (one frame); larger requests get 413."""
+MAX_PATHS = 500
+"""Routes taken from a worker's OpenAPI fragment; a larger fragment is not shown (routes still work)."""
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"}
 
 
@@ -307,7 +309,18 @@ class SandboxedPlugin:
         if openapi is None:
             return None
         router = APIRouter()
-        for path, operations in openapi.get("paths", {}).items():
+        paths = openapi.get("paths", {})
+        if not isinstance(paths, dict) or len(paths) > MAX_PATHS:
+            log.warning(
+                "sandboxed plugin %r: OpenAPI fragment ignored (not a mapping, or over %d paths); its "
+                "routes are still forwarded",
+                self.name,
+                MAX_PATHS,
+            )
+            paths = {}
+        for path, operations in paths.items():
+            if not isinstance(path, str) or not path.startswith("/") or not isinstance(operations, dict):
+                continue
             for method, operation in operations.items():
                 if not isinstance(operation, dict):
                     continue

@@ -34,6 +34,7 @@ GRACE = 1.0
 MAX_CRASHES = 5
 MAX_SERVICE_CALLS = 64
 """Service calls one worker may have running in the host at once; more are refused, not queued."""
+LOG_LINES_PER_SECOND = 100
 MAX_STREAM_FRAMES = 64
 """HTTP response frames buffered per request while the client reads slowly; a worker past it is cut off."""
 CRASH_WINDOW = 60.0
@@ -92,6 +93,7 @@ class WorkerProcess:
         self._hello: asyncio.Future[dict[str, Any]] | None = None
         self.egress = EgressRelay(spawn.name, self._send_frame)
         self._serving = 0
+        self._log_budget = LogBudget(spawn.name)
 
     @property
     def pid(self) -> int | None:
@@ -165,6 +167,8 @@ class WorkerProcess:
         """The worker's stderr, logged in bounded pieces (a plugin cannot flood the host's memory)."""
         with contextlib.suppress(Exception):
             while chunk := await stream.read(4096):
+                if not self._log_budget.take():
+                    continue
                 log.warning(
                     "sandboxed plugin %r stderr: %s", self.spawn.name, chunk.decode("utf-8", "replace").rstrip()
                 )
@@ -211,6 +215,8 @@ class WorkerProcess:
             self._hello.set_result(header)
         elif op == "log":
             level = header.get("level")
+            if not self._log_budget.take():
+                return
             log.log(
                 level if isinstance(level, int) and 0 < level <= 50 else logging.INFO,
                 "[%s] %s",
@@ -379,6 +385,34 @@ def _rebuild(error: dict[str, Any], plugin: str) -> Exception:
         "LookupError": LookupError,
     }
     return known.get(kind, PluginCallError)(f"{kind}: {message}" if kind not in known else message)
+
+
+class LogBudget:
+    """At most :data:`LOG_LINES_PER_SECOND` log lines a second from one worker; the rest are counted
+    and dropped, so a plugin cannot fill the host's logs or disk."""
+
+    def __init__(self, plugin: str) -> None:
+        self.plugin = plugin
+        self.dropped = 0
+        self._second = 0
+        self._used = 0
+
+    def take(self) -> bool:
+        second = int(time.monotonic())
+        if second != self._second:
+            if self.dropped:
+                log.warning(
+                    "sandboxed plugin %r: %d log lines dropped (over %d a second)",
+                    self.plugin,
+                    self.dropped,
+                    LOG_LINES_PER_SECOND,
+                )
+            self._second, self._used, self.dropped = second, 0, 0
+        self._used += 1
+        if self._used > LOG_LINES_PER_SECOND:
+            self.dropped += 1
+            return False
+        return True
 
 
 @dataclass

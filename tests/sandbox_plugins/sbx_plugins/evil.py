@@ -189,3 +189,9 @@ class Evil(TrustedBase):
     async def count_ticks(self, payload: dict[str, Any]) -> dict[str, Any]:
         jobs = await self.get_service("scheduler").get_jobs()
         return ok(ticks=self.ticks, jobs=[job["id"] for job in jobs])
+
+    @action()
+    async def log_flood(self, payload: dict[str, Any]) -> dict[str, Any]:
+        for i in range(int(payload["n"])):
+            self.ctx.logger.warning("flood %d", i)
+        return ok()
