@@ -65,6 +65,11 @@ async def test_routes_openapi_and_wanted_against_granted(tmp_path: Path) -> None
             response = await client.get("/plugins/echo/stream")
             assert response.text == "part0\npart1\npart2\n" and response.headers["x-plugin"] == "echo"
             assert (await client.get("/plugins/echo/nowhere")).status_code == 404
+            too_big = b"x" * (9 * 1024 * 1024)
+            assert (await client.post("/plugins/echo/items", content=too_big)).status_code == 413
+            ready = (await client.get("/health/ready")).json()
+            box = ready["plugins"]["echo"]["sandbox"]
+            assert ready["plugins"]["echo"]["status"] == "ok" and "filesystem" in box["protections"]["active"]
             spec = (await client.get("/openapi.json")).json()
             assert "/plugins/echo/hello/{who}" in spec["paths"]
             assert "requestBody" in spec["paths"]["/plugins/echo/items"]["post"]
