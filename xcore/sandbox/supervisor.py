@@ -29,6 +29,8 @@ from xcore.sandbox.zygote import ForkedWorker, Zygote
 
 log = logging.getLogger("xcore.sandbox")
 
+WATCH_INTERVAL = 0.1
+"""How often the host looks for requests past their deadline (seconds)."""
 GRACE = 1.0
 """Seconds past ``limits.timeout`` before a silent worker is declared stuck and killed."""
 MAX_CRASHES = 5
@@ -93,6 +95,7 @@ class WorkerProcess:
         self._hello: asyncio.Future[dict[str, Any]] | None = None
         self.egress = EgressRelay(spawn.name, self._send_frame)
         self._serving = 0
+        self._deadlines: dict[int, tuple[float, str]] = {}
         self._log_budget = LogBudget(spawn.name)
 
     @property
@@ -134,6 +137,7 @@ class WorkerProcess:
         reader, self._writer = await asyncio.open_connection(sock=parent, limit=2**16)
         self._hello = asyncio.get_running_loop().create_future()
         self._reader_task = asyncio.create_task(self._read(reader), name=f"xcore-sandbox-{self.spawn.name}")
+        self._track(self._watch())
         stderr = asyncio.StreamReader()
         await asyncio.get_running_loop().connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(stderr), os.fdopen(err_read, "rb", buffering=0)
@@ -291,25 +295,44 @@ class WorkerProcess:
         if self._dead is not None or self._writer is None:
             raise WorkerError(f"sandboxed plugin {self.spawn.name!r}: worker is not running ({self._dead})")
         ident = self._new_id()
-        future: asyncio.Future[tuple[dict[str, Any], bytes]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[dict[str, Any], bytes]] = loop.create_future()
         self._waiting[ident] = future
         limit = (self.spawn.timeout if timeout is None else timeout) + GRACE
+        self._deadlines[ident] = (loop.time() + limit, str(header.get("op")))
         try:
             self._writer.write(encode({**header, "id": ident}, blob))
-            async with asyncio.timeout(limit):
-                answer, _ = await future
-        except TimeoutError:
-            await self.kill(f"request {ident} ({header.get('op')}) unanswered after {limit:g}s")
-            raise TimeoutError(
-                f"sandboxed plugin {self.spawn.name!r}: {header.get('op')} did not answer within "
-                f"{self.spawn.timeout:g}s (limits.timeout); the worker was restarted"
-            ) from None
+            answer, _ = await future
         finally:
             self._waiting.pop(ident, None)
+            self._deadlines.pop(ident, None)
         if "error" in answer:
             error = answer["error"] if isinstance(answer["error"], dict) else {"message": str(answer["error"])}
             raise _rebuild(error, self.spawn.name)
         return answer.get("ok")
+
+    async def _watch(self) -> None:
+        """Fail a request past its deadline with ``TimeoutError`` and kill the stuck worker.
+
+        One timer per worker, not one per call: the check runs every :data:`WATCH_INTERVAL` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        while self._dead is None:
+            await asyncio.sleep(WATCH_INTERVAL)
+            now = loop.time()
+            for ident, (deadline, op) in list(self._deadlines.items()):
+                if deadline > now:
+                    continue
+                future = self._waiting.pop(ident, None)
+                if isinstance(future, asyncio.Future) and not future.done():
+                    future.set_exception(
+                        TimeoutError(
+                            f"sandboxed plugin {self.spawn.name!r}: {op} did not answer within "
+                            f"{self.spawn.timeout:g}s (limits.timeout); the worker was restarted"
+                        )
+                    )
+                await self.kill(f"request {op} unanswered past its deadline")
+                return
 
     async def stream(self, header: dict[str, Any], blob: bytes) -> AsyncIterator[tuple[dict[str, Any], bytes]]:
         """Send an HTTP request; yield its response frames (start, then body chunks)."""

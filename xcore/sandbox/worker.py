@@ -53,6 +53,10 @@ def _read_bootstrap(sock: socket.socket) -> dict[str, Any]:
     return result
 
 
+WATCH_INTERVAL = 0.05
+"""How often the worker looks for calls past their deadline (seconds)."""
+
+
 class CpuBudget:
     """``cpu_seconds_per_call``: before each call, the soft ``RLIMIT_CPU`` is moved to "now + budget".
 
@@ -94,10 +98,13 @@ class Worker:
         self._next_id = 0
         self._waiting: dict[int, asyncio.Future[tuple[dict[str, Any], bytes]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._deadlines: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
         self.events = RemoteEvents(self.request)
         self.hooks: Any = None
         self.app: Any = None
         self.instance: Any = None
+        self.trusted_base = False
         self.ctx: PluginContext | None = None
         self.egress: EgressProxy | None = None
 
@@ -134,6 +141,7 @@ class Worker:
         if isinstance(obj, type):
             obj = obj()
         self.instance = obj
+        self.trusted_base = isinstance(obj, TrustedBase)
         pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         pm.add_hookspecs(hookspecs)
         pm.register(obj, name=self.name)
@@ -197,6 +205,22 @@ class Worker:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    async def watchdog(self) -> None:
+        """Cancel calls past ``limits.timeout``: one timer for all calls instead of one per call.
+
+        A call that does not yield (a blocked loop, a spin) is not reached here; the host kills the
+        worker when its own deadline passes.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            now = loop.time()
+            for task, deadline in list(self._deadlines.items()):
+                if deadline <= now:
+                    del self._deadlines[task]
+                    self._expired.add(task)
+                    task.cancel()
+
     async def dispatch(self, header: dict[str, Any], blob: bytes) -> None:
         ident = header.get("id")
         op = header.get("op")
@@ -205,8 +229,19 @@ class Worker:
                 await self.http(ident, header, blob)
                 return
             self.cpu.renew()
-            async with asyncio.timeout(self.timeout):
+            task = asyncio.current_task()
+            assert task is not None
+            self._deadlines[task] = asyncio.get_running_loop().time() + self.timeout
+            try:
                 result = await self.run(op, header)
+            except asyncio.CancelledError:
+                if task not in self._expired:
+                    raise
+                self._expired.discard(task)
+                task.uncancel()
+                raise TimeoutError from None
+            finally:
+                self._deadlines.pop(task, None)
             self.send({"re": ident, "ok": result})
         except TimeoutError:
             self.send(
@@ -234,6 +269,8 @@ class Worker:
             os._exit(0)  # nothing of the plugin's may outlive its unload
 
     async def run(self, op: Any, header: dict[str, Any]) -> Any:
+        if op == "call" and self.trusted_base:  # the class-based face: no hook frame, as in the host
+            return await self.instance.handle(header["action"], header.get("payload") or {})
         if op == "call":
             if self.hooks is None or "xcore_handle" not in self.hooks:
                 raise LookupError(f"plugin {self.name!r} has no actions (it does not implement handle)")
@@ -355,6 +392,7 @@ async def _main(sock: socket.socket, boot: dict[str, Any], walls: confine.Walls)
     root.handlers[:] = [_FrameLogHandler(worker.send)]
     root.setLevel(logging.INFO)
     server = asyncio.create_task(worker.serve())
+    worker._tasks.add(asyncio.create_task(worker.watchdog()))
     if walls.egress_port is not None:
         worker.egress = EgressProxy(worker.request, worker.send)
         await worker.egress.start()
