@@ -80,9 +80,13 @@ async def test_routes_openapi_and_wanted_against_granted(tmp_path: Path) -> None
 
 async def test_read_grant_is_read_only_in_the_database(tmp_path: Path, postgres_server: Any) -> None:
     for url in (f"sqlite:///{tmp_path}/ro.db", postgres_server.url):
-        host = Xcore(
-            config=echo_config(tmp_path, [{"db": {"name": "default", "mode": "read"}}, "cache"], url), discover=False
-        )
+        cfg = echo_config(tmp_path, [{"db": {"name": "default", "mode": "read"}}, "cache"], url)
+        cfg["plugins"]["local"]["counter"] = "sbx_plugins.echo:Counter"
+        cfg["plugins"]["sandboxed"]["counter"] = {
+            "permissions": [{"db": {"name": "default", "mode": "read"}}],
+            "sandbox": {"data_dir": str(tmp_path / "counter")},
+        }
+        host = Xcore(config=cfg, discover=False)
         await host.boot()
         try:
             db = host.get_service("db")
@@ -90,6 +94,7 @@ async def test_read_grant_is_read_only_in_the_database(tmp_path: Path, postgres_
                 await conn.execute("DROP TABLE IF EXISTS sbx_t")
                 await conn.execute("CREATE TABLE sbx_t (v integer)")
                 await conn.execute("INSERT INTO sbx_t VALUES (1)")
+            assert (await host.call("counter", "count"))["count"] == 1  # trusted-style db code, unchanged
             read = await host.call(
                 "evil", "service", {"service": "db", "method": "fetch", "args": ["SELECT v FROM sbx_t"]}
             )

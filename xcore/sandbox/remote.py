@@ -8,8 +8,9 @@ as ``PermissionError`` naming the permission to grant.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 Request = Callable[[dict[str, Any], bytes], Awaitable[tuple[Any, bytes]]]
@@ -55,6 +56,12 @@ class RemoteService:
 
         call.__name__ = method
         return call
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[RemoteService]:
+        """``async with db.connection() as conn``: the same calls, each run by the host in its own
+        (read-only, for ``mode: read``) transaction: trusted database code runs unchanged."""
+        yield self
 
     async def get_or_set(self, key: str, factory: Callable[[], Any], ttl: float | None = None) -> Any:
         """The cache's ``get_or_set``: the factory runs here, in the sandbox, on a miss."""

@@ -68,3 +68,12 @@ class Echo(TrustedBase):
             return StreamingResponse(parts(), media_type="text/plain", headers={"x-plugin": "echo"})
 
         return router
+
+
+class Counter(TrustedBase):
+    """Database code written for a trusted plugin, unchanged."""
+
+    @action()
+    async def count(self, payload: dict[str, Any]) -> dict[str, Any]:
+        async with self.get_service("db").connection() as conn:
+            return ok(count=await conn.fetchval("SELECT count(*) FROM sbx_t"))
