@@ -152,7 +152,12 @@ def plugins_command(config_path: str | None, strict: bool, as_json: bool, check:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
-        click.echo(fitted_table(rows, ["name", "kind", "version", "distribution", "state"], note="error"))
+        for row in rows:
+            if "sandbox" in row:  # sandboxed plugins: what the operator granted against what the plugin wants
+                box = row["sandbox"]
+                wanted = "(not declared)" if box["wanted"] is None else " ".join(box["wanted"]) or "(nothing)"
+                row["sandbox"] = f"granted: {' '.join(box['granted']) or '(nothing)'}; wanted: {wanted}"
+        click.echo(fitted_table(rows, ["name", "kind", "version", "distribution", "state"], note=("error", "sandbox")))
     if check and any(row["state"] == "failed" for row in rows):
         sys.exit(1)
 

@@ -67,12 +67,16 @@ def configure_cli_logging(verbose: bool, level: str = "WARNING") -> None:
     root.setLevel(level.upper())
 
 
-def fitted_table(rows: list[dict[str, Any]], columns: list[str], note: str | None = None, width: int = WIDTH) -> str:
+def fitted_table(
+    rows: list[dict[str, Any]], columns: list[str], note: str | tuple[str, ...] | None = None, width: int = WIDTH
+) -> str:
     """A plain-text table at most ``width`` columns wide.
 
     Too wide, the widest columns are cut (ending in ``...``). ``note`` names a field printed under
-    its row, indented and wrapped instead of in a column: a long or multi-line error stays whole.
+    its row, indented and wrapped instead of in a column: a long or multi-line error stays whole
+    (a tuple names several, printed in that order).
     """
+    notes = (note,) if isinstance(note, str) else note or ()
     cells = [[one_line(str(row.get(col) if row.get(col) is not None else "-")) for col in columns] for row in rows]
     widths = [max([len(col), *(len(r[i]) for r in cells)]) for i, col in enumerate(columns)]
     while sum(widths) + 2 * (len(widths) - 1) > width and max(widths) > 8:
@@ -85,15 +89,13 @@ def fitted_table(rows: list[dict[str, Any]], columns: list[str], note: str | Non
     lines = ["  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip()]
     for row, cell in zip(rows, cells, strict=True):
         lines.append("  ".join(fit(c, w).ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip())
-        extra = row.get(note) if note else None
-        if extra:
-            text = f"{note}: {one_line(str(extra))}"
+        for name in notes:
+            extra = row.get(name)
+            if not extra:
+                continue
+            text = f"{name}: {one_line(str(extra))}"
             lines += textwrap.wrap(
-                text,
-                width,
-                initial_indent="  ",
-                subsequent_indent="    ",
-                break_long_words=True,
+                text, width, initial_indent="  ", subsequent_indent="    ", break_long_words=True,
                 break_on_hyphens=False,
             )
     return "\n".join(lines)

@@ -24,7 +24,7 @@ from typing import Any
 import pluggy
 from fastapi import APIRouter, FastAPI
 
-from xcore import hookspecs
+from xcore import hookspecs, sandbox
 from xcore.config.loader import LoadedConfig, load_config
 from xcore.config.plugin_names import unknown_plugin_names
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_source, local_source, scan_entry_points
@@ -276,6 +276,9 @@ class Xcore:
         unknown = (set(self.config.plugins.settings) & plugin_names) - {r.name for r in enabled_plugins}
         for name in sorted(unknown):
             self.config_warnings.append(f"plugins.settings.{name}: the plugin {name!r} is disabled")
+        for name in sorted(set(self.config.plugins.sandboxed) - {r.name for r in enabled_plugins}):
+            # A misspelt name would let the plugin it meant run unsandboxed: say so loudly.
+            log.error("plugins.sandboxed.%s: no enabled plugin has this name; nothing runs sandboxed under it", name)
 
     @staticmethod
     def _key(source: PluginSource) -> str:
@@ -284,7 +287,10 @@ class Xcore:
     def _register(self, record: PluginRecord, key: str) -> None:
         source = record.source
         try:
-            obj = source.load()
+            sandboxed = self.config.plugins.sandboxed.get(source.name) if source.kind == "plugin" else None
+            # A sandboxed plugin is never imported here: a stand-in forwards its hooks to a worker.
+            obj = (sandbox.proxy_plugin(source.name, source.target, sandboxed) if sandboxed is not None
+                   else source.load())
             if isinstance(obj, type):
                 obj = obj()
         except Exception as exc:

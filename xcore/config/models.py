@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from xcore.sandbox.settings import SandboxedPluginConfig
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -63,6 +65,7 @@ class PluginsConfig(Strict):
     ``enabled`` is an allow-list (``None``: every installed plugin); ``disabled`` wins over it.
     ``local`` maps a name to ``module:attr`` for plugins that are not pip-installed.
     ``settings.<name>`` reaches plugin ``<name>`` as ``self.ctx.config``.
+    ``sandboxed.<name>`` runs plugin ``<name>`` in a worker process with only the granted permissions.
     """
 
     enabled: list[str] | None = None
@@ -71,6 +74,7 @@ class PluginsConfig(Strict):
     settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     directory: str | None = None
     """A folder of plugins in the original XCore's layout (``<name>/plugin.yaml``, ``src/main.py``)."""
+    sandboxed: dict[str, SandboxedPluginConfig] = Field(default_factory=dict)
 
     @field_validator("local")
     @classmethod
