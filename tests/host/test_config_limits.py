@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xcore.config.limits import MAX_CONFIG_BYTES, MAX_DEFAULT_NESTING, MAX_DEPTH, MAX_VALUES
+from xcore.config.expand import expand
+from xcore.config.limits import MAX_CONFIG_BYTES, MAX_DEFAULT_NESTING, MAX_DEPTH, MAX_TEXT_CHARS, MAX_VALUES
 from xcore.config.loader import load_config
 from xcore.errors import ConfigError
 
@@ -82,6 +83,87 @@ def test_aliases_that_repeat_settings_still_work(tmp_path: Path) -> None:
     assert settings["a"] == {"retries": 3, "region": "eu", "name": "a"} and settings["c"] == {
         "both": [settings["base"]] * 2
     }
+
+
+def aliases_of(value: str, aliases: int) -> str:
+    """A config whose plugin settings hold ``value`` once, anchored, and ``aliases`` aliases of it."""
+    return (
+        SERVICES + f"plugins:\n  settings:\n    p:\n      big: &a {value}\n      list: [{','.join(['*a'] * aliases)}]\n"
+    )
+
+
+def test_aliases_of_a_long_string_count_its_length(tmp_path: Path) -> None:
+    """10,000 values, but 7 GB of text once expansion copies the string (it holds a ``$``)."""
+    text = aliases_of('"$' + "x" * 700_000 + '"', 10_000)
+    assert len(text) < MAX_CONFIG_BYTES
+    error = one_paragraph_error(check(tmp_path, text), tmp_path)
+    assert f"with alias *a the document expands to more than {MAX_TEXT_CHARS:,} characters of text" in error
+    line = next(number for number, row in enumerate(text.splitlines(), 1) if row.startswith("      list: "))
+    assert f"integration.yaml: line {line}: " in error  # the list's line: the aliases are counted as they are read
+
+
+def test_aliases_of_a_variable_count_its_value(tmp_path: Path) -> None:
+    """A 1.5 KB file and a 1 MB ``.env`` value: 10,000 aliases of ``${BIG}`` would be 10 GB of text."""
+    (tmp_path / ".env").write_text("BIG=" + "x" * 1_000_000 + "\n")
+    error = one_paragraph_error(check(tmp_path, aliases_of('"${BIG}"', 10_000)), tmp_path)
+    assert ": plugins.settings.p.list.7: with this value the configuration's text, its variables expanded, " in error
+    assert f"is longer than {MAX_TEXT_CHARS:,} characters, the limit for a configuration" in error
+
+
+def test_a_variable_repeated_in_one_string_counts_every_time(tmp_path: Path) -> None:
+    """One 900 KB string of 150,000 ``${BIG}``: 150 GB of text, refused before any of it is joined."""
+    (tmp_path / ".env").write_text("BIG=" + "x" * 1_000_000 + "\n")
+    text = SERVICES + 'plugins: {settings: {p: {v: "' + "${BIG}" * 150_000 + '"}}}\n'
+    error = one_paragraph_error(check(tmp_path, text), tmp_path)
+    assert ": plugins.settings.p.v: with this value the configuration's text, its variables expanded" in error
+
+
+def test_the_text_limit_is_exact(tmp_path: Path) -> None:
+    """Every string counts, keys too: the file's text and, once expanded, the variables' values."""
+    keys = len("plugins") + len("settings") + len("p") + len("v")
+    data = {"plugins": {"settings": {"p": {"v": "${BIG}${BIG}x"}}}}
+    big = "y" * ((MAX_TEXT_CHARS - keys - 1) // 2)
+    assert keys + 2 * len(big) + 1 == MAX_TEXT_CHARS
+    assert load_config(data=data, env={"BIG": big}).config.plugins.settings["p"]["v"] == big * 2 + "x"
+    with pytest.raises(
+        ConfigError, match=rf"^configuration: plugins\.settings\.p\.v: .* longer than {MAX_TEXT_CHARS:,}"
+    ):
+        load_config(data=data, env={"BIG": big + "y"})
+
+    path = tmp_path / "integration.yaml"  # in a file, an alias adds the length of what it repeats
+    text = SERVICES + "plugins: {settings: {p: {big: &a " + "z" * 500_000 + ", list: [" + "*a," * 15 + "]}}}\n"
+    path.write_text(text)
+    assert len(load_config(path, env={}).config.plugins.settings["p"]["list"]) == 15  # 8,000,000 characters
+    path.write_text(text.replace("[", "[*a,"))  # 8,500,000
+    with pytest.raises(ConfigError, match=rf"line \d+: with alias \*a .* more than {MAX_TEXT_CHARS:,} characters"):
+        load_config(path, env={})
+
+
+def test_a_string_repeated_by_aliases_is_expanded_once() -> None:
+    """Its expansion is shared, as the alias shared the string: one object, not one per use."""
+    value = "${REGION}-${ZONE:-a}"
+    expanded = expand({"one": value, "many": [value] * 3, "other": "${REGION}"}, {"REGION": "eu"})
+    assert expanded == {"one": "eu-a", "many": ["eu-a"] * 3, "other": "eu"}
+    assert all(item is expanded["one"] for item in expanded["many"])
+
+
+def test_merged_settings_with_variables_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "integration.yaml"
+    path.write_text(
+        SERVICES + "plugins:\n  settings:\n    base: &base {url: '${API_URL}', retries: 3}\n"
+        "    a: {<<: *base, name: a}\n    b: {<<: *base, url: '${B_URL:-http://b}'}\n    c: {both: [*base, *base]}\n"
+    )
+    settings = load_config(path, env={"API_URL": "http://api"}).config.plugins.settings
+    assert settings["a"] == {"url": "http://api", "retries": 3, "name": "a"}
+    assert settings["b"] == {"url": "http://b", "retries": 3}
+    assert settings["c"] == {"both": [{"url": "http://api", "retries": 3}] * 2}
+
+
+def test_the_security_docs_state_the_text_limit() -> None:
+    """docs/security.md's limits table (the other rows are checked by tests/test_docs_secrets.py)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    rows = [line for line in doc.splitlines() if line.startswith("| text once aliases and variables are expanded |")]
+    assert len(rows) == 1 and f"{MAX_TEXT_CHARS:,} characters" in rows[0], rows
 
 
 def test_an_alias_inside_its_own_anchor_is_refused(tmp_path: Path) -> None:
