@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
-import pluggy
 import yaml
 
-from xcore import __version__, hookspecs
+from xcore import __version__
+from xcore._host.registry import is_enabled, new_plugin_manager
 from xcore.cli_output import configure_cli_logging, fitted_table, one_line
 from xcore.config.loader import load_config
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, scan_entry_points
@@ -194,11 +194,12 @@ def config_check(config_path: str | None) -> None:
     resolved = host.config.model_dump(mode="json", exclude_none=True)
     resolved["app"]["api_key"] = host.config.app.api_key.get_secret_value() if host.config.app.api_key else None
     resolved["services"] = resolved_services(host)
-    for warning in host.config_warnings:
+    warnings = host.registry.config_warnings
+    for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"# {host.loaded.path or 'embedded defaults (no integration.yaml)'}: valid"
-               + (f", {len(host.config_warnings)} warning(s) on stderr" if host.config_warnings else ""))
-    for checked in host.checked_services:  # defaults taken from other sections, e.g. the scheduler's Redis
+               + (f", {len(warnings)} warning(s) on stderr" if warnings else ""))
+    for checked in host.registry.checked_services:  # defaults taken from other sections, e.g. the scheduler's Redis
         for note in getattr(checked.settings, "notes", ()):
             click.echo(f"# {note}")
     click.echo(yaml.safe_dump(redact(resolved), sort_keys=False).rstrip())
@@ -207,7 +208,7 @@ def config_check(config_path: str | None) -> None:
 def resolved_services(host: Xcore) -> dict[str, Any]:
     """Each service section as its type validated it: coerced values, defaults filled in."""
     services: dict[str, Any] = {}
-    for spec, _, settings in host.checked_services:
+    for spec, _, settings in host.registry.checked_services:
         selector = "type" if spec.kind in ("database", "extension") else "backend"
         section = {selector: spec.type_name, **settings.model_dump(mode="json")}
         if spec.kind == "database":
@@ -246,14 +247,11 @@ def _add_plugin_commands(group: click.Group, verbose: bool = False) -> None:
         config = load_config(os.environ.get("XCORE_CONFIG")).config
     except XcoreError:
         return
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
+    pm = new_plugin_manager()
     found = scan_entry_points((SERVICES_GROUP, PLUGINS_GROUP))
     for group_name, sources in found.items():
         for name, source in sources.items():
-            allowed = config.plugins.enabled
-            if name in config.plugins.disabled or (group_name == PLUGINS_GROUP and allowed is not None
-                                                   and name not in allowed):
+            if not is_enabled(config.plugins, source):
                 continue
             try:
                 obj = source.load()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
@@ -21,6 +21,13 @@ from xcore.errors import BootError, ConfigError, ServiceError, ServiceNotFoundEr
 from xcore.redaction import describe_exception, redact_text
 from xcore.sdk.context import PluginHandle
 from xcore.services.cancellation import reraise_if_cancelled
+from xcore.services.hooks import (
+    WatchesHostStarted,
+    WatchesHostStopping,
+    WatchesPluginLoaded,
+    WatchesPluginLoading,
+    WatchesPluginUnloaded,
+)
 from xcore.services.types import (
     ConfiguredSection,
     PluginScoped,
@@ -311,6 +318,46 @@ class ServiceContainer:
         entries = self.entries()
         results = await asyncio.gather(*(check(e) for e in entries))
         return {e.spec.name: r for e, r in zip(entries, results, strict=True)}
+
+    # ------------------------------------------------------------------ lifecycle (xcore.services.hooks)
+
+    async def plugin_loading(self, plugin: PluginHandle) -> None:
+        """Tell services a plugin is about to load; an error propagates (the plugin fails)."""
+        for entry in self.entries():
+            if isinstance(entry.service, WatchesPluginLoading):
+                await entry.service.plugin_loading(plugin)
+
+    async def plugin_loaded(self, plugin: PluginHandle) -> None:
+        """Tell services a plugin has loaded."""
+        for entry in self.entries():
+            if isinstance(entry.service, WatchesPluginLoaded):
+                await self._tell(entry, "plugin_loaded", entry.service.plugin_loaded(plugin))
+
+    async def plugin_unloaded(self, plugin_name: str) -> None:
+        """Tell services a plugin is gone, so they drop its jobs and subscriptions (reverse order)."""
+        for entry in reversed(self.entries()):
+            if isinstance(entry.service, WatchesPluginUnloaded):
+                await self._tell(entry, "plugin_unloaded", entry.service.plugin_unloaded(plugin_name))
+
+    async def host_started(self) -> None:
+        """Tell services every plugin has loaded (reverse order: consumers before what they use)."""
+        for entry in reversed(self.entries()):
+            if isinstance(entry.service, WatchesHostStarted):
+                await self._tell(entry, "host_started", entry.service.host_started())
+
+    async def host_stopping(self) -> None:
+        """Tell services shutdown begins, before plugins unload."""
+        for entry in reversed(self.entries()):
+            if isinstance(entry.service, WatchesHostStopping):
+                await self._tell(entry, "host_stopping", entry.service.host_stopping())
+
+    @staticmethod
+    async def _tell(entry: ServiceEntry, method: str, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except (Exception, asyncio.CancelledError) as exc:
+            reraise_if_cancelled(exc)
+            log.exception("service %r: %s failed", entry.spec.name, method)
 
     async def close(self) -> None:
         """Close every service in reverse order of creation; log failures, never raise."""

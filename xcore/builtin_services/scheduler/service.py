@@ -4,9 +4,9 @@ Lifecycle, as the host drives it:
 
 * ``start()`` starts the scheduler *paused*, adds the jobs of ``services.scheduler.jobs`` and checks
   the store. Stored jobs are not run yet: their plugins are not loaded.
-* ``host_started()`` (from the ``xcore_host_started`` hook) resumes processing once every plugin has
+* ``host_started()`` (a service lifecycle method, :mod:`xcore.services.hooks`) resumes processing once every plugin has
   loaded, so a stored job due at boot runs against its freshly loaded plugin.
-* ``plugin_unloaded(name)`` (called by the host after the plugin's ``on_unload``) removes that
+* ``plugin_unloaded(name)`` (called by the container after the plugin's ``on_unload``) removes that
   plugin's jobs on the memory backend; persistent stores keep them for the next start.
 * ``host_stopping()`` pauses processing; ``close()`` waits up to ``shutdown_timeout`` for running
   jobs, cancels the rest and stops the scheduler.
