@@ -7,18 +7,16 @@ boot or an unhealthy check exits 1. Plugins add commands through ``xcore_registe
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import yaml
 
 from xcore import __version__
+from xcore._commands import fail, run_host
 from xcore._host.registry import is_enabled, new_plugin_manager
 from xcore.cli_output import configure_cli_logging, fitted_table, one_line
 from xcore.config.loader import load_config
@@ -30,54 +28,12 @@ from xcore.migrations.commands import db
 from xcore.redaction import redact
 from xcore.scaffold.commands import new
 
-T = TypeVar("T")
-
 config_option = click.option(
     "--config", "-c", "config_path", type=click.Path(dir_okay=False), envvar="XCORE_CONFIG",
     help="integration.yaml to use (default: $XCORE_CONFIG, ./integration.yaml, else embedded defaults).",
 )
 strict_option = click.option("--strict", is_flag=True, help="Any plugin failure fails the boot (exit 1).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-
-
-def configure_logging(level: str) -> None:
-    """Plain log lines on stderr at the config's ``app.log_level`` (uvicorn keeps its own format)."""
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-
-
-def fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def run_host(config_path: str | None, strict: bool, work: Callable[[Xcore], Awaitable[T]]) -> T:
-    """Boot a host, run ``work`` on it, shut it down; config and boot errors exit cleanly."""
-
-    async def main() -> T:
-        host = Xcore(config_path)
-        configure_logging(os.environ.get("XCORE_LOG_LEVEL", "WARNING"))
-        if strict:
-            host.config.app.strict = True
-        await host.boot()
-        try:
-            return await work(host)
-        finally:
-            await host.shutdown()
-
-    try:
-        return asyncio.run(main())
-    except XcoreError as exc:
-        fail(str(exc), 2 if type(exc).__name__ == "ConfigError" else 1)
-        raise  # unreachable: fail() exits
-
-
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """A plain-text table; long cells are kept whole (errors must be readable)."""
-    cells = [[str(row.get(col) if row.get(col) is not None else "-") for col in columns] for row in rows]
-    widths = [max([len(col), *(len(r[i]) for r in cells)]) for i, col in enumerate(columns)]
-    lines = ["  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -48,7 +48,8 @@ class Xcore:
     embedded defaults); ``config`` gives the same content as a dict instead. ``plugins`` adds plugin
     objects by name (a ``TrustedBase`` subclass, a module, or any object with ``@hookimpl``
     functions). ``discover=False`` ignores installed application plugins (service backends are
-    always discovered: they are how the built-in services exist).
+    always discovered: they are how the built-in services exist). ``inspect_only`` builds a host
+    that only looks (CLI listings): services start no work of their own (``ServiceSetup.inspect_only``).
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class Xcore:
         plugins: Mapping[str, Any] | None = None,
         discover: bool = True,
         env: Mapping[str, str] | None = None,
+        inspect_only: bool = False,
     ) -> None:
         self.loaded: LoadedConfig = load_config(config_path, env=env, data=config)
         self.config = self.loaded.config
@@ -76,6 +78,7 @@ class Xcore:
         self._monitor = HealthMonitor(self.services, self.registry.plugins, timeout=self.config.app.health_timeout,
                                       secrets=secrets)
         self._undo_redaction: Callable[[], None] | None = None
+        self._inspect_only = inspect_only
 
     # ------------------------------------------------------------------ the public surface
 
@@ -120,7 +123,7 @@ class Xcore:
             for warning in self.registry.config_warnings:
                 log.warning("%s", warning)
             await self.services.build(self.registry.checked_services, app_name=self.config.app.name,
-                                      plugins=self.registry.plugin_handle)
+                                      plugins=self.registry.plugin_handle, inspect_only=self._inspect_only)
             await self._lifecycle.load_all(self.registry.checked_services, self.registry.migration_sources)
             self._check_strict()
             if app is not None:

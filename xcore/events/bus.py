@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import CoroutineType
 from typing import Any, Protocol
 
+from xcore.errors import XcoreError
 from xcore.events.deadlines import Deadlines
 from xcore.events.event import Event, HandlerResult
 from xcore.events.patterns import Pattern, check_name, compile_pattern
@@ -36,7 +37,7 @@ _ANYONE = object()
 _new_result = tuple.__new__  # builds a HandlerResult without a Python-level __new__ call per handler
 
 
-class HandlerTimeout(TimeoutError):
+class HandlerTimeout(XcoreError, TimeoutError):
     """A coroutine handler ran past the bus's ``handler_timeout`` and was cancelled."""
 
 

@@ -198,7 +198,7 @@ def current(config_path: str | None, plugin: str | None) -> None:
             else "up to date" if status.up_to_date else f"behind: run xcore db upgrade {schema.plugin}"
         )  # fmt: skip
         rows.append(row)
-    from xcore.cli import table
+    from xcore._commands import table
 
     click.echo(table(rows, ["plugin", "database", "current", "head", "status"]))
     plan.finish()

@@ -257,13 +257,15 @@ class ServiceContainer:
             raise ConfigError("\n".join(found))
         return checked
 
-    async def build(self, checked: list[CheckedSpec], app_name: str, plugins: Any) -> None:
-        """Create and start every validated service in order."""
+    async def build(
+        self, checked: list[CheckedSpec], app_name: str, plugins: Any, *, inspect_only: bool = False
+    ) -> None:
+        """Create and start every validated service in order (``inspect_only``: see ``ServiceSetup``)."""
         for spec, registered, settings in checked:
             setup = ServiceSetup(
                 name=spec.name, key_path=spec.key_path, app_name=app_name,
                 logger=logging.getLogger(f"xcore.service.{spec.name}"),
-                plugins=plugins, services=self.get,
+                plugins=plugins, services=self.get, inspect_only=inspect_only,
             )
             try:
                 service = registered.type.factory(settings, setup)

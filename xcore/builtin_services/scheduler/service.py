@@ -18,9 +18,8 @@ import asyncio
 import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import suppress
 from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,19 +47,6 @@ FailureListener = Callable[[JobFailure], Awaitable[None] | None]
 
 STORE_RETRY_INTERVAL = 2.0
 
-_observing: ContextVar[bool] = ContextVar("xcore_scheduler_observing", default=False)
-
-
-@contextmanager
-def observing() -> Iterator[None]:
-    """Schedulers built inside this block never run jobs (``xcore jobs`` inspects, it does not work)."""
-    token = _observing.set(True)
-    try:
-        yield
-    finally:
-        _observing.reset(token)
-
-
 class SchedulerService(ServiceBase):
     """The ``scheduler`` service. Plugins get :meth:`for_plugin` views; see the module docstring."""
 
@@ -87,7 +73,7 @@ class SchedulerService(ServiceBase):
         self._runner: JobRunner | None = None
         self._failure_listeners: list[FailureListener] = []
         self._skips: dict[str, str] = {}
-        self._observe_only = _observing.get()
+        self._observe_only = setup.inspect_only
         self._static_retry: asyncio.Task[None] | None = None
         self._app = PluginScheduler(self, "", None)
 
