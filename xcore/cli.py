@@ -27,6 +27,7 @@ from xcore.host import Xcore
 from xcore.migrations.commands import db
 from xcore.redaction import redact
 from xcore.scaffold.commands import new
+from xcore.services.container import config_sections
 
 config_option = click.option(
     "--config", "-c", "config_path", type=click.Path(dir_okay=False), envvar="XCORE_CONFIG",
@@ -149,7 +150,7 @@ def config_check(config_path: str | None) -> None:
         fail(str(exc))
     resolved = host.config.model_dump(mode="json", exclude_none=True)
     resolved["app"]["api_key"] = host.config.app.api_key.get_secret_value() if host.config.app.api_key else None
-    resolved["services"] = resolved_services(host)
+    resolved["services"] = config_sections(host.registry.checked_services)
     warnings = host.registry.config_warnings
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -159,21 +160,6 @@ def config_check(config_path: str | None) -> None:
         for note in getattr(checked.settings, "notes", ()):
             click.echo(f"# {note}")
     click.echo(yaml.safe_dump(redact(resolved), sort_keys=False).rstrip())
-
-
-def resolved_services(host: Xcore) -> dict[str, Any]:
-    """Each service section as its type validated it: coerced values, defaults filled in."""
-    services: dict[str, Any] = {}
-    for spec, _, settings in host.registry.checked_services:
-        selector = "type" if spec.kind in ("database", "extension") else "backend"
-        section = {selector: spec.type_name, **settings.model_dump(mode="json")}
-        if spec.kind == "database":
-            services.setdefault("databases", {})[spec.name] = section
-        elif spec.kind == "extension":
-            services.setdefault("extensions", {})[spec.name.removeprefix("ext.")] = section
-        else:
-            services[spec.name] = section
-    return services
 
 
 @cli.command("health")

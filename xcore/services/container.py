@@ -116,11 +116,27 @@ class ServiceSpec:
     """The distribution expected to provide the type (optional ``package:`` key), quoted when missing."""
 
 
+SELECTOR: dict[ServiceKind, str] = {
+    "database": "type", "extension": "type", "cache": "backend", "events": "backend", "scheduler": "backend",
+}
+"""The key of a section naming its type: ``services.databases.main.type``, ``services.cache.backend``."""
+
+
+def section_path(name: str, kind: ServiceKind) -> tuple[str, ...]:
+    """Where the section of service ``name`` sits under ``services`` (the reverse of its name)."""
+    if kind == "database":
+        return ("databases", name)
+    if kind == "extension":
+        return ("extensions", name.removeprefix("ext."))
+    return (name,)
+
+
 def service_specs(services: ServicesConfig, problems: list[str]) -> list[ServiceSpec]:
     """The services the config asks for, in build order, with embedded defaults for absent sections.
 
     A malformed section is left out and its error appended to ``problems``, which
     :meth:`ServiceContainer.validate_specs` raises together with its own: one run reports every bad section.
+    :func:`config_sections` is the reverse.
     """
 
     def section(name: str) -> Any:
@@ -129,7 +145,8 @@ def service_specs(services: ServicesConfig, problems: list[str]) -> list[Service
 
     specs: list[ServiceSpec] = []
 
-    def add(name: str, kind: ServiceKind, selector: str, key: str, raw: Any) -> None:
+    def add(name: str, kind: ServiceKind, raw: Any) -> None:
+        selector, key = SELECTOR[kind], ".".join(("services", *section_path(name, kind)))
         problem = None
         if not isinstance(raw, Mapping):
             problem = f"{key}: must be a mapping of settings (got {raw!r})"
@@ -144,17 +161,30 @@ def service_specs(services: ServicesConfig, problems: list[str]) -> list[Service
                                  None if package is None else str(package)))
 
     for db_name, raw in section("databases").items():
-        add(db_name, "database", "type", f"services.databases.{db_name}", raw)
+        add(db_name, "database", raw)
     for single, kind in (("cache", "cache"), ("events", "events"), ("scheduler", "scheduler")):
         raw = section(single)
         if isinstance(raw, Mapping) and raw.get("enabled", True) in (False, "false", "False", "0", 0):
             continue
         if isinstance(raw, Mapping):
             raw = {k: v for k, v in raw.items() if k != "enabled"}
-        add(single, kind, "backend", f"services.{single}", raw)  # type: ignore[arg-type]
+        add(single, kind, raw)  # type: ignore[arg-type]
     for ext_name, raw in section("extensions").items():
-        add(f"ext.{ext_name}", "extension", "type", f"services.extensions.{ext_name}", raw)
+        add(f"ext.{ext_name}", "extension", raw)
     return specs
+
+
+def config_sections(checked: Iterable[CheckedSpec]) -> dict[str, Any]:
+    """The ``services`` section as the types validated it (coerced values, defaults filled in):
+    the reverse of :func:`service_specs`, for ``xcore config check``."""
+    services: dict[str, Any] = {}
+    for spec, _, settings in checked:
+        *parents, last = section_path(spec.name, spec.kind)
+        target = services
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[last] = {SELECTOR[spec.kind]: spec.type_name, **settings.model_dump(mode="json")}
+    return services
 
 
 class CheckedSpec(NamedTuple):
