@@ -96,3 +96,24 @@ def test_no_function_is_above_cyclomatic_complexity_20() -> None:
     result = subprocess.run([sys.executable, "-m", "radon", "cc", "-s", "-n", "D", str(XCORE)],
                             capture_output=True, text=True, check=True)
     assert result.stdout == ""
+
+
+def test_scheduler_modules_import_each_other_without_a_circle() -> None:
+    import ast
+
+    package = XCORE / "builtin_services" / "scheduler"
+    prefix = "xcore.builtin_services.scheduler."
+    graph: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        name = ".".join(path.relative_to(package).with_suffix("").parts).removesuffix(".__init__")
+        imported = {node.module.removeprefix(prefix) for node in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(prefix)}
+        graph[name] = imported
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, set()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    assert sorted(m for m in graph if m != "__init__" and reaches(m, m, {m})) == []

@@ -36,7 +36,7 @@ from xcore.builtin_services.scheduler.runner import JobRunner, owner_label, spli
 from xcore.builtin_services.scheduler.settings import SchedulerSettings
 from xcore.builtin_services.scheduler.stores import ClaimingStore
 from xcore.builtin_services.scheduler.targets import JobTarget, resolve
-from xcore.builtin_services.scheduler.view import PluginScheduler, ScheduledJob
+from xcore.builtin_services.scheduler.view import JobRequest, PluginScheduler, ScheduledJob
 from xcore.events import kernel
 from xcore.sdk.context import PluginHandle
 from xcore.services import ServiceBase, ServiceSetup
@@ -295,19 +295,13 @@ class SchedulerService(ServiceBase):
                 if getattr(spec, key) is not None
             }
             self._app._add(
-                spec.func,
-                spec.trigger,
-                spec.args,
-                spec.kwargs,
-                spec.job_id,
-                spec.name,
-                options.get("misfire_grace_time", undefined),
-                options.get("coalesce", undefined),
-                options.get("max_instances", undefined),
-                undefined,
-                True,
-                spec.trigger_args,
-                from_config=True,
+                JobRequest(
+                    func=spec.func, trigger=spec.trigger, trigger_args=spec.trigger_args, args=spec.args,
+                    kwargs=spec.kwargs, id=spec.job_id, name=spec.name,
+                    misfire_grace_time=options.get("misfire_grace_time", undefined),
+                    coalesce=options.get("coalesce", undefined), max_instances=options.get("max_instances", undefined),
+                    replace_existing=True, from_config=True,
+                )
             )
             wanted.add(f":{spec.job_id}")
         if not self.store.shared:
