@@ -6,10 +6,13 @@ import ast
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from xcore import Xcore, hookimpl
 from xcore.backends import PluginHandle, ServiceBase, ServiceSettings, ServiceSetup, ServiceType, lifecycle_methods
 from xcore.events import on
 from xcore.sdk import TrustedBase
+from xcore.testing.conformance.base import ConformanceSuite
 
 from .support import config
 
@@ -124,3 +127,18 @@ def test_backends_do_not_import_the_application_cli_and_use_no_hidden_switch() -
         if "ContextVar" in path.read_text() and path.name == "service.py":
             offenders.append(f"{path.relative_to(XCORE)}: a ContextVar in a service")
     assert offenders == []
+
+
+class WrongShapes(ServiceBase):
+    def plugin_unloaded(self, plugin_name: str) -> None:  # not a coroutine: the container would await None
+        return None
+
+
+async def test_the_conformance_suites_check_the_lifecycle_methods() -> None:
+    await ConformanceSuite().test_lifecycle_methods_follow_the_protocols(Watcher(ServiceSettings(), setup()))
+    with pytest.raises(AssertionError, match=r"WrongShapes\.plugin_unloaded must be 'async def'"):
+        await ConformanceSuite().test_lifecycle_methods_follow_the_protocols(WrongShapes())
+
+
+def setup() -> ServiceSetup:
+    return ServiceSetup.standalone("ext.watch", "services.extensions.watch")
