@@ -190,9 +190,7 @@ class PluginRegistry:
     def _register(self, record: PluginRecord, key: str) -> None:
         source = record.source
         try:
-            obj = source.load()
-            if isinstance(obj, type):
-                obj = obj()
+            obj = self._plugin_object(source)
         except Exception as exc:
             record.fail(f"import of {source.target} failed: {describe_exception(exc, self._secrets)}")
             log.error("plugin %r: %s", source.name, record.error, exc_info=True)
@@ -208,6 +206,16 @@ class PluginRegistry:
             return
         record.handle = PluginHandle(source.name, obj, source.version, source.distribution)
         record.dependencies = declared_dependencies(obj)
+
+    @staticmethod
+    def _plugin_object(source: PluginSource) -> object:
+        """The object registered for ``source``: its import target, instantiated if it is a class.
+
+        The one place that decides what object stands for a plugin (a sandboxed plugin's proxy
+        would be returned here); everything after registration works on that object alone.
+        """
+        obj = source.load()
+        return obj() if isinstance(obj, type) else obj
 
     def _check_hook_options(self, record: PluginRecord, key: str) -> None:
         """Refuse what the host cannot honour (see :mod:`xcore.hookcalls`); guard broadcast implementations."""
