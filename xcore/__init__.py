@@ -1,9 +1,17 @@
-"""XCore: a FastAPI host whose features and service backends arrive as pip-installed plugins."""
+"""XCore: a FastAPI host whose features and service backends arrive as pip-installed plugins.
+
+The public surface: this package (``Xcore``, ``hookimpl``), :mod:`xcore.sdk` for plugin authors,
+:mod:`xcore.backends` for service backend authors, :mod:`xcore.testing` for tests. The other modules
+are the implementation (private by convention; ``xcore._host`` and ``xcore._commands`` by name).
+"""
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from xcore.hookspecs import hookimpl
-from xcore.host import Xcore
+
+if TYPE_CHECKING:
+    from xcore.host import Xcore
 
 try:
     __version__ = version("xcore-host")
@@ -16,8 +24,13 @@ _SDK_NAMES = frozenset({"TrustedBase", "action", "error", "ok"})
 
 
 def __getattr__(name: str) -> object:
-    """``from xcore import TrustedBase, ok, error``: the original XCore's spelling of ``xcore.sdk``'s
-    names, resolved on first use so ``import xcore`` stays as light as it was."""
+    """``Xcore`` and the original XCore's spelling of ``xcore.sdk``'s names (``from xcore import
+    TrustedBase, ok, error``), resolved on first use so ``import xcore.services`` (a backend) does not
+    load FastAPI."""
+    if name == "Xcore":
+        from xcore.host import Xcore
+
+        return Xcore
     if name in _SDK_NAMES:
         from xcore import sdk
 

@@ -7,19 +7,17 @@ boot or an unhealthy check exits 1. Plugins add commands through ``xcore_registe
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-import pluggy
 import yaml
 
-from xcore import __version__, hookspecs
+from xcore import __version__
+from xcore._commands import fail, run_host
+from xcore._host.registry import is_enabled, new_plugin_manager
 from xcore.cli_output import configure_cli_logging, fitted_table, one_line
 from xcore.config.loader import load_config
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, scan_entry_points
@@ -29,8 +27,7 @@ from xcore.host import Xcore
 from xcore.migrations.commands import db
 from xcore.redaction import redact, secret_values
 from xcore.scaffold.commands import new
-
-T = TypeVar("T")
+from xcore.services.container import config_sections
 
 config_option = click.option(
     "--config", "-c", "config_path", type=click.Path(dir_okay=False), envvar="XCORE_CONFIG",
@@ -38,46 +35,6 @@ config_option = click.option(
 )
 strict_option = click.option("--strict", is_flag=True, help="Any plugin failure fails the boot (exit 1).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-
-
-def configure_logging(level: str) -> None:
-    """Plain log lines on stderr at the config's ``app.log_level`` (uvicorn keeps its own format)."""
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-
-
-def fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def run_host(config_path: str | None, strict: bool, work: Callable[[Xcore], Awaitable[T]]) -> T:
-    """Boot a host, run ``work`` on it, shut it down; config and boot errors exit cleanly."""
-
-    async def main() -> T:
-        host = Xcore(config_path)
-        configure_logging(os.environ.get("XCORE_LOG_LEVEL", "WARNING"))
-        if strict:
-            host.config.app.strict = True
-        await host.boot()
-        try:
-            return await work(host)
-        finally:
-            await host.shutdown()
-
-    try:
-        return asyncio.run(main())
-    except XcoreError as exc:
-        fail(str(exc), 2 if type(exc).__name__ == "ConfigError" else 1)
-        raise  # unreachable: fail() exits
-
-
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """A plain-text table; long cells are kept whole (errors must be readable)."""
-    cells = [[str(row.get(col) if row.get(col) is not None else "-") for col in columns] for row in rows]
-    widths = [max([len(col), *(len(r[i]) for r in cells)]) for i, col in enumerate(columns)]
-    lines = ["  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -201,33 +158,19 @@ def config_check(config_path: str | None) -> None:
         fail(str(exc))
     resolved = host.config.model_dump(mode="json", exclude_none=True)
     resolved["app"]["api_key"] = host.config.app.api_key.get_secret_value() if host.config.app.api_key else None
-    resolved["services"] = resolved_services(host)
-    for warning in host.config_warnings:
+    resolved["services"] = config_sections(host.registry.checked_services)
+    warnings = host.registry.config_warnings
+    for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"# {host.loaded.path or 'embedded defaults (no integration.yaml)'}: valid"
-               + (f", {len(host.config_warnings)} warning(s) on stderr" if host.config_warnings else ""))
-    for checked in host.checked_services:  # defaults taken from other sections, e.g. the scheduler's Redis
+               + (f", {len(warnings)} warning(s) on stderr" if warnings else ""))
+    for checked in host.registry.checked_services:  # defaults taken from other sections, e.g. the scheduler's Redis
         for note in getattr(checked.settings, "notes", ()):
             click.echo(f"# {note}")
     # The secrets come from the file as written: in the validated tree, secret fields are already
     # masked, so their values could not be recognised where the file repeats them under other keys.
     secrets = sorted(secret_values(host.loaded.raw) | secret_values(resolved), key=len, reverse=True)
     click.echo(yaml.safe_dump(redact(resolved, secrets=secrets), sort_keys=False).rstrip())
-
-
-def resolved_services(host: Xcore) -> dict[str, Any]:
-    """Each service section as its type validated it: coerced values, defaults filled in."""
-    services: dict[str, Any] = {}
-    for spec, _, settings in host.checked_services:
-        selector = "type" if spec.kind in ("database", "extension") else "backend"
-        section = {selector: spec.type_name, **settings.model_dump(mode="json")}
-        if spec.kind == "database":
-            services.setdefault("databases", {})[spec.name] = section
-        elif spec.kind == "extension":
-            services.setdefault("extensions", {})[spec.name.removeprefix("ext.")] = section
-        else:
-            services[spec.name] = section
-    return services
 
 
 @cli.command("health")
@@ -257,14 +200,11 @@ def _add_plugin_commands(group: click.Group, verbose: bool = False) -> None:
         config = load_config(os.environ.get("XCORE_CONFIG")).config
     except XcoreError:
         return
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
+    pm = new_plugin_manager()
     found = scan_entry_points((SERVICES_GROUP, PLUGINS_GROUP))
     for group_name, sources in found.items():
         for name, source in sources.items():
-            allowed = config.plugins.enabled
-            if name in config.plugins.disabled or (group_name == PLUGINS_GROUP and allowed is not None
-                                                   and name not in allowed):
+            if not is_enabled(config.plugins, source):
                 continue
             try:
                 obj = source.load()

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xcore.error_log import RepeatedErrors
+from xcore.errors import XcoreError
 
 RERAISE = "xcore.reraise_errors"
 """A scope key: when present, unhandled errors propagate instead (for test clients, see :func:`reraising`)."""
@@ -35,7 +36,7 @@ CLOSE = (b"connection", b"close")
 JSON = (b"content-type", b"application/json")
 
 
-class BodyTooLarge(HTTPException):
+class BodyTooLarge(XcoreError, HTTPException):
     """A request body went past ``app.max_body_size``: answered 413, connection closed."""
 
     def __init__(self, limit: int) -> None:

@@ -211,7 +211,8 @@ def install_redaction(config: Any) -> Callable[[], None]:
     """Mask this config's secrets (and any URL password) in every log record of the process.
 
     Works at record creation, so it covers every logger and handler, including libraries' and
-    handlers added later. Returns the function that removes this config's secrets again.
+    handlers added later. Returns the function that removes this config's secrets again; once no
+    config is left (every host shut down), it restores the record factory the process had.
     """
     global _base_factory
     secrets = secret_values(config)
@@ -222,10 +223,15 @@ def install_redaction(config: Any) -> Callable[[], None]:
     _reorder()
 
     def undo() -> None:
+        global _base_factory
         for index, item in enumerate(_active):
             if item is secrets:
                 del _active[index]
                 _reorder()
-                return
+                break
+        # The last host is gone: give the process its own factory back (unless something wrapped ours since).
+        if not _active and _base_factory is not None and logging.getLogRecordFactory() is _redacting_factory:
+            logging.setLogRecordFactory(_base_factory)
+            _base_factory = None
 
     return undo

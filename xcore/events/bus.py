@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import CoroutineType
 from typing import Any, Protocol
 
-from xcore.events.deadlines import Deadlines
+from xcore.errors import XcoreError
 from xcore.events.event import Event, HandlerResult
 from xcore.events.patterns import Pattern, check_name, compile_pattern
 
@@ -36,7 +36,7 @@ _ANYONE = object()
 _new_result = tuple.__new__  # builds a HandlerResult without a Python-level __new__ call per handler
 
 
-class HandlerTimeout(TimeoutError):
+class HandlerTimeout(XcoreError, TimeoutError):
     """A coroutine handler ran past the bus's ``handler_timeout`` and was cancelled."""
 
 
@@ -115,7 +115,6 @@ class EventBus:
         if handler_timeout <= 0:
             raise ValueError(f"handler_timeout must be > 0 seconds, got {handler_timeout!r}")
         self.handler_timeout = handler_timeout
-        self._deadlines = Deadlines(handler_timeout)
         self.log = logger or logging.getLogger("xcore.events")
         self.transport: Transport | None = None
         self._exact: dict[str, list[Subscription]] = {}
@@ -307,14 +306,15 @@ class EventBus:
                 if type(value) is not CoroutineType and value is not None and inspect.isawaitable(value):
                     value = _awaiting(value)
                 if type(value) is CoroutineType:
-                    # Run the handler up to its first wait ourselves: most finish right there, and
-                    # only a handler that really waits is worth a deadline.
+                    # Run the handler up to its first wait ourselves: most finish right there, and only
+                    # a handler that really waits is worth a deadline (an asyncio.timeout costs ~5x an
+                    # emit: benchmarks/bench_events.py, docs/events.md "Cost").
                     try:
                         suspended_on = value.send(None)
                     except StopIteration as done:
                         value = done.value
                     else:
-                        value = await self._finish_in_time(value, suspended_on, event, sub)
+                        value = await self._finish_in_time(value, suspended_on, sub)
             except Exception as exc:
                 results.append(self._failed(sub, event, exc))
             except asyncio.CancelledError as exc:
@@ -329,22 +329,18 @@ class EventBus:
                 break
         return results
 
-    async def _finish_in_time(
-        self, coro: Coroutine[Any, Any, Any], suspended_on: Any, event: Event, sub: Subscription
-    ) -> Any:
-        task = asyncio.current_task()
-        if task is None:  # driven by something other than an asyncio task: nothing to cancel
+    async def _finish_in_time(self, coro: Coroutine[Any, Any, Any], suspended_on: Any, sub: Subscription) -> Any:
+        """Finish a handler that suspended, within ``handler_timeout`` (plain ``asyncio.timeout``)."""
+        if asyncio.current_task() is None:  # driven by something other than an asyncio task: nothing to cancel
             return await _resume(coro, suspended_on)
-        deadlines = self._deadlines
-        deadlines.begin(event, task)
+        deadline = asyncio.timeout(self.handler_timeout)
         try:
-            return await _resume(coro, suspended_on)
-        except BaseException as exc:
-            if deadlines.timed_out(event, task, isinstance(exc, asyncio.CancelledError)):
+            async with deadline:
+                return await _resume(coro, suspended_on)
+        except TimeoutError:
+            if deadline.expired():
                 raise HandlerTimeout(self._timeout_text(sub)) from None
             raise
-        finally:
-            deadlines.end(event, task)
 
     def _timeout_text(self, sub: Subscription) -> str:
         return f"handler {sub.label} did not finish within {self.handler_timeout:g}s"

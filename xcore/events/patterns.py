@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xcore.errors import XcoreError
+
 SEPARATOR = "."
 ONE = "*"
 ANY = "**"
@@ -25,7 +27,7 @@ RESERVED_PREFIX = "xcore."
 _HOW = "names are dot-separated words such as 'user.created'"
 
 
-class InvalidEventName(ValueError):
+class InvalidEventName(XcoreError, ValueError):
     """An event name or subscription pattern that does not follow the naming rule."""
 
 

@@ -58,7 +58,7 @@ class Plan:
     def _schema(self, record: PluginRecord) -> PluginSchema | None:
         from .runner import plugin_schema
 
-        return plugin_schema(record.source, self.host.migration_sources, self.host.checked_services)
+        return plugin_schema(record.source, self.host.registry.migration_sources, self.host.registry.checked_services)
 
     def _plugins(self) -> dict[str, PluginRecord]:
         return {r.name: r for r in self.host.plugins if r.source.kind == "plugin"}
@@ -72,7 +72,8 @@ class Plan:
         except MigrationError as exc:
             _exit(self.redact(str(exc)), 2)
         if schema is None:
-            having = ", ".join(sorted(name for name in self.host.migration_sources if name in records)) or "(none)"
+            sources = self.host.registry.migration_sources
+            having = ", ".join(sorted(name for name in sources if name in records)) or "(none)"
             problem = f"no installed plugin {plugin!r}" if record is None else f"plugin {plugin!r} has no migrations"
             _exit(f"{problem}; plugins with migrations: {having}", 2)
         return schema
@@ -84,11 +85,11 @@ class Plan:
             return
         records = self._plugins()
         for record in records.values():
-            if record.state == "failed" and record.name in self.host.migration_sources:
+            if record.state == "failed" and record.name in self.host.registry.migration_sources:
                 self.error(record.name, f"skipped: the plugin cannot be loaded: {record.error}")
         order, failures = resolve_order({n: r.dependencies for n, r in records.items() if r.state == "registered"})
         for name in order:
-            if name in failures or name not in self.host.migration_sources:
+            if name in failures or name not in self.host.registry.migration_sources:
                 continue
             try:
                 schema = self._schema(records[name])
@@ -197,7 +198,7 @@ def current(config_path: str | None, plugin: str | None) -> None:
             else "up to date" if status.up_to_date else f"behind: run xcore db upgrade {schema.plugin}"
         )  # fmt: skip
         rows.append(row)
-    from xcore.cli import table
+    from xcore._commands import table
 
     click.echo(table(rows, ["plugin", "database", "current", "head", "status"]))
     plan.finish()

@@ -18,6 +18,7 @@ from string import Template
 from typing import Literal
 
 from xcore import __version__
+from xcore.errors import XcoreError
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE_SUFFIX = ".tmpl"
@@ -30,7 +31,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 _RESERVED = frozenset({"tests", "test", "xcore", "src", "docs"})
 
 
-class ScaffoldError(ValueError):
+class ScaffoldError(XcoreError, ValueError):
     """The name or the target directory cannot be used; the message says why and what to do."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from xcore.errors import XcoreError
+
 
 def ok(**data: Any) -> dict[str, Any]:
     """A successful action response: ``{"status": "ok", **data}``."""
@@ -33,7 +35,7 @@ def error(
     return {"status": "error", "message": message, "code": code, **data}
 
 
-class ActionNotFound(LookupError):
+class ActionNotFound(XcoreError, LookupError):
     """Raised by ``handle`` for an action the plugin does not know; the HTTP endpoint answers 404."""
 
     def __init__(self, plugin: str, action: str, known: list[str] | None = None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
@@ -21,6 +21,13 @@ from xcore.errors import BootError, ConfigError, ServiceError, ServiceNotFoundEr
 from xcore.redaction import describe_exception, redact_text
 from xcore.sdk.context import PluginHandle
 from xcore.services.cancellation import reraise_if_cancelled
+from xcore.services.hooks import (
+    WatchesHostStarted,
+    WatchesHostStopping,
+    WatchesPluginLoaded,
+    WatchesPluginLoading,
+    WatchesPluginUnloaded,
+)
 from xcore.services.types import (
     ConfiguredSection,
     PluginScoped,
@@ -109,11 +116,27 @@ class ServiceSpec:
     """The distribution expected to provide the type (optional ``package:`` key), quoted when missing."""
 
 
+SELECTOR: dict[ServiceKind, str] = {
+    "database": "type", "extension": "type", "cache": "backend", "events": "backend", "scheduler": "backend",
+}
+"""The key of a section naming its type: ``services.databases.main.type``, ``services.cache.backend``."""
+
+
+def section_path(name: str, kind: ServiceKind) -> tuple[str, ...]:
+    """Where the section of service ``name`` sits under ``services`` (the reverse of its name)."""
+    if kind == "database":
+        return ("databases", name)
+    if kind == "extension":
+        return ("extensions", name.removeprefix("ext."))
+    return (name,)
+
+
 def service_specs(services: ServicesConfig, problems: list[str]) -> list[ServiceSpec]:
     """The services the config asks for, in build order, with embedded defaults for absent sections.
 
     A malformed section is left out and its error appended to ``problems``, which
     :meth:`ServiceContainer.validate_specs` raises together with its own: one run reports every bad section.
+    :func:`config_sections` is the reverse.
     """
 
     def section(name: str) -> Any:
@@ -122,7 +145,8 @@ def service_specs(services: ServicesConfig, problems: list[str]) -> list[Service
 
     specs: list[ServiceSpec] = []
 
-    def add(name: str, kind: ServiceKind, selector: str, key: str, raw: Any) -> None:
+    def add(name: str, kind: ServiceKind, raw: Any) -> None:
+        selector, key = SELECTOR[kind], ".".join(("services", *section_path(name, kind)))
         problem = None
         if not isinstance(raw, Mapping):
             problem = f"{key}: must be a mapping of settings (got {raw!r})"
@@ -137,17 +161,30 @@ def service_specs(services: ServicesConfig, problems: list[str]) -> list[Service
                                  None if package is None else str(package)))
 
     for db_name, raw in section("databases").items():
-        add(db_name, "database", "type", f"services.databases.{db_name}", raw)
+        add(db_name, "database", raw)
     for single, kind in (("cache", "cache"), ("events", "events"), ("scheduler", "scheduler")):
         raw = section(single)
         if isinstance(raw, Mapping) and raw.get("enabled", True) in (False, "false", "False", "0", 0):
             continue
         if isinstance(raw, Mapping):
             raw = {k: v for k, v in raw.items() if k != "enabled"}
-        add(single, kind, "backend", f"services.{single}", raw)  # type: ignore[arg-type]
+        add(single, kind, raw)  # type: ignore[arg-type]
     for ext_name, raw in section("extensions").items():
-        add(f"ext.{ext_name}", "extension", "type", f"services.extensions.{ext_name}", raw)
+        add(f"ext.{ext_name}", "extension", raw)
     return specs
+
+
+def config_sections(checked: Iterable[CheckedSpec]) -> dict[str, Any]:
+    """The ``services`` section as the types validated it (coerced values, defaults filled in):
+    the reverse of :func:`service_specs`, for ``xcore config check``."""
+    services: dict[str, Any] = {}
+    for spec, _, settings in checked:
+        *parents, last = section_path(spec.name, spec.kind)
+        target = services
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[last] = {SELECTOR[spec.kind]: spec.type_name, **settings.model_dump(mode="json")}
+    return services
 
 
 class CheckedSpec(NamedTuple):
@@ -250,13 +287,15 @@ class ServiceContainer:
             raise ConfigError("\n".join(found))
         return checked
 
-    async def build(self, checked: list[CheckedSpec], app_name: str, plugins: Any) -> None:
-        """Create and start every validated service in order."""
+    async def build(
+        self, checked: list[CheckedSpec], app_name: str, plugins: Any, *, inspect_only: bool = False
+    ) -> None:
+        """Create and start every validated service in order (``inspect_only``: see ``ServiceSetup``)."""
         for spec, registered, settings in checked:
             setup = ServiceSetup(
                 name=spec.name, key_path=spec.key_path, app_name=app_name,
                 logger=logging.getLogger(f"xcore.service.{spec.name}"),
-                plugins=plugins, services=self.get,
+                plugins=plugins, services=self.get, inspect_only=inspect_only,
             )
             try:
                 service = registered.type.factory(settings, setup)
@@ -311,6 +350,46 @@ class ServiceContainer:
         entries = self.entries()
         results = await asyncio.gather(*(check(e) for e in entries))
         return {e.spec.name: r for e, r in zip(entries, results, strict=True)}
+
+    # ------------------------------------------------------------------ lifecycle (xcore.services.hooks)
+
+    async def plugin_loading(self, plugin: PluginHandle) -> None:
+        """Tell services a plugin is about to load; an error propagates (the plugin fails)."""
+        for entry in self.entries():
+            if isinstance(entry.service, WatchesPluginLoading):
+                await entry.service.plugin_loading(plugin)
+
+    async def plugin_loaded(self, plugin: PluginHandle) -> None:
+        """Tell services a plugin has loaded."""
+        for entry in self.entries():
+            if isinstance(entry.service, WatchesPluginLoaded):
+                await self._tell(entry, "plugin_loaded", entry.service.plugin_loaded(plugin))
+
+    async def plugin_unloaded(self, plugin_name: str) -> None:
+        """Tell services a plugin is gone, so they drop its jobs and subscriptions (reverse order)."""
+        for entry in reversed(self.entries()):
+            if isinstance(entry.service, WatchesPluginUnloaded):
+                await self._tell(entry, "plugin_unloaded", entry.service.plugin_unloaded(plugin_name))
+
+    async def host_started(self) -> None:
+        """Tell services every plugin has loaded (reverse order: consumers before what they use)."""
+        for entry in reversed(self.entries()):
+            if isinstance(entry.service, WatchesHostStarted):
+                await self._tell(entry, "host_started", entry.service.host_started())
+
+    async def host_stopping(self) -> None:
+        """Tell services shutdown begins, before plugins unload."""
+        for entry in reversed(self.entries()):
+            if isinstance(entry.service, WatchesHostStopping):
+                await self._tell(entry, "host_stopping", entry.service.host_stopping())
+
+    @staticmethod
+    async def _tell(entry: ServiceEntry, method: str, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except (Exception, asyncio.CancelledError) as exc:
+            reraise_if_cancelled(exc)
+            log.exception("service %r: %s failed", entry.spec.name, method)
 
     async def close(self) -> None:
         """Close every service in reverse order of creation; log failures, never raise."""

@@ -138,6 +138,7 @@ class ServiceSetup:
     Redis database) writes, scans and deletes only keys starting with it. Namespaces never nest, so
     honouring it is all a backend needs for no plugin call (``clear()``, any pattern) to reach the
     keys of another service. Left empty, it is derived from ``app_name`` and ``name``.
+    ``inspect_only`` is set for a host booted by a command that only looks.
     """
 
     name: str
@@ -147,6 +148,8 @@ class ServiceSetup:
     plugins: Callable[[str], PluginHandle | None]
     services: Callable[[str], Any]
     namespace: str = ""
+    inspect_only: bool = False
+    """The host only looks (``xcore jobs`` lists jobs): start no work of your own (run no job)."""
 
     def __post_init__(self) -> None:
         if not self.namespace:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from xcore.errors import XcoreError
 from xcore.host import Xcore
 from xcore.http_guard import reraising
 from xcore.plugins import PluginRecord
@@ -25,7 +26,7 @@ from xcore.web import create_app
 BASE_URL = "http://xcore.test"
 
 
-class PluginLoadError(AssertionError):
+class PluginLoadError(XcoreError, AssertionError):
     """A plugin under test failed to load; the message carries each plugin's recorded error."""
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from pydantic import Field
 
+from xcore import hookimpl
+from xcore.backends import ServiceSettings, ServiceSetup, ServiceType
 from xcore.builtin_services.storage import Storage, UploadData
 from xcore.builtin_services.storage.base import read_all
 from xcore.builtin_services.storage.errors import StorageNotFoundError
-from xcore.hookspecs import hookimpl
-from xcore.services import ServiceSettings, ServiceSetup, ServiceType
 
 
 class MemoryStorageSettings(ServiceSettings):

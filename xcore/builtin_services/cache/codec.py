@@ -38,6 +38,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from xcore.errors import XcoreError
+
 TAGGED_MARK = "~"
 
 _JSON_SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
@@ -57,7 +59,7 @@ _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
-class UnsupportedValueError(TypeError):
+class UnsupportedValueError(XcoreError, TypeError):
     """A value the cache cannot store; the message names where in the value the problem is."""
 
 

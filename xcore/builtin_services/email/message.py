@@ -108,6 +108,24 @@ def load_attachment(item: AttachmentLike) -> Attachment:
     return attachment
 
 
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    """Who sends to whom, every address parsed and checked (what :func:`_checked` returns)."""
+
+    sender: Pair
+    to: list[Pair]
+    cc: list[Pair]
+    bcc: list[Pair]
+    reply_to: list[Pair] | None
+
+    def recipients(self) -> list[str]:
+        """Every recipient address once, in to, cc, bcc order (the SMTP envelope)."""
+        return list(dict.fromkeys(addr for _name, addr in [*self.to, *self.cc, *self.bcc]))
+
+
 def compose(
     *,
     sender: str | None,
@@ -121,7 +139,37 @@ def compose(
     reply_to: Recipients | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Composed:
-    """The MIME message (text, optional HTML alternative, attachments) and its envelope."""
+    """The MIME message (text, optional HTML alternative, attachments) and its envelope.
+
+    Everything is checked first (:func:`_checked`), so a bad argument raises before any MIME is built.
+    """
+    envelope = _checked(sender, to, cc, bcc, reply_to, subject=subject, body=body, html=html, headers=headers)
+    message = EmailMessage(policy=SEVEN_BIT)
+    message_id = _set_headers(message, envelope, subject, headers or {})
+    message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    for attachment in attachments:
+        content_type = attachment.content_type or mimetypes.guess_type(attachment.filename)[0]
+        maintype, _, subtype = (content_type or "application/octet-stream").partition("/")
+        message.add_attachment(bytes(attachment.content), maintype=maintype, subtype=subtype or "octet-stream",
+                               filename=attachment.filename)  # fmt: skip
+    return Composed(message, envelope.sender[1], envelope.recipients(), message_id)
+
+
+def _checked(
+    sender: str | None,
+    to: Recipients | None,
+    cc: Recipients | None,
+    bcc: Recipients | None,
+    reply_to: Recipients | None,
+    *,
+    subject: object,
+    body: object,
+    html: object,
+    headers: Mapping[str, str] | None,
+) -> _Envelope:
+    """Check every argument of :func:`compose`; the error names the bad one."""
     if not sender:
         raise ValueError("email: no sender; pass from_=... or set 'sender' in the service settings")
     _no_line_break(sender, "from_")
@@ -135,39 +183,31 @@ def compose(
         raise TypeError(f"email body must be a string, got {type(body).__name__}")
     if html is not None and not isinstance(html, str):
         raise TypeError(f"email html must be a string, got {type(html).__name__}")
-
-    to_pairs, cc_pairs, bcc_pairs = (parse_recipients(to, "to"), parse_recipients(cc, "cc"),
-                                     parse_recipients(bcc, "bcc"))  # fmt: skip
-    if not (to_pairs or cc_pairs or bcc_pairs):
+    envelope = _Envelope(
+        (sender_name, sender_addr), parse_recipients(to, "to"), parse_recipients(cc, "cc"),
+        parse_recipients(bcc, "bcc"), None if reply_to is None else parse_recipients(reply_to, "reply_to"),
+    )  # fmt: skip
+    if not (envelope.to or envelope.cc or envelope.bcc):
         raise ValueError("email: no recipient; give at least one address in to, cc or bcc")
-
-    message = EmailMessage(policy=SEVEN_BIT)
-    message["From"] = formataddr((sender_name, sender_addr))
-    if to_pairs:
-        message["To"] = ", ".join(formataddr(p) for p in to_pairs)
-    if cc_pairs:
-        message["Cc"] = ", ".join(formataddr(p) for p in cc_pairs)
-    if reply_to is not None:
-        message["Reply-To"] = ", ".join(formataddr(p) for p in parse_recipients(reply_to, "reply_to"))
-    message["Subject"] = subject
-    message["Date"] = formatdate(localtime=True)
-    message_id = make_msgid(domain=Address(addr_spec=sender_addr).domain or None)
-    message["Message-ID"] = message_id
     for name, value in (headers or {}).items():
         _no_line_break(name, "headers")
         _no_line_break(value, f"headers[{name!r}]")
-        message[name] = value
-    message.set_content(body)
-    if html is not None:
-        message.add_alternative(html, subtype="html")
-    for attachment in attachments:
-        content_type = attachment.content_type or mimetypes.guess_type(attachment.filename)[0]
-        maintype, _, subtype = (content_type or "application/octet-stream").partition("/")
-        message.add_attachment(bytes(attachment.content), maintype=maintype, subtype=subtype or "octet-stream",
-                               filename=attachment.filename)  # fmt: skip
+    return envelope
 
-    recipients: list[str] = []
-    for _name, addr in [*to_pairs, *cc_pairs, *bcc_pairs]:
-        if addr not in recipients:
-            recipients.append(addr)
-    return Composed(message, sender_addr, recipients, message_id)
+
+def _set_headers(message: EmailMessage, envelope: _Envelope, subject: str, headers: Mapping[str, str]) -> str:
+    """Write the address, subject, date, id and extra headers; returns the Message-ID."""
+    message["From"] = formataddr(envelope.sender)
+    if envelope.to:
+        message["To"] = ", ".join(formataddr(p) for p in envelope.to)
+    if envelope.cc:
+        message["Cc"] = ", ".join(formataddr(p) for p in envelope.cc)
+    if envelope.reply_to is not None:
+        message["Reply-To"] = ", ".join(formataddr(p) for p in envelope.reply_to)
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=True)
+    message_id = make_msgid(domain=Address(addr_spec=envelope.sender[1]).domain or None)
+    message["Message-ID"] = message_id
+    for name, value in headers.items():
+        message[name] = value
+    return message_id

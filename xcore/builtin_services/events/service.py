@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from xcore.events.bus import DEFAULT_PRIORITY, EventBus, Handler, Results, Subscription
+from xcore.events.marks import subscribe_marked
 from xcore.events.view import EventsView
 from xcore.sdk.context import PluginHandle
 from xcore.services import ServiceBase
@@ -39,6 +40,10 @@ class EventsService(ServiceBase):
         if view is None:
             view = self._views[plugin.name] = EventsView(self.bus, plugin.name, owner=plugin.name)
         return view
+
+    async def plugin_loading(self, plugin: PluginHandle) -> None:
+        """Subscribe the plugin's ``@on(...)``-marked methods through its own view, before its ``on_load``."""
+        subscribe_marked(self.for_plugin(plugin), plugin.instance)
 
     async def plugin_unloaded(self, plugin_name: str) -> None:
         """Drop every subscription of a plugin that unloaded (or failed to load)."""

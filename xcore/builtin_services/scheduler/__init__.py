@@ -131,37 +131,11 @@ def xcore_register_service() -> list[ServiceType]:
 
 
 @hookimpl
-async def xcore_host_started(host: Any) -> None:
-    """Every plugin has loaded: the scheduler may run stored jobs against them now."""
-    service = _service_of(host)
-    if service is not None:
-        await service.host_started()
-
-
-@hookimpl
-async def xcore_host_stopping(host: Any) -> None:
-    """Shutdown begins: stop claiming new runs before plugins unload."""
-    service = _service_of(host)
-    if service is not None:
-        await service.host_stopping()
-
-
-@hookimpl
 def xcore_register_commands(cli: click.Group) -> None:
     """``xcore jobs``."""
     from xcore.builtin_services.scheduler.cli import jobs_command
 
     cli.add_command(jobs_command)
-
-
-def _service_of(host: Any) -> SchedulerService | None:
-    try:
-        service = host.get_service("scheduler")
-    except KeyError:
-        return None
-    from xcore.builtin_services.scheduler.service import SchedulerService
-
-    return service if isinstance(service, SchedulerService) else None
 
 
 __all__ = [
@@ -184,8 +158,6 @@ __all__ = [
     "build_memory",
     "build_redis",
     "current_run",
-    "xcore_host_started",
-    "xcore_host_stopping",
     "xcore_register_commands",
     "xcore_register_service",
 ]

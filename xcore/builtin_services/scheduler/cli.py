@@ -44,11 +44,9 @@ async def list_jobs(host: Any) -> list[dict[str, Any]]:
 @click.option("--plugin", "-p", "plugin", default=None, help="Only the jobs of this plugin.")
 def jobs_command(config_path: str | None, as_json: bool, plugin: str | None) -> None:
     """List scheduled jobs: plugin, id, trigger, next run, last outcome."""
-    from xcore.builtin_services.scheduler.service import observing
-    from xcore.cli import run_host, table
+    from xcore.backends import run_host, table
 
-    with observing():
-        rows = run_host(config_path, False, list_jobs)
+    rows = run_host(config_path, False, list_jobs, inspect_only=True)
     if plugin is not None:
         rows = [row for row in rows if row["plugin"] == plugin]
     if as_json:

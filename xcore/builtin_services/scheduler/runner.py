@@ -26,7 +26,7 @@ from xcore.builtin_services.scheduler.outcomes import JobFailure, JobOutcome, Ru
 from xcore.builtin_services.scheduler.targets import JobTarget, Unresolved
 
 if TYPE_CHECKING:
-    from xcore.builtin_services.scheduler.service import SchedulerService
+    from xcore.builtin_services.scheduler.core import SchedulerCore
 
 log = logging.getLogger("xcore.scheduler")
 
@@ -50,7 +50,7 @@ def is_coroutine_callable(func: Callable[..., Any]) -> bool:
 class JobRunner(BaseExecutor):  # type: ignore[misc]
     """The scheduler's only executor; ``submit_job`` is called from the scheduler's own thread."""
 
-    def __init__(self, service: SchedulerService, loop: asyncio.AbstractEventLoop, max_workers: int) -> None:
+    def __init__(self, service: SchedulerCore, loop: asyncio.AbstractEventLoop, max_workers: int) -> None:
         super().__init__()
         self._service = service
         self._loop = loop

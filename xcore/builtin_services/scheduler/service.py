@@ -4,9 +4,9 @@ Lifecycle, as the host drives it:
 
 * ``start()`` starts the scheduler *paused*, adds the jobs of ``services.scheduler.jobs`` and checks
   the store. Stored jobs are not run yet: their plugins are not loaded.
-* ``host_started()`` (from the ``xcore_host_started`` hook) resumes processing once every plugin has
+* ``host_started()`` (a service lifecycle method, :mod:`xcore.services.hooks`) resumes processing once every plugin has
   loaded, so a stored job due at boot runs against its freshly loaded plugin.
-* ``plugin_unloaded(name)`` (called by the host after the plugin's ``on_unload``) removes that
+* ``plugin_unloaded(name)`` (called by the container after the plugin's ``on_unload``) removes that
   plugin's jobs on the memory backend; persistent stores keep them for the next start.
 * ``host_stopping()`` pauses processing; ``close()`` waits up to ``shutdown_timeout`` for running
   jobs, cancels the rest and stops the scheduler.
@@ -18,9 +18,8 @@ import asyncio
 import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import suppress
 from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,7 +36,7 @@ from xcore.builtin_services.scheduler.runner import JobRunner, owner_label, spli
 from xcore.builtin_services.scheduler.settings import SchedulerSettings
 from xcore.builtin_services.scheduler.stores import ClaimingStore
 from xcore.builtin_services.scheduler.targets import JobTarget, resolve
-from xcore.builtin_services.scheduler.view import PluginScheduler, ScheduledJob
+from xcore.builtin_services.scheduler.view import JobRequest, PluginScheduler, ScheduledJob
 from xcore.events import kernel
 from xcore.sdk.context import PluginHandle
 from xcore.services import ServiceBase, ServiceSetup
@@ -47,19 +46,6 @@ log = logging.getLogger("xcore.scheduler")
 FailureListener = Callable[[JobFailure], Awaitable[None] | None]
 
 STORE_RETRY_INTERVAL = 2.0
-
-_observing: ContextVar[bool] = ContextVar("xcore_scheduler_observing", default=False)
-
-
-@contextmanager
-def observing() -> Iterator[None]:
-    """Schedulers built inside this block never run jobs (``xcore jobs`` inspects, it does not work)."""
-    token = _observing.set(True)
-    try:
-        yield
-    finally:
-        _observing.reset(token)
-
 
 class SchedulerService(ServiceBase):
     """The ``scheduler`` service. Plugins get :meth:`for_plugin` views; see the module docstring."""
@@ -87,7 +73,7 @@ class SchedulerService(ServiceBase):
         self._runner: JobRunner | None = None
         self._failure_listeners: list[FailureListener] = []
         self._skips: dict[str, str] = {}
-        self._observe_only = _observing.get()
+        self._observe_only = setup.inspect_only
         self._static_retry: asyncio.Task[None] | None = None
         self._app = PluginScheduler(self, "", None)
 
@@ -309,19 +295,13 @@ class SchedulerService(ServiceBase):
                 if getattr(spec, key) is not None
             }
             self._app._add(
-                spec.func,
-                spec.trigger,
-                spec.args,
-                spec.kwargs,
-                spec.job_id,
-                spec.name,
-                options.get("misfire_grace_time", undefined),
-                options.get("coalesce", undefined),
-                options.get("max_instances", undefined),
-                undefined,
-                True,
-                spec.trigger_args,
-                from_config=True,
+                JobRequest(
+                    func=spec.func, trigger=spec.trigger, trigger_args=spec.trigger_args, args=spec.args,
+                    kwargs=spec.kwargs, id=spec.job_id, name=spec.name,
+                    misfire_grace_time=options.get("misfire_grace_time", undefined),
+                    coalesce=options.get("coalesce", undefined), max_instances=options.get("max_instances", undefined),
+                    replace_existing=True, from_config=True,
+                )
             )
             wanted.add(f":{spec.job_id}")
         if not self.store.shared:

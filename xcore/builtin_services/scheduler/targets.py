@@ -24,6 +24,7 @@ from typing import Any, Literal
 from apscheduler.util import get_callable_name, ref_to_obj
 
 from xcore.builtin_services.scheduler.errors import InvalidJobError
+from xcore.errors import XcoreError
 
 TargetKind = Literal["method", "function", "callable"]
 
@@ -40,7 +41,7 @@ def run_target(target: JobTarget) -> None:
 run_target.__signature__ = inspect.signature(run_target)  # type: ignore[attr-defined]
 
 
-class Unresolved(Exception):
+class Unresolved(XcoreError):
     """The target cannot be called in this process now (plugin not loaded, method gone...)."""
 
 

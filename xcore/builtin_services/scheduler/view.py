@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
@@ -26,7 +27,7 @@ from xcore.builtin_services.scheduler.targets import RUN_TARGET_REF, JobTarget, 
 from xcore.builtin_services.scheduler.triggers import build_trigger, parse_datetime
 
 if TYPE_CHECKING:
-    from xcore.builtin_services.scheduler.service import SchedulerService
+    from xcore.builtin_services.scheduler.core import SchedulerCore
 
 
 class ScheduledJob:
@@ -121,10 +122,32 @@ class ScheduledJob:
         return f"{self.name} (trigger: {self.trigger}, {status})"
 
 
+@dataclass(frozen=True, kw_only=True)
+class JobRequest:
+    """One ``add_job`` call (or one ``services.scheduler.jobs`` entry), as :meth:`PluginScheduler._add` takes it.
+
+    ``undefined`` (APScheduler's marker) leaves an option to the scheduler's job defaults.
+    """
+
+    func: Callable[..., Any] | str
+    trigger: str | BaseTrigger | None = None
+    trigger_args: dict[str, Any] = field(default_factory=dict)
+    args: list[Any] | tuple[Any, ...] | None = None
+    kwargs: dict[str, Any] | None = None
+    id: str | None = None
+    name: str | None = None
+    misfire_grace_time: int | object | None = undefined
+    coalesce: bool | object = undefined
+    max_instances: int | object = undefined
+    next_run_time: datetime | str | object | None = undefined
+    replace_existing: bool = False
+    from_config: bool = False
+
+
 class PluginScheduler:
     """The scheduler as seen by one plugin (``owner``); ``""`` is the application's own scope."""
 
-    def __init__(self, service: SchedulerService, owner: str, instance: object | None) -> None:
+    def __init__(self, service: SchedulerCore, owner: str, instance: object | None) -> None:
         self._service = service
         self._owner = owner
         self._instance = instance
@@ -194,53 +217,33 @@ class PluginScheduler:
                     "(the store is chosen by services.scheduler.backend)"
                 )
         return self._add(
-            func,
-            trigger,
-            args,
-            kwargs,
-            id,
-            name,
-            misfire_grace_time,
-            coalesce,
-            max_instances,
-            next_run_time,
-            replace_existing,
-            trigger_args,
-            from_config=False,
+            JobRequest(
+                func=func, trigger=trigger, trigger_args=trigger_args, args=args, kwargs=kwargs, id=id, name=name,
+                misfire_grace_time=misfire_grace_time, coalesce=coalesce, max_instances=max_instances,
+                next_run_time=next_run_time, replace_existing=replace_existing,
+            )
         )
 
-    def _add(
-        self,
-        func: Any,
-        trigger: Any,
-        args: Any,
-        kwargs: Any,
-        id: Any,
-        name: Any,
-        misfire_grace_time: Any,
-        coalesce: Any,
-        max_instances: Any,
-        next_run_time: Any,
-        replace_existing: bool,
-        trigger_args: dict[str, Any],
-        *,
-        from_config: bool,
-    ) -> ScheduledJob:
+    def _add(self, request: JobRequest) -> ScheduledJob:
+        """Schedule one job (from ``add_job``, or from ``services.scheduler.jobs`` when ``from_config``)."""
         service = self._service
-        job_id = uuid4().hex if id is None else id
+        job_id = uuid4().hex if request.id is None else request.id
         stored = self._stored(job_id)
-        built = build_trigger(trigger, trigger_args, service.timezone)
-        target, resolved = make_target(func, self._owner, self._instance, args, kwargs, service.persistent)
-        target.from_config = from_config
-        options = _job_options(misfire_grace_time, coalesce, max_instances)
-        if next_run_time is undefined:
+        built = build_trigger(request.trigger, request.trigger_args, service.timezone)
+        target, resolved = make_target(
+            request.func, self._owner, self._instance, request.args, request.kwargs, service.persistent
+        )
+        target.from_config = request.from_config
+        options = _job_options(request.misfire_grace_time, request.coalesce, request.max_instances)
+        if request.next_run_time is undefined:
             first = built.get_next_fire_time(None, datetime.now(service.timezone))
             if first is None:
                 raise InvalidJobError(f"job {job_id!r}: its trigger {built} never fires (is end_date in the past?)")
         else:
-            first = None if next_run_time is None else parse_datetime(next_run_time, service.timezone, "next_run_time")
+            when = request.next_run_time
+            first = None if when is None else parse_datetime(when, service.timezone, "next_run_time")
         with service.lock:
-            if not replace_existing:
+            if not request.replace_existing:
                 kept = self._keep_identical(stored, job_id, target, built)
                 if kept is not None:
                     return kept
@@ -250,9 +253,9 @@ class PluginScheduler:
                     trigger=built,
                     args=(target,),
                     id=stored,
-                    name=name or get_callable_name(resolved),
+                    name=request.name or get_callable_name(resolved),
                     next_run_time=first,
-                    replace_existing=replace_existing,
+                    replace_existing=request.replace_existing,
                     **options,
                 )
             except ConflictingIdError:

@@ -18,6 +18,8 @@ import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
 
+from xcore.errors import XcoreError
+
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 """``O_NONBLOCK``: opening a FIFO planted in the folder returns at once instead of waiting for a writer
@@ -25,7 +27,7 @@ READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class SymlinkRefused(OSError):
+class SymlinkRefused(XcoreError, OSError):
     """A component of the path is a symbolic link; links are never followed, wherever they point."""
 
     def __init__(self, name: str) -> None:

@@ -9,6 +9,7 @@ under test, selector included). ``service_plugins`` may hand backends that are n
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 import pytest
 import pytest_asyncio
 
+from xcore.services.hooks import LIFECYCLE_PROTOCOLS, lifecycle_methods
 from xcore.services.types import ServiceKind
 from xcore.testing.conformance.boot import running_service
 
@@ -47,3 +49,25 @@ class ConformanceSuite:
     def unique(self) -> str:
         """A fresh token, so tests sharing one server (or bucket, or database) never see each other's data."""
         return uuid.uuid4().hex[:12]
+
+    async def test_lifecycle_methods_follow_the_protocols(self, service: Any) -> None:
+        """A method named like a lifecycle protocol (``xcore.services.hooks``) is one: same coroutine shape.
+
+        The container calls a service's ``plugin_unloaded``, ``host_started``... only when the service
+        matches the protocol; a method with the right name and the wrong shape would be called and fail.
+        """
+        implemented = lifecycle_methods(service)
+        for name, protocol in LIFECYCLE_PROTOCOLS.items():
+            method = getattr(service, name, None)
+            if method is None:
+                continue
+            assert name in implemented, f"{name} does not match {protocol.__name__}"
+            assert inspect.iscoroutinefunction(method), f"{type(service).__name__}.{name} must be 'async def'"
+            expected = [p for p in inspect.signature(getattr(protocol, name)).parameters if p != "self"]
+            try:
+                inspect.signature(method).bind(*expected)
+            except TypeError as exc:
+                shape = f"{type(service).__name__}.{name} must take ({', '.join(expected)})"
+                raise AssertionError(f"{shape}: {exc}") from None
+        if "plugin_unloaded" in implemented:
+            await service.plugin_unloaded("conformance-no-such-plugin")  # a plugin that never used the service

@@ -76,7 +76,7 @@ async def running_service(
         host.prepare()
     except ConfigError as exc:
         type_name = config.get(SELECTOR[kind])
-        if type_name is None or str(type_name) in host.service_types.of_kind(kind):
+        if type_name is None or str(type_name) in host.registry.service_types.of_kind(kind):
             raise
         raise ConfigError(f"{exc}{_unknown_type_hint(host)}") from None
     await host.boot()  # a factory error or a required service's failed start raises; the host cleans up

@@ -6,8 +6,10 @@ import socket
 import subprocess
 import time
 
+from xcore.errors import XcoreError
 
-class ServerUnavailable(RuntimeError):
+
+class ServerUnavailable(XcoreError, RuntimeError):
     """The server binary is missing or the server did not come up."""
 
 
