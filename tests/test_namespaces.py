@@ -189,10 +189,15 @@ async def test_only_an_old_job_store_is_adopted_never_over_current_jobs(redis_ur
         assert raw.get("xcore:xcore:scheduler:jobs") == b"a string some other program wrote"
         await xcore.host.shutdown()
         raw.delete("xcore:xcore:scheduler:jobs")
-        raw.hset("xcore:xcore:scheduler:jobs", "old:job", b"old state")
-        raw.hset("xcore:scheduler:jobs", "new:job", b"new state")
+        raw.hset("xcore:xcore:scheduler:jobs", mapping={"old:job": b"old state", "both:job": b"old both"})
+        raw.hset("xcore:scheduler:jobs", mapping={"new:job": b"new state", "both:job": b"new both"})
         await xcore_boot(plugins={}, config=shared_redis_config(redis_url))
-        assert raw.hgetall("xcore:scheduler:jobs") == {b"new:job": b"new state"}  # current jobs win
-        assert raw.hgetall("xcore:xcore:scheduler:jobs") == {b"old:job": b"old state"}  # left for the operator
+        # old jobs are merged in; a current job with the same id wins and the old one is left for the operator
+        assert raw.hgetall("xcore:scheduler:jobs") == {
+            b"new:job": b"new state",
+            b"both:job": b"new both",
+            b"old:job": b"old state",
+        }
+        assert raw.hgetall("xcore:xcore:scheduler:jobs") == {b"both:job": b"old both"}
     finally:
         raw.close()

@@ -316,6 +316,7 @@ class SchedulerService(ServiceBase):
         while True:
             await asyncio.sleep(STORE_RETRY_INTERVAL)
             try:
+                await asyncio.to_thread(self.store.prepare)  # the old layout first, never after a write
                 await asyncio.to_thread(self._sync_config_jobs)
             except StoreUnavailableError:
                 continue

@@ -72,7 +72,11 @@ class ClaimingStore(BaseJobStore):  # type: ignore[misc]
         return self.backend
 
     def prepare(self) -> None:
-        """One-time work at start, before any job is read (a store may adopt an older layout here)."""
+        """Work due before the first job is read or written (a store may adopt an older layout here).
+
+        Called at start and again by each retry while the store was unreachable at start, so it must
+        be idempotent; a store whose calls could otherwise come first does it inside them too.
+        """
 
     # ------------------------------------------------------------------ shared by the persistent stores
 

@@ -6,12 +6,17 @@ none), ``outcomes`` (hash id -> last outcome as JSON). Every write that must not
 another process's is one Lua script, so it is atomic.
 
 Stores written before namespaces kept the same three keys under ``xcore:<app>:scheduler:`` (or
-``<key_prefix>:``); :meth:`RedisStore.prepare` renames them into the namespace once, at the first start
-that finds no jobs there, so persistent jobs survive the upgrade.
+``<key_prefix>:``). The store adopts them before its first successful call of each process, whatever
+that call is (the start, the retry after Redis was down at start, a plugin's ``add_job``): a write into
+the namespace must never come first, or the old jobs would be stranded. Adoption merges: every old
+job whose id the namespace does not hold moves in with its run time and outcome; a job already in the
+namespace is never overwritten, and an old job with the same id stays in the old keys, named in a
+warning, for the operator to settle.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -73,15 +78,32 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
-# KEYS: jobs, run_times, outcomes, then the same three of the old layout. Moves the old keys in
-# only when the namespace holds no jobs yet and the old jobs key is a hash (a job store, not some
-# other program's value), so it runs once and never overwrites current jobs.
+# KEYS: jobs, run_times, outcomes, then the same three of the old layout. Only an old jobs key that
+# is a hash (a job store, not some other program's value) is read. Each old job whose id the
+# namespace lacks moves in (HSETNX, so a current job is never overwritten) with its run time and
+# outcome; the others stay where they are. The old keys go once no old job is left in them.
+# Returns {number moved, {ids left behind}}.
 _ADOPT = """
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('TYPE', KEYS[4]).ok ~= 'hash' then return 0 end
-for i = 1, 3 do
-  if redis.call('EXISTS', KEYS[i + 3]) == 1 then redis.call('RENAME', KEYS[i + 3], KEYS[i]) end
+if redis.call('TYPE', KEYS[4]).ok ~= 'hash' then return {0, {}} end
+local old = redis.call('HGETALL', KEYS[4])
+local moved, left = 0, {}
+for i = 1, #old, 2 do
+  local id = old[i]
+  if redis.call('HSETNX', KEYS[1], id, old[i + 1]) == 1 then
+    local score = redis.call('ZSCORE', KEYS[5], id)
+    if score then redis.call('ZADD', KEYS[2], score, id) end
+    local outcome = redis.call('HGET', KEYS[6], id)
+    if outcome then redis.call('HSET', KEYS[3], id, outcome) end
+    redis.call('HDEL', KEYS[4], id)
+    redis.call('ZREM', KEYS[5], id)
+    redis.call('HDEL', KEYS[6], id)
+    moved = moved + 1
+  else
+    left[#left + 1] = id
+  end
 end
-return redis.call('HLEN', KEYS[1])
+if #left == 0 then redis.call('DEL', KEYS[4], KEYS[5], KEYS[6]) end
+return {moved, left}
 """
 
 
@@ -111,29 +133,21 @@ class RedisStore(ClaimingStore):
         self._claim = self.client.register_script(_CLAIM)
         self._outcome = self.client.register_script(_OUTCOME)
         self._adopt = self.client.register_script(_ADOPT)
+        self._adopted = not legacy_prefix or legacy_prefix + ":" == namespace
+        self._adopt_lock = threading.Lock()
 
     def describe(self) -> str:
         return f"redis at {redact_text(self.url)}"
 
     def prepare(self) -> None:
-        """Adopt the jobs of the key layout before namespaces (see the module docstring)."""
-        if not self.legacy_prefix or self.legacy_prefix + ":" == self.namespace:
-            return
-        old = [f"{self.legacy_prefix}:{name}" for name in ("jobs", "run_times", "outcomes")]
+        """Adopt the old key layout now (every call does it first anyway; see the module docstring)."""
         with self._io():
-            adopted = self._adopt(keys=[self.jobs_key, self.run_times_key, self.outcomes_key, *old])
-        if adopted:
-            log.warning(
-                "scheduler store %s: moved %d job(s) from the old keys %s:* into the namespace %s",
-                self.describe(),
-                adopted,
-                self.legacy_prefix,
-                self.namespace,
-            )
+            pass
 
     @contextmanager
     def _io(self) -> Iterator[None]:
         try:
+            self._adopt_legacy()
             yield
         except redis.ConnectionError as exc:
             raise StoreUnavailableError(
@@ -141,6 +155,36 @@ class RedisStore(ClaimingStore):
             ) from exc
         except redis.TimeoutError as exc:
             raise StoreUnavailableError(f"scheduler store ({self.describe()}) did not answer in time") from exc
+
+    def _adopt_legacy(self) -> None:
+        """Once per process, before anything else reaches Redis: merge the old layout's jobs in."""
+        if self._adopted:
+            return
+        with self._adopt_lock:
+            if self._adopted:
+                return
+            old = [f"{self.legacy_prefix}:{name}" for name in ("jobs", "run_times", "outcomes")]
+            result: list[Any] = self._adopt(keys=[self.jobs_key, self.run_times_key, self.outcomes_key, *old])
+            self._adopted = True
+        moved, left = int(result[0]), sorted(item.decode(errors="replace") for item in result[1])
+        if moved:
+            log.warning(
+                "scheduler store %s: moved %d job(s) from the old keys %s:* into the namespace %s",
+                self.describe(),
+                moved,
+                self.legacy_prefix,
+                self.namespace,
+            )
+        if left:
+            log.warning(
+                "scheduler store %s: %d job(s) left in the old keys %s:* because the namespace %s already "
+                "holds a job with the same id (that one is kept): %s; delete or move them by hand",
+                self.describe(),
+                len(left),
+                self.legacy_prefix,
+                self.namespace,
+                ", ".join(repr(job_id) for job_id in left),
+            )
 
     @staticmethod
     def _score(job: Job) -> str:
