@@ -185,8 +185,8 @@ def route(rounds: int, duration: float, warmup: float, tmp: str) -> Result:
     finally:
         server.terminate()
         server.wait(timeout=15)
-    sandboxed = [r["rps"] for r, spec in zip(results, runs, strict=True) if "/echo/" in spec["path"]]
-    trusted = [r["rps"] for r, spec in zip(results, runs, strict=True) if "/echo_t/" in spec["path"]]
+    sandboxed = [r["rps"] for r, spec in zip(results, runs, strict=True) if "/echo/" in str(spec["path"])]
+    trusted = [r["rps"] for r, spec in zip(results, runs, strict=True) if "/echo_t/" in str(spec["path"])]
     return Result(
         AREA,
         "plugin route under uvicorn, sandboxed vs trusted",

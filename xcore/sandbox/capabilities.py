@@ -25,6 +25,7 @@ import posixpath
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from xcore.errors import XcoreError
 from xcore.events.patterns import check_name, compile_pattern
 from xcore.sandbox.settings import Grants
 
@@ -43,7 +44,7 @@ STORAGE_METHODS = frozenset({"upload", "download", "delete", "exists", "list"})
 SCHEDULER_METHODS = frozenset({"add_job", "get_jobs", "get_job", "remove_job", "pause_job", "resume_job"})
 
 
-class Denied(PermissionError):
+class Denied(XcoreError, PermissionError):
     """A call outside the grant; ``permission`` is what the operator would have to grant."""
 
     def __init__(self, plugin: str, permission: str, call: str) -> None:

@@ -20,6 +20,8 @@ import json
 import struct
 from typing import Any
 
+from xcore.errors import XcoreError
+
 MAX_FRAME = 8 * 1024 * 1024
 """Largest frame either side accepts (header + bytes); larger bodies are streamed in chunks."""
 CHUNK = 256 * 1024
@@ -28,7 +30,7 @@ CHUNK = 256 * 1024
 _PREFIX = struct.Struct("!II")
 
 
-class ProtocolError(Exception):
+class ProtocolError(XcoreError):
     """The peer broke the framing rules; the connection cannot be trusted any further."""
 
 

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from xcore.errors import XcoreError
 from xcore.sandbox.egress import EgressRelay
 from xcore.sandbox.framing import ProtocolError, encode, read_frame
 from xcore.sandbox.zygote import ForkedWorker, Zygote
@@ -46,7 +47,7 @@ BACKOFF_MAX = 5.0
 Handler = Callable[[dict[str, Any], bytes], Awaitable[tuple[Any, bytes]]]
 
 
-class WorkerError(RuntimeError):
+class WorkerError(XcoreError, RuntimeError):
     """The worker could not answer: it died, was killed, or is marked failed."""
 
 
@@ -193,27 +194,35 @@ class WorkerProcess:
 
     def _dispatch(self, header: dict[str, Any], blob: bytes) -> None:
         if "re" in header:
-            ident = header["re"]
-            waiting = self._waiting.get(ident) if isinstance(ident, int) else None
-            if isinstance(waiting, _Stream):
-                if waiting.queue.full():
-                    self._die(f"protocol violation: over {MAX_STREAM_FRAMES} unread response frames")
-                    return
-                waiting.queue.put_nowait((header, blob))
-                if "error" in header or (header.get("http") == "body" and not header.get("more")):
-                    self._waiting.pop(ident, None)
-            elif waiting is not None and not waiting.done():
-                self._waiting.pop(ident, None)
-                waiting.set_result((header, blob))
-            else:
-                self.stray_answers += 1
-                log.log(
-                    logging.WARNING if self.stray_answers == 1 else logging.DEBUG,
-                    "sandboxed plugin %r answered request %r, which is not waiting (late or duplicate answer dropped)",
-                    self.spawn.name,
-                    ident,
-                )
+            self._answer(header, blob)
             return
+        self._request(header, blob)
+
+    def _answer(self, header: dict[str, Any], blob: bytes) -> None:
+        """A frame answering one of our calls: to its caller if it still waits, else dropped and counted."""
+        ident = header["re"]
+        waiting = self._waiting.get(ident) if isinstance(ident, int) else None
+        if isinstance(waiting, _Stream):
+            if waiting.queue.full():
+                self._die(f"protocol violation: over {MAX_STREAM_FRAMES} unread response frames")
+                return
+            waiting.queue.put_nowait((header, blob))
+            if "error" in header or (header.get("http") == "body" and not header.get("more")):
+                self._waiting.pop(ident, None)
+        elif waiting is not None and not waiting.done():
+            self._waiting.pop(ident, None)
+            waiting.set_result((header, blob))
+        else:
+            self.stray_answers += 1
+            log.log(
+                logging.WARNING if self.stray_answers == 1 else logging.DEBUG,
+                "sandboxed plugin %r answered request %r, which is not waiting (late or duplicate answer dropped)",
+                self.spawn.name,
+                ident,
+            )
+
+    def _request(self, header: dict[str, Any], blob: bytes) -> None:
+        """A frame the worker sends on its own: hello, a log line, egress data, a service call."""
         op = header.get("op")
         if op == "hello" and self._hello is not None and not self._hello.done():
             self._hello.set_result(header)
@@ -388,7 +397,7 @@ def _error_type(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class PluginCallError(RuntimeError):
+class PluginCallError(XcoreError, RuntimeError):
     """An exception raised by the sandboxed plugin's own code, as the worker reported it."""
 
 
