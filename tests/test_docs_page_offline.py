@@ -13,14 +13,13 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.served_process import serving, xcore_serve_command
 from xcore.testing.servers import free_port
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -58,34 +57,9 @@ def server(tmp_path: Path) -> Iterator[str]:
     config.write_text("app:\n  api_key: docs-key\nplugins:\n  local:\n    stock: offline_docs_plugin:Plugin\n")
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "XCORE_DATA": str(tmp_path / "data")}
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "xcore.cli", "serve", "--config", str(config), "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"xcore serve exited with {process.returncode}:\n{(tmp_path / 'serve.log').read_text()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"xcore serve did not answer within 60s:\n{(tmp_path / 'serve.log').read_text()}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+    command = xcore_serve_command(config, port)
+    with serving(command, port=port, log=tmp_path / "serve.log", env=env, cwd=tmp_path, stop_signal=signal.SIGINT) as s:
+        yield s.base
 
 
 def test_the_docs_page_references_only_its_own_server(server: str) -> None:

@@ -7,16 +7,14 @@ README's first command runs it without, which installs them first).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.served_process import serving
 from xcore.testing.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,36 +27,9 @@ def demo(tmp_path: Path) -> Iterator[str]:
     # PYTHON: this interpreter, whether it is a venv's or the system's (else the script picks ./.venv)
     env = {**os.environ, "PYTHON": sys.executable, "PORT": str(port), "XCORE_DATA": str(tmp_path / "data"),
            "XCORE_API_KEY": "k-123"}  # fmt: skip
-    log = (tmp_path / "demo.log").open("w")
-    process = subprocess.Popen(
-        ["bash", str(ROOT / "scripts" / "demo"), "--no-install"], env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the demo exited with {process.returncode}:\n{(tmp_path / 'demo.log').read_text()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"the demo did not answer within {STARTUP_SECONDS}s:\n{(tmp_path / 'demo.log').read_text()}"
-                )
-            time.sleep(0.2)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+    command = ["bash", ROOT / "scripts" / "demo", "--no-install"]
+    with serving(command, port=port, log=tmp_path / "demo.log", env=env, name="the demo") as s:
+        yield s.base
 
 
 def test_the_demo_serves_docs_examples_and_health(demo: str, tmp_path: Path) -> None:

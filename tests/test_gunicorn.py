@@ -8,15 +8,13 @@ cleanly (exit 0) after each worker's host shut down.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.served_process import serving
 from xcore.testing.servers import free_port
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -55,33 +53,17 @@ def test_gunicorn_with_uvicorn_workers_serves_the_app(tmp_path: Path) -> None:
     env = {**os.environ, "XCORE_CONFIG": str(config), "PYTHONPATH": str(tmp_path), "XCORE_DATA": str(tmp_path / "d")}
     command = [sys.executable, "-m", "gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-w", "2",
                "-b", f"127.0.0.1:{port}", "--graceful-timeout", "20", "xcore.web:app_from_env()"]  # fmt: skip
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.2)
-        with httpx.Client(base_url=base, timeout=10) as client:
-            assert client.get("/plugins/pids/pid").json()["pid"] != process.pid  # a worker answers
-            answer = client.post("/plugins/pids/actions/ping", json={"a": 1}, headers={"X-API-Key": "g-key"})
-            assert answer.json() == {"status": "ok", "pong": {"a": 1}}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
-        log.close()
-    output = (tmp_path / "gunicorn.log").read_text()
+    log = tmp_path / "gunicorn.log"
+    with (
+        serving(
+            command, port=port, log=log, env=env, cwd=tmp_path, ready="/health/ready", stop_timeout=40, name="gunicorn"
+        ) as server,
+        httpx.Client(base_url=server.base, timeout=10) as client,
+    ):
+        assert client.get("/plugins/pids/pid").json()["pid"] != server.process.pid  # a worker answers
+        answer = client.post("/plugins/pids/actions/ping", json={"a": 1}, headers={"X-API-Key": "g-key"})
+        assert answer.json() == {"status": "ok", "pong": {"a": 1}}
+    code = server.returncode
+    output = log.read_text()
     assert code == 0, output
     assert output.count("Application shutdown complete") == 2, output

@@ -15,13 +15,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.served_process import serving
 from xcore import __version__
 from xcore.testing.servers import free_port
 
@@ -105,34 +105,9 @@ def served(venv: Path, plugin: Path, workdir: Path) -> Iterator[str]:
     config.write_text('app:\n  api_key: "${HELLO_KEY}"\nplugins:\n  settings:\n    hello-world: {greeting: Hi}\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "VIRTUAL_ENV"))}
     env["HELLO_KEY"] = "newcomer-key"
-    log = (workdir / "serve.log").open("w")
-    process = subprocess.Popen(
-        [str(venv / "bin" / "xcore"), "serve", "--config", str(config), "--port", str(port)],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"xcore serve exited with {process.returncode}:\n{(workdir / 'serve.log').read_text()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"xcore serve did not answer within 60s:\n{(workdir / 'serve.log').read_text()}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+    command = [venv / "bin" / "xcore", "serve", "--config", config, "--port", str(port)]
+    with serving(command, port=port, log=workdir / "serve.log", env=env, cwd=workdir, stop_signal=signal.SIGINT) as s:
+        yield s.base
 
 
 def test_xcore_serve_runs_the_route_and_the_action(served: str) -> None:

@@ -95,18 +95,21 @@ async def test_database_and_cache_sections_as_written(
     )
 
 
+EXTENSIONS_ENV = {
+    "SMTP_HOST": "mail",
+    "SMTP_USER": "u",
+    "SMTP_PASSWORD": "pw-secret",
+    "S3_BUCKET": "bucket",
+    "AWS_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY": "AKIA1",
+    "AWS_SECRET_KEY": "aws-secret",
+}
+"""What ``configs/extensions.yaml``'s ``${VAR}`` references read."""
+
+
 def test_extensions_section_module_is_explained() -> None:
-    env = {
-        "SMTP_HOST": "mail",
-        "SMTP_USER": "u",
-        "SMTP_PASSWORD": "pw-secret",
-        "S3_BUCKET": "bucket",
-        "AWS_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY": "AKIA1",
-        "AWS_SECRET_KEY": "aws-secret",
-    }
     with pytest.raises(ConfigError) as caught:
-        Xcore(CONFIGS / "extensions.yaml", env=env)
+        Xcore(CONFIGS / "extensions.yaml", env=EXTENSIONS_ENV)
     assert "services.extensions.custom_service.module: the original XCore loaded a service class" in str(caught.value)
     assert "xcore_register_service" in str(caught.value)
 
@@ -114,16 +117,7 @@ def test_extensions_section_module_is_explained() -> None:
 def test_extensions_old_spellings_mean_the_same(caplog: pytest.LogCaptureFixture) -> None:
     data = yaml.safe_load((CONFIGS / "extensions.yaml").read_text())
     del data["services"]["extensions"]["custom_service"]
-    env = {
-        "SMTP_HOST": "mail",
-        "SMTP_USER": "u",
-        "SMTP_PASSWORD": "pw-secret",
-        "S3_BUCKET": "bucket",
-        "AWS_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY": "AKIA1",
-        "AWS_SECRET_KEY": "aws-secret",
-    }
-    host = Xcore(config=data, env=env, discover=False)
+    host = Xcore(config=data, env=EXTENSIONS_ENV, discover=False)
     host.prepare()
     settings = {checked.spec.name: checked.settings for checked in host.checked_services}
     assert settings["ext.email"].sender == "noreply@example.com"

@@ -1,105 +1,61 @@
-"""``xcore serve`` in a subprocess, for the tests that need a real server: its port, its log, its memory."""
+"""``xcore serve`` of a test site in a subprocess (on ``tests/served_process.py``), and raw HTTP to it."""
 
 from __future__ import annotations
 
-import os
 import select
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
 import yaml
 
+from tests.served_process import ServedProcess, launch, serving, with_pythonpath, xcore_serve_command
 from xcore.testing.servers import free_port
 
 from .support import Site
 
-STARTUP_SECONDS = 60
+
+def _environment(pythonpath: str | Path) -> dict[str, str]:
+    return {**with_pythonpath(pythonpath), "PYTHONUNBUFFERED": "1"}
 
 
-@dataclass
-class Served:
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def rss_mb(self) -> float:
-        """The server process's resident memory, in MiB."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise AssertionError("no VmRSS in /proc status")
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start(
-    site: Site, config: dict[str, Any], *, name: str = "server", args: tuple[str, ...] = ()
-) -> tuple[subprocess.Popen[bytes], Path, int]:
-    """Start ``xcore serve`` on ``config`` (and ``args``) with the site's distributions installed; do not wait."""
-    folder = site.root.parent
-    path = folder / f"{name}.yaml"
+def _write(site: Site, config: dict[str, Any]) -> Path:
+    path = site.root.parent / "server.yaml"
     path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def start(site: Site, config: dict[str, Any], *, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start ``xcore serve`` on ``config`` (and ``args``) with the site's distributions importable; do not wait.
+
+    Stop it with ``tests.served_process.stop``.
+    """
+    path = _write(site, config)
     port = free_port()
-    log = folder / f"{name}.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{site.root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-        "PYTHONUNBUFFERED": "1",
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "xcore.cli", "serve", "--config", str(path), "--port", str(port), *args],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder, start_new_session=True,
-        )  # fmt: skip
-    return process, log, port
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    log = path.parent / f"xcore-serve-{port}.log"
+    command = xcore_serve_command(path, port, *args)
+    return launch(command, log=log, env=_environment(site.root), cwd=path.parent), log
 
 
 @contextmanager
-def served(site: Site, config: dict[str, Any]) -> Iterator[Served]:
-    """A running ``xcore serve``, answering ``/health``; stopped on exit."""
-    process, log, port = start(site, config)
-    server = Served(port, process, log)
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"xcore serve exited with {process.returncode}:\n{server.log_text()}")
-            try:
-                if httpx.get(f"{server.base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"xcore serve did not answer within {STARTUP_SECONDS}s:\n{server.log_text()}")
-            time.sleep(0.1)
+def xcore_serve(config: Path, *, pythonpath: str | Path = "") -> Iterator[ServedProcess]:
+    """``xcore serve`` on the ``config`` file, answering ``/health``; its log beside it; stopped on exit."""
+    port = free_port()
+    log = config.parent / f"xcore-serve-{port}.log"
+    command = xcore_serve_command(config, port)
+    with serving(command, port=port, log=log, env=_environment(pythonpath), cwd=config.parent) as server:
         yield server
-    finally:
-        stop(process)
+
+
+@contextmanager
+def served(site: Site, config: dict[str, Any]) -> Iterator[ServedProcess]:
+    """``xcore serve`` on ``config`` with the site's distributions importable, answering; stopped on exit."""
+    with xcore_serve(_write(site, config), pythonpath=site.root) as server:
+        yield server
 
 
 def raw_post(

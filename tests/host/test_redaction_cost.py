@@ -16,7 +16,7 @@ import yaml
 
 from xcore.redaction import MASK, redact_text
 
-from .served import xcore_serve
+from .serving import xcore_serve
 from .support import NO_SERVICES
 
 HOSTILE_SHAPES = {
@@ -130,4 +130,4 @@ def test_long_query_strings_do_not_stall_a_served_host(tmp_path: Path) -> None:
             sock.close()
     assert answered and answered[0] < 3.0, f"/health took {answered} while long query strings were logged"
     assert statuses == [b"404"] * 4
-    assert "GET /x?aaaa" in served.stderr  # the access log did see (and redact) the long requests
+    assert "GET /x?aaaa" in served.log_text()  # the access log did see (and redact) the long requests

@@ -32,7 +32,7 @@ from xcore import Xcore
 from xcore.redaction import MASK
 from xcore.testing.configs import no_services
 
-from .served import xcore_serve
+from .serving import xcore_serve
 from .support import Site
 
 SPELLINGS: dict[str, str] = {
@@ -195,7 +195,7 @@ def served_outputs(setup: Setup) -> dict[str, str]:
         }
         for label in SPELLINGS:  # the client's own credentials in its query string, in the access log
             served.get("/health?see=" + urllib.parse.quote(quoted(label), safe=":/?&=;@%"))
-    outputs["access log and server log (stderr)"] = served.stderr
+    outputs["access log and server log (stderr)"] = served.log_text()
     return outputs
 
 
@@ -208,7 +208,7 @@ def client_access_log(setup: Setup) -> dict[str, str]:
         for label in SPELLINGS:
             if label != INNOCENT:
                 served.get("/health?see=" + urllib.parse.quote(quoted(label), safe=":/?&=;@%"))
-    return {"access log, the client's own credentials": served.stderr}
+    return {"access log, the client's own credentials": served.log_text()}
 
 
 def in_process_outputs(setup: Setup) -> dict[str, str]:

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .serving import Served, raw_post, served
+from tests.served_process import ServedProcess
+
+from .serving import raw_post, served
 from .support import NO_SERVICES, Site
 
 PLUGIN = """
@@ -55,7 +57,9 @@ def config(**app: Any) -> dict[str, Any]:
     }
 
 
-def peak_rss_during(server: Served, work: Callable[[], list[tuple[int, int]]]) -> tuple[list[tuple[int, int]], float]:
+def peak_rss_during(
+    server: ServedProcess, work: Callable[[], list[tuple[int, int]]]
+) -> tuple[list[tuple[int, int]], float]:
     """Run ``work`` while sampling the server's memory; return its result and the peak RSS growth in MiB."""
     baseline = server.rss_mb()
     peak = baseline

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
+from tests.served_process import stop
 from xcore import watchdog
 from xcore.host import Xcore
 from xcore.watchdog import GRACE, Activity, LoopWatchdog
 
-from .serving import start, stop
+from .serving import start
 from .support import NO_SERVICES, Site, config
 from .test_discovery import boot, class_plugin, state
 
@@ -99,7 +100,7 @@ def test_serve_exits_with_an_error_naming_the_plugin_instead_of_hanging(site: Si
     supervisor stops rather than restarting workers that would block again."""
     site.plugin("stuck", BLOCKING.format(block=block))
     data: dict[str, Any] = {"app": {"load_timeout": 1}, "services": NO_SERVICES, "plugins": {"enabled": ["stuck"]}}
-    process, log, _ = start(site, data, args=("--workers", workers))
+    process, log = start(site, data, args=("--workers", workers))
     try:
         began = time.monotonic()
         code = process.wait(timeout=45)

@@ -113,6 +113,7 @@ def _plain_tree(value: dict[Any, Any] | list[Any]) -> bool:
             else:
                 return False
         return True
+    # the dict loop again, without its key check: one loop per kind keeps that test out of the list's
     for item in value:
         kind = item.__class__
         if kind in _PLAIN_SCALARS:

@@ -99,7 +99,7 @@ class MemoryCache(Cache, ServiceBase):
             self._data.pop(key)
             return default
         self._move_to_end(key)
-        stored = entry[0]
+        stored = entry[0]  # unpack(), inlined too: one call fewer on every hit
         kind = stored.__class__
         if kind is Snapshot:
             return copy_of(stored)

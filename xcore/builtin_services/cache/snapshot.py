@@ -81,6 +81,7 @@ def _snap(value: Any) -> tuple[Any, Plan]:
     if value.__class__ is not list:
         raise _NotPlain
     items = value.copy()
+    # the dict loop again, without its key check: one loop per kind keeps that test out of the list's
     for index, item in enumerate(items):
         inner = item.__class__
         if inner in _SCALARS:
