@@ -22,6 +22,7 @@ from xcore._host.dispatch import ActionDispatcher
 from xcore._host.lifecycle import PluginLifecycle
 from xcore._host.monitor import HealthMonitor
 from xcore._host.registry import PluginRegistry
+from xcore._host.runtime import PluginRuntime
 from xcore.config.loader import LoadedConfig, load_config
 from xcore.discovery import PluginSource
 from xcore.errors import BootError, XcoreError
@@ -77,6 +78,8 @@ class Xcore:
                                           env=self.loaded.env, secrets=secrets)
         self._monitor = HealthMonitor(self.services, self.registry.plugins, timeout=self.config.app.health_timeout,
                                       secrets=secrets)
+        self.runtime = PluginRuntime(self.config, self.registry, self._lifecycle, self._actions)
+        """Disable, enable and reload plugins while the host serves (docs/operations.md)."""
         self._undo_redaction: Callable[[], None] | None = None
         self._inspect_only = inspect_only
 

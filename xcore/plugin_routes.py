@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.routing import BaseRoute
 
 log = logging.getLogger("xcore.web")
 
@@ -53,8 +54,18 @@ def directly_mountable(router: APIRouter) -> bool:
     return all(isinstance(route, APIRoute | APIWebSocketRoute) for route in router.routes)
 
 
-def mount_plugin_router(app: FastAPI, router: APIRouter, prefix: str, tag: str) -> None:
-    """Serve ``router``'s routes under ``prefix``, tagged ``tag``, as if declared on ``app`` itself."""
+def mount_plugin_router(app: FastAPI, router: APIRouter, prefix: str, tag: str) -> list[BaseRoute]:
+    """Serve ``router``'s routes under ``prefix``, tagged ``tag``, as if declared on ``app`` itself.
+
+    Returns the route objects added to ``app.router.routes``: exactly what a runtime disable removes
+    again (:mod:`xcore._host.runtime`).
+    """
+    before = set(map(id, app.router.routes))
+    _mount(app, router, prefix, tag)
+    return [route for route in app.router.routes if id(route) not in before]
+
+
+def _mount(app: FastAPI, router: APIRouter, prefix: str, tag: str) -> None:
     if not directly_mountable(router):
         kinds = sorted({type(r).__name__ for r in router.routes if not isinstance(r, APIRoute | APIWebSocketRoute)})
         log.debug("router for %s holds %s: included with include_router", prefix, ", ".join(kinds))

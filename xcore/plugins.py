@@ -100,6 +100,10 @@ class PluginHooks:
         function = impl.function
         return lambda: function(*args)
 
+    def forget_callers(self) -> None:
+        """Drop the built callers: another plugin was registered or unregistered since (runtime changes)."""
+        self._callers.clear()
+
     def caller(self, hook: str) -> pluggy.HookCaller:
         """A pluggy caller of ``hook`` holding this plugin's implementation alone (built once).
 

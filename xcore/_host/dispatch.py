@@ -51,7 +51,9 @@ class ActionDispatcher:
         if record is not None and record.state == "failed":
             return PluginNotFoundError(f"plugin {plugin!r} failed to load: {record.error}")
         if record is not None and record.state == "disabled":
-            return PluginNotFoundError(f"plugin {plugin!r} is disabled in the configuration")
+            return PluginNotFoundError(
+                f"plugin {plugin!r} is disabled (in the configuration, or at runtime by an operator)"
+            )
         if record is not None and record.state != "loaded":
             return PluginNotFoundError(f"plugin {plugin!r} is not loaded (state: {record.state})")
         if record is not None:

@@ -11,7 +11,9 @@ Unloading (``unload_all``, :meth:`PluginLifecycle.unload`): in reverse load orde
 (bounded by ``app.shutdown_timeout``), then the services are told the plugin is gone
 (:meth:`~xcore.services.container.ServiceContainer.plugin_unloaded`) so they drop its jobs and
 subscriptions. Runtime enable/disable and sandboxed plugins plug in here: :meth:`load` and
-:meth:`unload` work on one record at any time.
+:meth:`unload` work on one record at any time; :meth:`load_one` adds the checks ``load_all`` makes
+(requirements, migrations) for a plugin loaded while the host serves, and :meth:`unmount` takes
+exactly the routes a plugin mounted off the app again (see :mod:`xcore._host.runtime`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from collections.abc import Collection, Mapping
 from types import MappingProxyType
 
 from fastapi import APIRouter, FastAPI
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from xcore._host.announce import announce
 from xcore._host.dispatch import ActionDispatcher
+from xcore._host.gate import PluginGate
 from xcore.config.models import XcoreConfig
 from xcore.discovery import PluginSource
 from xcore.events import kernel
@@ -65,6 +69,10 @@ class PluginLifecycle:
         """Where plugin routers are mounted (``None``: routers are built but not mounted)."""
         self.load_order: list[str] = []
         """The loaded plugins, in load order (unloading runs it backwards)."""
+        self.routes: dict[str, list[BaseRoute]] = {}
+        """The routes each loaded plugin added to the app (what :meth:`unmount` removes)."""
+        self.gates: dict[str, PluginGate] = {}
+        """Each plugin's request gate: its requests in flight, its answer while away (:mod:`.gate`)."""
 
     async def load_all(self, checked_services: list[CheckedSpec], migrations: Mapping[str, PluginSource]) -> None:
         """Load every registered plugin in dependency order; announce the ones that failed."""
@@ -113,8 +121,13 @@ class PluginLifecycle:
             return
         if router is not None and self.app is not None:
             prefix = f"{self._config.app.plugin_prefix}/{record.name}"
-            mount_plugin_router(self.app, router, prefix, record.name)
+            gate = self.gates.setdefault(record.name, PluginGate(record.name))
+            self.routes[record.name] = mounted = mount_plugin_router(self.app, router, prefix, record.name)
+            for route in mounted:
+                if isinstance(route, Route | WebSocketRoute):  # include_router's lazy wrapper is not counted
+                    route.app = gate.wrap(route.app)
             record.mounted_at = prefix
+            self.app.openapi_schema = None  # FastAPI caches the schema; a runtime load must show up
         self._actions.add(record, ctx)
         record.state = "loaded"
         self.load_order.append(record.name)
@@ -137,6 +150,34 @@ class PluginLifecycle:
             record.state = "unloaded"
             await announce(self._services, kernel.PLUGIN_UNLOADED, {"plugin": record.name})
         await self._release(record)
+
+    def unmount(self, record: PluginRecord) -> None:
+        """Take the routes ``record`` mounted off the app (the OpenAPI schema is rebuilt on next read)."""
+        mounted = {id(route) for route in self.routes.pop(record.name, [])}
+        if self.app is not None and mounted:
+            self.app.router.routes[:] = [r for r in self.app.router.routes if id(r) not in mounted]
+            self.app.openapi_schema = None
+
+    async def load_one(self, record: PluginRecord, checked_services: list[CheckedSpec],
+                       migrations: Mapping[str, PluginSource]) -> None:
+        """Load one registered plugin while the host serves, with ``load_all``'s checks; failures announced.
+
+        The loop watchdog only logs here: ending the process for one plugin's ``on_load`` (what a
+        boot does) would stop every other plugin.
+        """
+        missing = [r for r in record.dependencies.requires if r not in self._records
+                   or self._records[r].state != "loaded"]
+        if missing:
+            record.fail(f"requires plugin {missing[0]!r}, which is not loaded")
+        elif (unready := await SchemaGate(checked_services, dict(migrations)).ready(record.source)) is not None:
+            record.fail(redact_text(unready, self._secrets))
+        else:
+            loop = asyncio.get_running_loop()
+            with LoopWatchdog(loop, on_overrun=lambda a: log.error("%s held the event loop", a.label)) as watchdog:
+                await self.load(record, watchdog)
+        if record.state == "failed":
+            log.error("plugin %r not loaded: %s", record.name, record.error)
+            await announce(self._services, kernel.PLUGIN_FAILED, {"plugin": record.name, "error": str(record.error)})
 
     async def unload_all(self) -> None:
         """Unload every loaded plugin, last loaded first."""

@@ -12,6 +12,7 @@ The command line uses :func:`is_enabled` too, so the rules exist once.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -120,6 +121,56 @@ class PluginRegistry:
         specs = service_specs(self._config.services, problems)
         self.checked_services = services.validate_specs(specs, self.service_types, problems)
         self._prepared = True
+
+    def register_at_runtime(self, record: PluginRecord, source: PluginSource | None = None) -> bool:
+        """Import (or re-import) and register one plugin while the host serves; ``False``: it failed.
+
+        ``source`` replaces the record's (a reload found a new version); the enable rules are not
+        consulted (the operator asked for this plugin). Every other plugin's hook callers are rebuilt,
+        since a pluggy subset caller built earlier would otherwise include the new implementations.
+        """
+        if source is not None:
+            record.source = source
+        record.state, record.error = "registered", None
+        key = record_key(record.source)
+        self._register(record, key)
+        if record.handle is None:  # the import or the registration failed: the record says why
+            return False
+        record.hooks = PluginHooks.index(self.pm).get(key, PluginHooks())
+        self._check_hook_options(record, key)
+        self._forget_callers()
+        return record.state == "registered"
+
+    def unregister_at_runtime(self, record: PluginRecord) -> None:
+        """Remove one plugin object from the plugin manager (disabled or about to be re-imported)."""
+        key = record_key(record.source)
+        if self.pm.get_plugin(key) is not None:
+            self.pm.unregister(name=key)
+        record.handle = record.hooks = record.context = None
+        record.mounted_at = None
+        self._forget_callers()
+
+    def rescan(self, name: str) -> PluginSource | None:
+        """The plugin ``name`` as the installed distributions (and the config) describe it now.
+
+        Used by reload after ``pip install -U``: the entry points are read again, so the new version
+        and target are seen. ``None`` when no source of that name exists any more.
+        """
+        importlib.invalidate_caches()
+        for source in self._sources():
+            if source.kind == "plugin" and source.name == name:
+                return source
+        return None
+
+    def add_record(self, source: PluginSource) -> PluginRecord:
+        """A record for a plugin installed after boot (enable found it by rescanning)."""
+        record = self._records[record_key(source)] = PluginRecord(source, state="disabled")
+        return record
+
+    def _forget_callers(self) -> None:
+        for record in self._records.values():
+            if record.hooks is not None:
+                record.hooks.forget_callers()
 
     def unregister_all(self) -> None:
         """Remove every plugin object from the plugin manager (the host is shut down)."""

@@ -1,0 +1,267 @@
+"""Disabling, enabling and reloading plugins while the host serves (``xcore._host.runtime``), in process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+
+from xcore import Xcore
+from xcore._host.reimport import ReloadRefused
+from xcore._host.runtime import PluginStateError
+from xcore.errors import PluginNotFoundError
+from xcore.events import kernel, on
+from xcore.sdk import TrustedBase, action, ok
+from xcore.testing.distributions import remove_distribution
+from xcore.web import create_app
+
+from .support import Site, config
+
+EVENTS: list[tuple[str, Any]] = []
+SEEN: list[str] = []
+
+
+class Slow(TrustedBase):
+    """A plugin with a slow route, an action, an event handler and a job."""
+
+    release: asyncio.Event | None = None
+    unloaded = 0
+
+    async def on_load(self) -> None:
+        self.ctx.events.on("xcore.**", lambda event: None)  # dropped with the plugin's subscriptions
+        self.get_service("scheduler").add_job(tick, "interval", seconds=3600, id="tick")
+
+    async def on_unload(self) -> None:
+        type(self).unloaded += 1
+
+    @on("shop.order")
+    async def seen(self, event: Any) -> None:
+        SEEN.append(event.data["id"])
+
+    def get_router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/fast")
+        async def fast() -> dict[str, str]:
+            return {"slow": "fast"}
+
+        @router.get("/wait")
+        async def wait() -> dict[str, str]:
+            assert Slow.release is not None
+            await Slow.release.wait()
+            return {"slow": "finished"}
+
+        return router
+
+    @action()
+    async def ping(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return ok(pong=True)
+
+
+def tick() -> None:
+    pass
+
+
+class Other(TrustedBase):
+    def get_router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/hello")
+        async def hello() -> dict[str, str]:
+            return {"other": "hello"}
+
+        return router
+
+
+class Needy(TrustedBase):
+    requires = ("slow",)
+
+
+def _config(shutdown_timeout: float = 2.0, **plugins: Any) -> dict[str, Any]:
+    """Memory events and scheduler; ``plugins`` is the config's section (only the named ones are discovered)."""
+    return config(app={"shutdown_timeout": shutdown_timeout}, plugins=plugins,
+                  services={"events": {"backend": "memory"}, "scheduler": {"backend": "memory"}})
+
+
+@asynccontextmanager
+async def serving(host: Xcore) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(host=host)
+    await host.boot(app)
+    host.events.on("xcore.**", lambda event: EVENTS.append((event.name, event.data)))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            yield app, client
+    finally:
+        await host.shutdown()
+
+
+def _paths(app: FastAPI) -> set[str]:
+    return {getattr(r, "path", "") for r in app.router.routes}
+
+
+async def test_disable_removes_routes_actions_jobs_and_subscriptions_and_enable_brings_them_back() -> None:
+    EVENTS.clear()
+    SEEN.clear()
+    host = Xcore(config=_config(), plugins={"slow": Slow, "other": Other}, discover=False)
+    async with serving(host) as (app, client):
+        assert "/plugins/slow/fast" in (await client.get("/openapi.json")).json()["paths"]
+        scheduler = host.get_service("scheduler")
+        assert [j["id"] for j in scheduler.describe_jobs()] == ["tick"]
+        before = len(host.events.bus.subscriptions())
+
+        report = await host.runtime.disable("slow")
+
+        assert report["state"] == "disabled" and report["changed"]
+        assert "/plugins/slow/fast" not in _paths(app)
+        assert "/plugins/slow/fast" not in (await client.get("/openapi.json")).json()["paths"]
+        gone = await client.get("/plugins/slow/fast")
+        assert gone.status_code == 404 and "plugin 'slow' is disabled" in gone.json()["detail"]
+        with pytest.raises(PluginNotFoundError, match="'slow' is disabled"):
+            await host.call("slow", "ping", {})
+        assert scheduler.describe_jobs() == []
+        assert len(host.events.bus.subscriptions()) < before
+        await host.events.emit("shop.order", {"id": "a"})
+        assert SEEN == []
+        assert (kernel.PLUGIN_UNLOADED, {"plugin": "slow"}) in EVENTS
+        assert Slow.unloaded == 1
+        assert (await client.get("/plugins/other/hello")).json() == {"other": "hello"}
+        assert host.records["slow"].state == "disabled"
+        assert host.pm.get_plugin("slow") is None
+
+        again = await host.runtime.enable("slow")
+
+        assert again["state"] == "loaded", again
+        assert (await client.get("/plugins/slow/fast")).json() == {"slow": "fast"}
+        assert "/plugins/slow/fast" in (await client.get("/openapi.json")).json()["paths"]
+        assert await host.call("slow", "ping", {}) == ok(pong=True)
+        assert [j["id"] for j in scheduler.describe_jobs()] == ["tick"]
+        await host.events.emit("shop.order", {"id": "b"})
+        assert SEEN == ["b"]
+        assert EVENTS[-1] == (kernel.PLUGIN_LOADED, {"plugin": "slow", "version": None})
+        # one route per path: nothing was mounted twice, and the away answer is gone
+        assert [getattr(r, "path", "") for r in app.router.routes].count("/plugins/slow/fast") == 1
+        assert not [r for r in app.router.routes if getattr(r, "name", "") == "xcore-away:slow"]
+
+
+async def test_requests_in_flight_finish_and_others_never_fail_during_a_disable() -> None:
+    Slow.release = asyncio.Event()
+    host = Xcore(config=_config(), plugins={"slow": Slow, "other": Other}, discover=False)
+    async with serving(host) as (_app, client):
+        inflight = asyncio.create_task(client.get("/plugins/slow/wait"))
+        while host._lifecycle.gates["slow"].active == 0:
+            await asyncio.sleep(0.01)
+        disabling = asyncio.create_task(host.runtime.disable("slow"))
+        await asyncio.sleep(0.05)
+        assert not disabling.done()  # waiting for the request inside the plugin
+        draining = await client.get("/plugins/slow/fast")
+        assert draining.status_code == 503 and draining.headers["retry-after"]
+        assert "requests in flight are finishing" in draining.json()["detail"]
+        others = await asyncio.gather(*(client.get("/plugins/other/hello") for _ in range(20)))
+        assert {r.status_code for r in others} == {200}
+        Slow.release.set()
+        assert (await inflight).json() == {"slow": "finished"}
+        report = await disabling
+        assert report["in_flight_left"] == 0 and report["state"] == "disabled"
+
+
+async def test_a_request_that_does_not_finish_is_bounded_by_the_shutdown_timeout() -> None:
+    Slow.release = asyncio.Event()
+    host = Xcore(config=_config(shutdown_timeout=0.3), plugins={"slow": Slow}, discover=False)
+    async with serving(host) as (_app, client):
+        inflight = asyncio.create_task(client.get("/plugins/slow/wait"))
+        while host._lifecycle.gates["slow"].active == 0:
+            await asyncio.sleep(0.01)
+        report = await asyncio.wait_for(host.runtime.disable("slow"), 5)
+        assert report["in_flight_left"] == 1
+        Slow.release.set()
+        await inflight
+
+
+async def test_bad_requests_are_refused_with_the_reason() -> None:
+    host = Xcore(config=_config(), plugins={"slow": Slow, "needy": Needy}, discover=False)
+    async with serving(host):
+        with pytest.raises(PluginStateError, match="'slow' is required by loaded plugin\\(s\\) needy"):
+            await host.runtime.disable("slow")
+        assert host.records["slow"].state == "loaded"
+        with pytest.raises(PluginNotFoundError, match="no plugin named 'nope'; plugins: needy, slow"):
+            await host.runtime.disable("nope")
+        await host.runtime.disable("needy")
+        await host.runtime.disable("slow")
+        refused = await host.runtime.enable("needy")
+        assert refused["state"] == "failed" and "requires plugin 'slow', which is not loaded" in refused["error"]
+
+
+PLUGIN_V = '''
+from fastapi import APIRouter
+from xcore.sdk import TrustedBase
+
+COUNTER = []
+
+class Plugin(TrustedBase):
+    def get_router(self):
+        router = APIRouter()
+
+        @router.get("/version")
+        async def version():
+            COUNTER.append(1)
+            return {{"code": "{code}", "count": len(COUNTER)}}
+
+        return router
+'''
+
+
+def _install(site: Site, module: str, version: str, code: str) -> None:
+    remove_distribution(site.root, f"xcore-shop-{site.tag}", packages=(f"{module}.py",))
+    site.distribution(f"xcore-shop-{site.tag}", {"xcore.plugins": {"shop": f"{module}:Plugin"}},
+                      {f"{module}.py": PLUGIN_V.format(code=code)}, version=version)
+
+
+async def test_reload_picks_up_an_upgraded_distribution(site: Site) -> None:
+    module = site.module("shop")
+    _install(site, module, "1.0.0", "one")
+    host = Xcore(config=_config(enabled=["shop"]), discover=True)
+    async with serving(host) as (_app, client):
+        assert (await client.get("/plugins/shop/version")).json() == {"code": "one", "count": 1}
+        _install(site, module, "2.0.0", "two")  # what pip install -U does on disk
+
+        report = await host.runtime.reload("shop")
+
+        assert report["state"] == "loaded", report
+        assert (report["previous_version"], report["version"]) == ("1.0.0", "2.0.0")
+        # the new code, with fresh module state
+        assert (await client.get("/plugins/shop/version")).json() == {"code": "two", "count": 1}
+        assert host.records["shop"].source.version == "2.0.0"
+
+        _install(site, module, "3.0.0", "three\" +")  # a syntax error in the new version
+        broken = await host.runtime.reload("shop")
+        assert broken["state"] == "failed" and "SyntaxError" in broken["error"]
+        answer = await client.get("/plugins/shop/version")
+        assert answer.status_code == 404 and "failed to load" in answer.json()["detail"]
+
+
+async def test_a_plugin_installed_after_boot_can_be_enabled(site: Site) -> None:
+    host = Xcore(config=_config(enabled=["shop"]), discover=True)
+    async with serving(host) as (_app, client):
+        module = site.module("shop")
+        _install(site, module, "1.0.0", "late")
+        report = await host.runtime.enable("shop")
+        assert report["state"] == "loaded"
+        assert (await client.get("/plugins/shop/version")).json()["code"] == "late"
+
+
+async def test_reload_refuses_a_package_shared_with_another_loaded_plugin(site: Site) -> None:
+    module = site.module("pair")
+    site.distribution(f"xcore-pair-{site.tag}",
+                      {"xcore.plugins": {"left": f"{module}:Left", "right": f"{module}:Right"}},
+                      {f"{module}.py": "from xcore.sdk import TrustedBase\nclass Left(TrustedBase): pass\n"
+                                       "class Right(TrustedBase): pass\n"})
+    host = Xcore(config=_config(enabled=["left", "right"]), discover=True)
+    async with serving(host):
+        with pytest.raises(ReloadRefused, match=f"shares the package '{module}' with loaded plugin\\(s\\) right"):
+            await host.runtime.reload("left")
+        assert host.records["left"].state == "loaded"
