@@ -84,8 +84,11 @@ class Needy(TrustedBase):
 
 def _config(shutdown_timeout: float = 2.0, **plugins: Any) -> dict[str, Any]:
     """Memory events and scheduler; ``plugins`` is the config's section (only the named ones are discovered)."""
-    return config(app={"shutdown_timeout": shutdown_timeout}, plugins=plugins,
-                  services={"events": {"backend": "memory"}, "scheduler": {"backend": "memory"}})
+    return config(
+        app={"shutdown_timeout": shutdown_timeout},
+        plugins=plugins,
+        services={"events": {"backend": "memory"}, "scheduler": {"backend": "memory"}},
+    )
 
 
 @asynccontextmanager
@@ -196,7 +199,7 @@ async def test_bad_requests_are_refused_with_the_reason() -> None:
         assert refused["state"] == "failed" and "requires plugin 'slow', which is not loaded" in refused["error"]
 
 
-PLUGIN_V = '''
+PLUGIN_V = """
 from fastapi import APIRouter
 from xcore.sdk import TrustedBase
 
@@ -212,13 +215,17 @@ class Plugin(TrustedBase):
             return {{"code": "{code}", "count": len(COUNTER)}}
 
         return router
-'''
+"""
 
 
 def _install(site: Site, module: str, version: str, code: str) -> None:
     remove_distribution(site.root, f"xcore-shop-{site.tag}", packages=(f"{module}.py",))
-    site.distribution(f"xcore-shop-{site.tag}", {"xcore.plugins": {"shop": f"{module}:Plugin"}},
-                      {f"{module}.py": PLUGIN_V.format(code=code)}, version=version)
+    site.distribution(
+        f"xcore-shop-{site.tag}",
+        {"xcore.plugins": {"shop": f"{module}:Plugin"}},
+        {f"{module}.py": PLUGIN_V.format(code=code)},
+        version=version,
+    )
 
 
 async def test_reload_picks_up_an_upgraded_distribution(site: Site) -> None:
@@ -237,7 +244,7 @@ async def test_reload_picks_up_an_upgraded_distribution(site: Site) -> None:
         assert (await client.get("/plugins/shop/version")).json() == {"code": "two", "count": 1}
         assert host.records["shop"].source.version == "2.0.0"
 
-        _install(site, module, "3.0.0", "three\" +")  # a syntax error in the new version
+        _install(site, module, "3.0.0", 'three" +')  # a syntax error in the new version
         broken = await host.runtime.reload("shop")
         assert broken["state"] == "failed" and "SyntaxError" in broken["error"]
         answer = await client.get("/plugins/shop/version")
@@ -256,10 +263,14 @@ async def test_a_plugin_installed_after_boot_can_be_enabled(site: Site) -> None:
 
 async def test_reload_refuses_a_package_shared_with_another_loaded_plugin(site: Site) -> None:
     module = site.module("pair")
-    site.distribution(f"xcore-pair-{site.tag}",
-                      {"xcore.plugins": {"left": f"{module}:Left", "right": f"{module}:Right"}},
-                      {f"{module}.py": "from xcore.sdk import TrustedBase\nclass Left(TrustedBase): pass\n"
-                                       "class Right(TrustedBase): pass\n"})
+    site.distribution(
+        f"xcore-pair-{site.tag}",
+        {"xcore.plugins": {"left": f"{module}:Left", "right": f"{module}:Right"}},
+        {
+            f"{module}.py": "from xcore.sdk import TrustedBase\nclass Left(TrustedBase): pass\n"
+            "class Right(TrustedBase): pass\n"
+        },
+    )
     host = Xcore(config=_config(enabled=["left", "right"]), discover=True)
     async with serving(host):
         with pytest.raises(ReloadRefused, match=f"shares the package '{module}' with loaded plugin\\(s\\) right"):

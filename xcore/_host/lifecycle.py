@@ -158,15 +158,17 @@ class PluginLifecycle:
             self.app.router.routes[:] = [r for r in self.app.router.routes if id(r) not in mounted]
             self.app.openapi_schema = None
 
-    async def load_one(self, record: PluginRecord, checked_services: list[CheckedSpec],
-                       migrations: Mapping[str, PluginSource]) -> None:
+    async def load_one(
+        self, record: PluginRecord, checked_services: list[CheckedSpec], migrations: Mapping[str, PluginSource]
+    ) -> None:
         """Load one registered plugin while the host serves, with ``load_all``'s checks; failures announced.
 
         The loop watchdog only logs here: ending the process for one plugin's ``on_load`` (what a
         boot does) would stop every other plugin.
         """
-        missing = [r for r in record.dependencies.requires if r not in self._records
-                   or self._records[r].state != "loaded"]
+        missing = [
+            r for r in record.dependencies.requires if r not in self._records or self._records[r].state != "loaded"
+        ]
         if missing:
             record.fail(f"requires plugin {missing[0]!r}, which is not loaded")
         elif (unready := await SchemaGate(checked_services, dict(migrations)).ready(record.source)) is not None:

@@ -46,8 +46,9 @@ class PluginStateError(XcoreError):
 class PluginRuntime:
     """Disable, enable and reload the plugins of one booted host."""
 
-    def __init__(self, config: XcoreConfig, registry: PluginRegistry, lifecycle: PluginLifecycle,
-                 actions: ActionDispatcher) -> None:
+    def __init__(
+        self, config: XcoreConfig, registry: PluginRegistry, lifecycle: PluginLifecycle, actions: ActionDispatcher
+    ) -> None:
         self._config = config
         self._registry = registry
         self._lifecycle = lifecycle
@@ -108,8 +109,11 @@ class PluginRuntime:
                     reports.append(await self._disable(record, "disabled by the configuration"))
                 elif wanted and record.state in ("disabled", "unloaded"):
                     reports.append(await self._enable(record))
-                elif (wanted and record.state == "loaded"
-                      and old_settings.get(record.name) != new.plugins.settings.get(record.name)):
+                elif (
+                    wanted
+                    and record.state == "loaded"
+                    and old_settings.get(record.name) != new.plugins.settings.get(record.name)
+                ):
                     await self._disable(record, "restarting with new settings", status=503)
                     reports.append({**await self._enable(record), "action": "settings"})
             return reports
@@ -135,8 +139,12 @@ class PluginRuntime:
         self._lifecycle.unmount(record)
         left = await gate.drain(self._config.app.shutdown_timeout)
         if left:
-            log.warning("plugin %r: %d request(s) still running after app.shutdown_timeout (%gs); unloading anyway",
-                        record.name, left, self._config.app.shutdown_timeout)
+            log.warning(
+                "plugin %r: %d request(s) still running after app.shutdown_timeout (%gs); unloading anyway",
+                record.name,
+                left,
+                self._config.app.shutdown_timeout,
+            )
         await self._lifecycle.unload(record)
         if record.name in self._lifecycle.load_order:
             self._lifecycle.load_order.remove(record.name)
@@ -189,8 +197,15 @@ class PluginRuntime:
 
     @staticmethod
     def _report(record: PluginRecord, action: str, *, changed: bool) -> dict[str, Any]:
-        return {"plugin": record.name, "action": action, "changed": changed, "state": record.state,
-                "version": record.source.version, "error": record.error, "in_flight_left": 0}
+        return {
+            "plugin": record.name,
+            "action": action,
+            "changed": changed,
+            "state": record.state,
+            "version": record.source.version,
+            "error": record.error,
+            "in_flight_left": 0,
+        }
 
 
 def plugin_rows(records: Mapping[str, PluginRecord], gates: Mapping[str, PluginGate]) -> list[dict[str, Any]]:
