@@ -21,6 +21,7 @@ from xcore._host.announce import announce
 from xcore._host.dispatch import ActionDispatcher
 from xcore._host.lifecycle import PluginLifecycle
 from xcore._host.monitor import HealthMonitor
+from xcore._host.reconfigure import ConfigReloader
 from xcore._host.registry import PluginRegistry
 from xcore._host.runtime import PluginRuntime
 from xcore.config.loader import LoadedConfig, load_config
@@ -80,6 +81,8 @@ class Xcore:
                                       secrets=secrets)
         self.runtime = PluginRuntime(self.config, self.registry, self._lifecycle, self._actions)
         """Disable, enable and reload plugins while the host serves (docs/operations.md)."""
+        self.reloader = ConfigReloader(self.loaded, self.runtime, plugins or {}, discover)
+        """Re-reads the configuration file (``SIGHUP`` while serving, or the admin API)."""
         self._undo_redaction: Callable[[], None] | None = None
         self._inspect_only = inspect_only
 
@@ -144,12 +147,15 @@ class Xcore:
         await announce(self.services, kernel.HOST_STARTED, {"plugins": loaded})
         await announce(self.services, kernel.BOOTED, {"plugins": loaded})
         self._monitor.start(self.config.app.health_interval, self.health)
+        if app is not None:
+            self.reloader.watch_signal()
         log.info("xcore booted in %.0f ms: %d plugins loaded, %d failed", (time.perf_counter() - began) * 1000,
                  len(self.registry.plugins("loaded")), sum(r.state == "failed" for r in self.plugins))
 
     async def shutdown(self) -> None:
         """Tell services and plugins, unload plugins in reverse order, close services in reverse."""
         await self._monitor.stop()
+        self.reloader.stop_watching()
         if self.booted:
             await announce(self.services, kernel.HOST_STOPPING, {})
             await self.services.host_stopping()

@@ -276,3 +276,60 @@ async def test_reload_refuses_a_package_shared_with_another_loaded_plugin(site: 
         with pytest.raises(ReloadRefused, match=f"shares the package '{module}' with loaded plugin\\(s\\) right"):
             await host.runtime.reload("left")
         assert host.records["left"].state == "loaded"
+
+
+class Configured(TrustedBase):
+    def get_router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/greeting")
+        async def greeting() -> dict[str, Any]:
+            return {"greeting": self.ctx.config.get("greeting")}
+
+        return router
+
+
+async def test_a_reloaded_configuration_applies_plugins_and_reports_what_needs_a_restart(tmp_path: Any) -> None:
+    import yaml
+
+    from xcore.errors import ConfigError
+
+    path = tmp_path / "integration.yaml"
+
+    def write(plugins: dict[str, Any], app: dict[str, Any] | None = None, **services: Any) -> None:
+        data = _config(**plugins)
+        data["app"].update(app or {})
+        data["services"].update(services)
+        path.write_text(yaml.safe_dump(data))
+
+    write({"settings": {"configured": {"greeting": "hello"}}})
+    host = Xcore(path, plugins={"configured": Configured, "other": Other}, discover=False)
+    async with serving(host) as (_app, client):
+        assert (await client.get("/plugins/configured/greeting")).json() == {"greeting": "hello"}
+
+        write({"disabled": ["other"], "settings": {"configured": {"greeting": "bonjour"}}}, app={"name": "renamed"})
+        report = await host.reloader.reload()
+
+        assert report["needs_restart"] == ["app.name"]
+        assert sorted((c["plugin"], c["action"], c["state"]) for c in report["plugins"]) == [
+            ("configured", "settings", "loaded"),
+            ("other", "disable", "disabled"),
+        ]
+        assert (await client.get("/plugins/configured/greeting")).json() == {"greeting": "bonjour"}
+        assert (await client.get("/plugins/other/hello")).status_code == 404
+        assert host.config.app.name == "xcore"  # not applied: it needs a restart
+
+        write({"disabled": ["other"], "settings": {"configured": {"greeting": "ciao"}}}, cache={"backend": "nope"})
+        with pytest.raises(ConfigError, match=r"services\.cache"):
+            await host.reloader.reload()
+        assert host.reloader.last is not None and host.reloader.last["status"] == "refused"
+        assert (await client.get("/plugins/configured/greeting")).json() == {"greeting": "bonjour"}  # old kept
+
+        path.write_text("plugins: {enabled: 5}\n")
+        with pytest.raises(ConfigError, match=r"plugins\.enabled"):
+            await host.reloader.reload()
+
+        write({})  # other comes back
+        report = await host.reloader.reload()
+        assert ("other", "enable", "loaded") in [(c["plugin"], c["action"], c["state"]) for c in report["plugins"]]
+        assert (await client.get("/plugins/other/hello")).json() == {"other": "hello"}
