@@ -25,6 +25,7 @@ from fastapi.security import APIKeyHeader
 from xcore import __version__
 from xcore.action_endpoint_off import explain_disabled_actions
 from xcore.action_payload import ACTION_BODY, parse_payload
+from xcore.admin import install_admin
 from xcore.api_keys import matches, operator_keys, presented_key
 from xcore.boot_failure import report_boot_failures_briefly
 from xcore.docs_page import add_docs_page
@@ -85,6 +86,7 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
     original XCore's action path behind every other route (``boot`` does, once the plugins' routes are
     mounted): the app's own routes and the plugins' win any clash, and the hot routes match first.
     """
+    install_admin(app, xcore)  # app.admin_key only: the admin API and page (docs/operations.md)
     if getattr(app.state, "xcore_endpoints", None) is xcore:
         _xcore_routes_last(app)
         return

@@ -118,6 +118,10 @@ class PluginRuntime:
                     reports.append({**await self._enable(record), "action": "settings"})
             return reports
 
+    def rows(self) -> list[dict[str, Any]]:
+        """Every application plugin's report, with the requests running inside it now (``in_flight``)."""
+        return plugin_rows(self._registry.records, self._lifecycle.gates)
+
     # ------------------------------------------------------------------ the steps
 
     async def _disable(self, record: PluginRecord, reason: str, status: int = 404) -> dict[str, Any]:
