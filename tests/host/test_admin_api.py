@@ -103,7 +103,7 @@ async def test_a_missing_or_wrong_key_is_refused_and_nothing_is_done(headers: di
 
 
 async def test_the_api_lists_and_changes_plugins() -> None:
-    async with serving(_config()) as (host, app, client):
+    async with serving(_config()) as (host, _app, client):
         listed = (await client.get("/xcore/admin/api/plugins", headers=ADMIN)).json()
         rows = {row["name"]: row for row in listed["plugins"]}
         assert rows["shop"]["state"] == "loaded" and rows["shop"]["in_flight"] == 0
