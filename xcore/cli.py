@@ -18,6 +18,7 @@ import yaml
 from xcore import __version__
 from xcore._commands import fail, run_host
 from xcore._host.registry import is_enabled, new_plugin_manager
+from xcore.admin.client import CHANGE_COMMANDS, admin_key_option, print_results, remote, url_option
 from xcore.cli_output import configure_cli_logging, fitted_table, one_line
 from xcore.config.loader import load_config
 from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, scan_entry_points
@@ -90,22 +91,34 @@ def serve(config_path: str | None, strict: bool, host: str, port: int, reload: b
         sys.exit(1 if exc.code == STARTUP_FAILURE else exc.code)
 
 
-@cli.command("plugins")
+@cli.group("plugins", invoke_without_command=True)
 @config_option
 @strict_option
 @json_option
 @click.option("--check", is_flag=True, help="Exit 1 when any plugin or backend failed (the list is printed).")
-def plugins_command(config_path: str | None, strict: bool, as_json: bool, check: bool) -> None:
+@url_option
+@admin_key_option
+@click.pass_context
+def plugins_command(ctx: click.Context, config_path: str | None, strict: bool, as_json: bool, check: bool,
+                    url: str | None, admin_key: str | None) -> None:
     """List plugins and service backends: version, distribution, state, error (hooks with --json).
+
+    With --url, the running server's plugins (its admin API); `xcore plugins disable|enable|reload NAME
+    --url URL` changes them in every worker.
 
     Exit codes: 0, or 1 with --check when any failed; 1 with --strict (the boot fails); 2 for a bad config;
     3 when a plugin's on_load blocks the event loop past app.load_timeout (the message names it).
     """
+    if ctx.invoked_subcommand is not None:
+        return
 
     async def work(host: Xcore) -> list[dict[str, Any]]:
         return [r.report() for r in host.plugins]
 
-    rows = run_host(config_path, strict, work)
+    if url:
+        rows = remote(lambda client: client.get("/plugins")[1]["plugins"], url, admin_key)
+    else:
+        rows = run_host(config_path, strict, work)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -119,25 +132,23 @@ def plugins_command(config_path: str | None, strict: bool, as_json: bool, check:
         sys.exit(1)
 
 
+for _change in CHANGE_COMMANDS:
+    plugins_command.add_command(_change)
+
+
 @cli.command("services")
 @config_option
 @json_option
-def services_command(config_path: str | None, as_json: bool) -> None:
-    """List services: name, kind, type, the package providing it, and its health."""
+@url_option
+@admin_key_option
+def services_command(config_path: str | None, as_json: bool, url: str | None, admin_key: str | None) -> None:
+    """List services: name, kind, type, the package providing it, and its health (--url: the running server's)."""
+    from xcore.admin.views import service_rows
 
-    async def work(host: Xcore) -> list[dict[str, Any]]:
-        health = await host.services.health(host.config.app.health_timeout)
-        return [
-            {
-                "name": e.spec.name, "kind": e.spec.kind, "type": e.spec.type_name,
-                "provided_by": e.registered.distribution or e.registered.provider,
-                "health": health[e.spec.name]["status"], "latency_ms": health[e.spec.name]["latency_ms"],
-                "error": health[e.spec.name].get("error"),
-            }
-            for e in host.services.entries()
-        ]
-
-    rows = run_host(config_path, False, work)
+    if url:
+        rows = remote(lambda client: client.get("/services")[1]["services"], url, admin_key)
+    else:
+        rows = run_host(config_path, False, service_rows)
     click.echo(json.dumps(rows, indent=2) if as_json else
                fitted_table(rows, ["name", "kind", "type", "provided_by", "health", "latency_ms"], note="error"))
 
@@ -173,13 +184,30 @@ def config_check(config_path: str | None) -> None:
     click.echo(yaml.safe_dump(redact(resolved, secrets=secrets), sort_keys=False).rstrip())
 
 
+@config_group.command("reload")
+@url_option
+@admin_key_option
+@json_option
+def config_reload(url: str | None, admin_key: str | None, as_json: bool) -> None:
+    """Make the running server at --url re-read its configuration file in every worker (as SIGHUP does)."""
+    if not url:
+        raise click.UsageError("`xcore config reload` acts on a running server: give --url (or $XCORE_URL)")
+    print_results(remote(lambda client: client.post("/reload-config")[1], url, admin_key), as_json)
+
+
 @cli.command("health")
 @config_option
 @json_option
-def health_command(config_path: str | None, as_json: bool) -> None:
-    """Boot the services and plugins, run every health check; exit 0 when all are ok, else 1."""
+@url_option
+@admin_key_option
+def health_command(config_path: str | None, as_json: bool, url: str | None, admin_key: str | None) -> None:
+    """Boot the services and plugins, run every health check; exit 0 when all are ok, else 1 (--url: the server's)."""
 
-    report = run_host(config_path, False, lambda host: host.health())
+    if url:
+        report = remote(lambda client: client.get("/health")[1], url, admin_key)
+        report.pop("worker", None)
+    else:
+        report = run_host(config_path, False, lambda host: host.health())
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from xcore.admin.client import admin_key_option, remote, url_option
+
 COLUMNS = ["plugin", "id", "trigger", "next_run", "last_outcome"]
 
 
@@ -42,11 +44,20 @@ async def list_jobs(host: Any) -> list[dict[str, Any]]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--plugin", "-p", "plugin", default=None, help="Only the jobs of this plugin.")
-def jobs_command(config_path: str | None, as_json: bool, plugin: str | None) -> None:
-    """List scheduled jobs: plugin, id, trigger, next run, last outcome."""
+@url_option
+@admin_key_option
+def jobs_command(config_path: str | None, as_json: bool, plugin: str | None, url: str | None,
+                 admin_key: str | None) -> None:
+    """List scheduled jobs: plugin, id, trigger, next run, last outcome.
+
+    With --url, the running server's own jobs (its admin API), so the last runs are the ones it made.
+    """
     from xcore.backends import run_host, table
 
-    rows = run_host(config_path, False, list_jobs, inspect_only=True)
+    if url:
+        rows = remote(lambda client: client.get("/jobs")[1]["jobs"], url, admin_key)
+    else:
+        rows = run_host(config_path, False, list_jobs, inspect_only=True)
     if plugin is not None:
         rows = [row for row in rows if row["plugin"] == plugin]
     if as_json:
