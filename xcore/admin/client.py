@@ -120,13 +120,22 @@ def change_command(action: str) -> click.Command:
         show_default=True,
         help="Seconds to wait for the other workers' answers.",
     )
+    @click.option(
+        "--expect",
+        type=click.IntRange(1),
+        default=None,
+        help="Stop waiting once this many workers answered (default: wait the whole --wait).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the JSON answer.")
-    def command(name: str, url: str | None, admin_key: str | None, local: bool, wait: float, as_json: bool) -> None:
+    def command(
+        name: str, url: str | None, admin_key: str | None, local: bool, wait: float, expect: int | None, as_json: bool
+    ) -> None:
         if not url:
             raise click.UsageError(f"`xcore plugins {action}` acts on a running server: give --url (or $XCORE_URL)")
         path = f"/plugins/{urllib.parse.quote(name, safe='')}/{action}"
         print_results(
-            remote(lambda client: client.post(path, local=local or None, wait=wait), url, admin_key)[1], as_json
+            remote(lambda client: client.post(path, local=local or None, wait=wait, expect=expect), url, admin_key)[1],
+            as_json,
         )
 
     return command
