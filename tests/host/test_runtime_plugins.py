@@ -333,3 +333,55 @@ async def test_a_reloaded_configuration_applies_plugins_and_reports_what_needs_a
         report = await host.reloader.reload()
         assert ("other", "enable", "loaded") in [(c["plugin"], c["action"], c["state"]) for c in report["plugins"]]
         assert (await client.get("/plugins/other/hello")).json() == {"other": "hello"}
+
+
+SANDBOXED = """
+import os
+
+from xcore.sdk import TrustedBase, action, ok
+
+
+class Plugin(TrustedBase):
+    @action()
+    async def which(self, payload):
+        return ok(code="{code}", pid=os.getpid())
+"""
+
+
+async def test_reloading_a_sandboxed_plugin_starts_a_new_worker_on_the_new_code(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    module = f"sbx_reload_{uuid.uuid4().hex[:8]}"
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / f"{module}.py").write_text(SANDBOXED.format(code="one"))
+    monkeypatch.syspath_prepend(str(code))
+    data = _config(local={"boxed": f"{module}:Plugin"}, sandboxed={"boxed": {"sandbox": {"data_dir": str(tmp_path)}}})
+    host = Xcore(config=data, discover=False)
+    async with serving(host):
+        first = await host.call("boxed", "which", {})
+        assert first["code"] == "one" and first["pid"] != __import__("os").getpid()
+        assert module not in __import__("sys").modules  # the host never imports sandboxed code
+
+        (code / f"{module}.py").write_text(SANDBOXED.format(code="two"))
+        report = await host.runtime.reload("boxed")
+
+        assert report["state"] == "loaded", report
+        second = await host.call("boxed", "which", {})
+        assert second["code"] == "two" and second["pid"] != first["pid"]
+        assert not _alive(first["pid"])  # the old worker was stopped by the unload
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie not reaped yet counts as gone
+        return open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
