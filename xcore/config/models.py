@@ -26,7 +26,7 @@ class AppConfig(Strict):
     plugin_prefix: str = "/plugins"
     api_key: SecretStr | None = None
     admin_key: SecretStr | None = None
-    """The operator's key (``X-Admin-Key``): reads the host's internals, never runs actions."""
+    """The operator's key (``X-Admin-Key``): the admin API and page (docs/operations.md), never actions."""
     strict: bool = False
     load_timeout: float = Field(default=30.0, gt=0)
     health_timeout: float = Field(default=2.0, gt=0)
