@@ -385,3 +385,30 @@ def _alive(pid: int) -> bool:
         return open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+class FailsOnce(TrustedBase):
+    attempts = 0
+
+    async def on_load(self) -> None:
+        type(self).attempts += 1
+        if type(self).attempts == 1:
+            raise RuntimeError("database not ready yet")
+
+    def get_router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/ok")
+        async def fine() -> dict[str, bool]:
+            return {"ok": True}
+
+        return router
+
+
+async def test_a_plugin_that_failed_at_boot_can_be_enabled_once_its_cause_is_fixed() -> None:
+    host = Xcore(config=_config(), plugins={"flaky": FailsOnce}, discover=False)
+    async with serving(host) as (_app, client):
+        assert host.records["flaky"].state == "failed"
+        report = await host.runtime.enable("flaky")
+        assert report["state"] == "loaded" and report["error"] is None, report
+        assert (await client.get("/plugins/flaky/ok")).json() == {"ok": True}

@@ -133,6 +133,11 @@ class PluginRegistry:
             record.source = source
         record.state, record.error = "registered", None
         key = record_key(record.source)
+        if self.pm.get_plugin(key) is not None:  # a plugin that failed at boot stays registered: retry afresh
+            self.pm.unregister(name=key)
+        if record.source.clashes:
+            record.fail(f"name {record.name!r} is claimed by several distributions: {'; '.join(record.source.clashes)}")
+            return False
         self._register(record, key)
         if record.handle is None:  # the import or the registration failed: the record says why
             return False
