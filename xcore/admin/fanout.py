@@ -56,6 +56,7 @@ class Fanout:
         self._key = hashlib.sha256(b"xcore-admin-fanout:" + admin_key.encode()).digest()
         self._run = run
         self.worker = worker_id()
+        self._instance = uuid.uuid4().hex  # two hosts in one process are two senders
         self._events: Any = None
         self._pending: dict[str, list[dict[str, Any]]] = {}
         self._arrived: dict[str, asyncio.Event] = {}
@@ -87,7 +88,7 @@ class Fanout:
         arrived = self._arrived[message_id] = asyncio.Event()
         try:
             await self._events.emit(
-                COMMAND, self._signed({"id": message_id, "op": op, "args": args, "origin": self.worker})
+                COMMAND, self._signed({"id": message_id, "op": op, "args": args, "origin": self._instance})
             )
             deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
             while (expect is None or len(results) < expect) and (left := deadline - time.monotonic()) > 0:
@@ -131,7 +132,7 @@ class Fanout:
 
     async def _on_command(self, event: Any) -> None:
         body = self._verified(event.data)
-        if body is None or body.get("origin") == self.worker or body.get("id") in self._seen:
+        if body is None or body.get("origin") == self._instance or body.get("id") in self._seen:
             return
         self._seen.append(str(body["id"]))
         # The operation may take a while (a disable drains requests): not inside the event handler's timeout.
