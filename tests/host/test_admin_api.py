@@ -203,6 +203,8 @@ async def test_the_page_logs_in_escapes_everything_and_checks_csrf() -> None:
             assert form.status_code == 200 and "name=key" in form.text and "Plugins" not in form.text
             assert (await client.post("/xcore/admin/login", data={"key": "wrong"})).status_code == 403
             assert (await client.post("/xcore/admin/login", data={"key": API_KEY})).status_code == 403
+            many = "&".join(f"f{i}=x" for i in range(100)) + f"&key={ADMIN_KEY}"
+            assert (await client.post("/xcore/admin/login", content=many)).status_code == 403
             assert not client.cookies
             login = await client.post("/xcore/admin/login", data={"key": ADMIN_KEY})
             cookie = login.headers["set-cookie"]

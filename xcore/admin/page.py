@@ -74,7 +74,11 @@ def add_page_routes(app: FastAPI, admin: Admin, prefix: str) -> None:
         )
 
     async def form_of(request: Request) -> dict[str, str]:
-        fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=8)
+        """The page's small forms (a key, a token); a body of more fields is no form of ours: empty."""
+        try:
+            fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=8)
+        except ValueError:
+            return {}
         return {name: values[0] for name, values in fields.items()}
 
     @app.get(prefix, include_in_schema=False)
