@@ -95,7 +95,8 @@ def _config(shutdown_timeout: float = 2.0, **plugins: Any) -> dict[str, Any]:
 async def serving(host: Xcore) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(host=host)
     await host.boot(app)
-    host.events.on("xcore.**", lambda event: EVENTS.append((event.name, event.data)))
+    if host.services.get_or_none("events") is not None:
+        host.events.on("xcore.**", lambda event: EVENTS.append((event.name, event.data)))
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             yield app, client
@@ -412,3 +413,23 @@ async def test_a_plugin_that_failed_at_boot_can_be_enabled_once_its_cause_is_fix
         report = await host.runtime.enable("flaky")
         assert report["state"] == "loaded" and report["error"] is None, report
         assert (await client.get("/plugins/flaky/ok")).json() == {"ok": True}
+
+
+async def test_a_third_party_service_hears_the_runtime_changes_through_its_lifecycle_methods() -> None:
+    from .test_service_lifecycle import Watcher, WatcherBackend
+
+    Watcher.journal.clear()
+    data = config(services={"extensions": {"watcher": {"type": "watcher"}}})
+    host = Xcore(config=data, plugins={"watchers": WatcherBackend(), "other": Other}, discover=False)
+    async with serving(host):
+        Watcher.journal.clear()
+        await host.runtime.disable("other")
+        await host.runtime.enable("other")
+        await host.runtime.reload("other")
+    assert Watcher.journal[:5] == [
+        "unloaded other",
+        "loading other",
+        "loaded other",
+        "unloaded other",
+        "loading other",
+    ]
