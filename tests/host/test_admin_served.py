@@ -145,3 +145,56 @@ def test_sighup_rereads_the_configuration_and_refuses_a_bad_one(site: Site) -> N
         assert body["results"][0]["result"]["needs_restart"] == ["app.name"]
         assert server.get("/plugins/shop/items")[0] == 200
     assert ADMIN_KEY not in server.log_text()
+
+
+TICKER = """
+from xcore.sdk import TrustedBase
+
+RUNS = []
+
+def tick():
+    RUNS.append(1)
+
+class Plugin(TrustedBase):
+    async def on_load(self):
+        self.get_service("scheduler").add_job(tick, "interval", seconds=1, id="every-second")
+"""
+
+
+def test_the_cli_reads_the_running_servers_jobs_services_and_health(site: Site) -> None:
+    module = site.module("ticker")
+    site.distribution(f"xcore-ticker-{site.tag}", {"xcore.plugins": {"ticker": f"{module}:Plugin"}},
+                      {f"{module}.py": TICKER})  # fmt: skip
+    data = config(app={"admin_key": ADMIN_KEY}, plugins={"enabled": ["ticker"]},
+                  services={"scheduler": {"backend": "memory"}})  # fmt: skip
+    with served(site, data) as server:
+
+        def ran() -> bool:
+            _status, body = _admin(server, "/jobs")
+            return any(job["last_outcome"] != "never run" for job in body["jobs"])
+
+        _wait_for(ran, "a run of the job", server)
+        jobs = _cli("jobs", "--json", server=server)
+        assert jobs.returncode == 0, jobs.stderr
+        [job] = json.loads(jobs.stdout)
+        assert (job["plugin"], job["id"]) == ("ticker", "every-second") and job["last_outcome"] != "never run"
+        # without --url, the command boots its own copy: its memory scheduler has run nothing
+        copy = subprocess.run([sys.executable, "-m", "xcore.cli", "jobs", "--json", "--config",
+                               str(site.root.parent / "server.yaml")], env=_environment(site.root),
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert copy.returncode == 0, copy.stderr
+        assert json.loads(copy.stdout)[0]["last_outcome"] == "never run"
+
+        services = _cli("services", server=server)
+        assert services.returncode == 0 and "scheduler" in services.stdout and "ok" in services.stdout
+        health = _cli("health", "--json", server=server)
+        assert health.returncode == 0 and json.loads(health.stdout)["status"] == "ok"
+        no_key = _cli("health", server=server, key=None)
+        assert no_key.returncode == 1 and "--admin-key or $XCORE_ADMIN_KEY" in no_key.stderr
+        for result in (jobs, services, health, no_key):
+            assert ADMIN_KEY not in result.stdout + result.stderr
+    unreachable = subprocess.run([sys.executable, "-m", "xcore.cli", "plugins", "--url", server.base],
+                                 env={**os.environ, "XCORE_ADMIN_KEY": ADMIN_KEY}, capture_output=True, text=True,
+                                 timeout=60)  # fmt: skip
+    assert unreachable.returncode == 1 and "cannot reach" in unreachable.stderr
+    assert ADMIN_KEY not in unreachable.stderr
