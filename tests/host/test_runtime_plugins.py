@@ -433,3 +433,30 @@ async def test_a_third_party_service_hears_the_runtime_changes_through_its_lifec
         "unloaded other",
         "loading other",
     ]
+
+
+async def test_a_configuration_reload_orders_dependent_plugins_and_reports_what_it_could_not_do(
+    tmp_path: Any,
+) -> None:
+    import yaml
+
+    path = tmp_path / "integration.yaml"
+    path.write_text(yaml.safe_dump(_config(disabled=["slow", "needy"])))
+    host = Xcore(path, plugins={"needy": Needy, "slow": Slow}, discover=False)
+    async with serving(host):
+        path.write_text(yaml.safe_dump(_config()))  # needy (registered first) requires slow
+        report = await host.reloader.reload()
+        assert {(c["plugin"], c["state"]) for c in report["plugins"]} == {("slow", "loaded"), ("needy", "loaded")}
+
+        path.write_text(yaml.safe_dump(_config(disabled=["slow", "needy"])))  # needy must leave first
+        report = await host.reloader.reload()
+        assert [(c["plugin"], c["state"]) for c in report["plugins"]] == [("needy", "disabled"), ("slow", "disabled")]
+
+        await host.reloader.reload()
+        path.write_text(yaml.safe_dump(_config()))
+        await host.reloader.reload()
+        path.write_text(yaml.safe_dump(_config(disabled=["slow"])))  # needy stays: slow cannot leave
+        report = await host.reloader.reload()
+        [refused] = report["plugins"]
+        assert refused["plugin"] == "slow" and "required by loaded plugin(s) needy" in refused["error"]
+        assert host.records["slow"].state == "loaded"

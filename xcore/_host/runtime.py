@@ -97,26 +97,46 @@ class PluginRuntime:
         """Make the loaded plugins match ``new.plugins`` (enabled, disabled, settings); one report per change.
 
         The new rules replace the old ones first, so a plugin enabled here reads its new settings.
-        A plugin whose settings changed is unloaded and loaded again (settings reach it at load).
+        Plugins leave last-loaded first (a dependent before what it requires) and come in as their
+        requirements allow; one that cannot change is reported with its error and the rest go on. A
+        plugin whose settings changed is unloaded and loaded again (settings reach it at load).
         """
         async with self._lock:
             old_settings = self._config.plugins.settings
             self._config.plugins = new.plugins
-            reports: list[dict[str, Any]] = []
-            for record in list(self._registry.plugins()):
-                wanted = is_enabled(new.plugins, record.source)
-                if not wanted and record.state == "loaded":
-                    reports.append(await self._disable(record, "disabled by the configuration"))
-                elif wanted and record.state in ("disabled", "unloaded"):
-                    reports.append(await self._enable(record))
-                elif (
-                    wanted
+            records = self._registry.plugins()
+            wanted = {r.name: is_enabled(new.plugins, r.source) for r in records}
+            position = {name: index for index, name in enumerate(self._lifecycle.load_order)}
+            leaving = [r for r in records if not wanted[r.name] and r.state != "disabled"]
+            leaving.sort(key=lambda r: position.get(r.name, -1), reverse=True)
+            reports = [await self._disable_or_report(r, "disabled by the configuration") for r in leaving]
+            for record in records:
+                if (
+                    wanted[record.name]
                     and record.state == "loaded"
                     and old_settings.get(record.name) != new.plugins.settings.get(record.name)
                 ):
-                    await self._disable(record, "restarting with new settings", status=503)
-                    reports.append({**await self._enable(record), "action": "settings"})
-            return reports
+                    report = await self._disable_or_report(record, "restarting with new settings", status=503)
+                    if report.get("state") == "disabled":
+                        reports.append({**await self._enable(record), "action": "settings"})
+                    else:
+                        reports.append({**report, "action": "settings"})
+            arriving = [r for r in records if wanted[r.name] and r.state in ("disabled", "unloaded")]
+            enabled: dict[str, dict[str, Any]] = {}
+            while arriving:  # a plugin whose requirement arrives later in the list is tried again after it
+                tried = [(r, await self._enable(r)) for r in arriving]
+                enabled.update((r.name, report) for r, report in tried)
+                left = [r for r, report in tried if report["state"] != "loaded"]
+                if len(left) == len(arriving):
+                    break
+                arriving = left
+            return reports + list(enabled.values())
+
+    async def _disable_or_report(self, record: PluginRecord, reason: str, status: int = 404) -> dict[str, Any]:
+        try:
+            return await self._disable(record, reason, status)
+        except PluginStateError as exc:
+            return {**self._report(record, "disable", changed=False), "error": str(exc)}
 
     def rows(self) -> list[dict[str, Any]]:
         """Every application plugin's report, with the requests running inside it now (``in_flight``)."""
