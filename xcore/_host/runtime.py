@@ -110,27 +110,30 @@ class PluginRuntime:
             leaving = [r for r in records if not wanted[r.name] and r.state != "disabled"]
             leaving.sort(key=lambda r: position.get(r.name, -1), reverse=True)
             reports = [await self._disable_or_report(r, "disabled by the configuration") for r in leaving]
-            for record in records:
-                if (
-                    wanted[record.name]
-                    and record.state == "loaded"
-                    and old_settings.get(record.name) != new.plugins.settings.get(record.name)
-                ):
-                    report = await self._disable_or_report(record, "restarting with new settings", status=503)
-                    if report.get("state") == "disabled":
-                        reports.append({**await self._enable(record), "action": "settings"})
-                    else:
-                        reports.append({**report, "action": "settings"})
+            changed = [r for r in records if r.state == "loaded" and wanted[r.name]
+                       and old_settings.get(r.name) != new.plugins.settings.get(r.name)]  # fmt: skip
+            reports += [await self._restart(record) for record in changed]
             arriving = [r for r in records if wanted[r.name] and r.state in ("disabled", "unloaded")]
-            enabled: dict[str, dict[str, Any]] = {}
-            while arriving:  # a plugin whose requirement arrives later in the list is tried again after it
-                tried = [(r, await self._enable(r)) for r in arriving]
-                enabled.update((r.name, report) for r, report in tried)
-                left = [r for r, report in tried if report["state"] != "loaded"]
-                if len(left) == len(arriving):
-                    break
-                arriving = left
-            return reports + list(enabled.values())
+            return reports + await self._enable_in_turn(arriving)
+
+    async def _restart(self, record: PluginRecord) -> dict[str, Any]:
+        """Unload and load ``record`` again (its settings changed); the report of the load, or of the refusal."""
+        report = await self._disable_or_report(record, "restarting with new settings", status=503)
+        if report.get("state") == "disabled":
+            report = await self._enable(record)
+        return {**report, "action": "settings"}
+
+    async def _enable_in_turn(self, arriving: list[PluginRecord]) -> list[dict[str, Any]]:
+        """Enable ``arriving``; one whose requirement arrives later in the list is tried again after it."""
+        enabled: dict[str, dict[str, Any]] = {}
+        while arriving:
+            tried = [(r, await self._enable(r)) for r in arriving]
+            enabled.update((r.name, report) for r, report in tried)
+            left = [r for r, report in tried if report["state"] != "loaded"]
+            if len(left) == len(arriving):
+                break
+            arriving = left
+        return list(enabled.values())
 
     async def _disable_or_report(self, record: PluginRecord, reason: str, status: int = 404) -> dict[str, Any]:
         try:
