@@ -460,3 +460,26 @@ async def test_a_configuration_reload_orders_dependent_plugins_and_reports_what_
         [refused] = report["plugins"]
         assert refused["plugin"] == "slow" and "required by loaded plugin(s) needy" in refused["error"]
         assert host.records["slow"].state == "loaded"
+
+
+class Alpha(TrustedBase):
+    async def health(self) -> dict[str, str]:
+        return {"who": "alpha"}
+
+
+class Beta(TrustedBase):
+    async def health(self) -> dict[str, str]:
+        return {"who": "beta"}
+
+
+async def test_a_plugin_registered_at_runtime_never_answers_for_another() -> None:
+    host = Xcore(config=_config(), plugins={"alpha": Alpha, "beta": Beta}, discover=False)
+    async with serving(host):
+        alpha = host.records["alpha"]
+        assert alpha.hooks is not None and await alpha.hooks.call("xcore_health", ctx=alpha.context) == {"who": "alpha"}
+        await host.runtime.disable("beta")
+        assert await alpha.hooks.call("xcore_health", ctx=alpha.context) == {
+            "who": "alpha"
+        }  # alpha's caller is built now
+        await host.runtime.enable("beta")  # a new object, registered after alpha's caller was built
+        assert await alpha.hooks.call("xcore_health", ctx=alpha.context) == {"who": "alpha"}
