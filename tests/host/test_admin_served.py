@@ -198,3 +198,64 @@ def test_the_cli_reads_the_running_servers_jobs_services_and_health(site: Site) 
                                  timeout=60)  # fmt: skip
     assert unreachable.returncode == 1 and "cannot reach" in unreachable.stderr
     assert ADMIN_KEY not in unreachable.stderr
+
+
+PYPROJECT = """
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "xcore-upgrade-shop"
+version = "{version}"
+
+[project.entry-points."xcore.plugins"]
+shop = "upgrade_shop:Plugin"
+"""
+UPGRADE_SHOP = """
+from fastapi import APIRouter
+from xcore.sdk import TrustedBase
+
+class Plugin(TrustedBase):
+    def get_router(self):
+        router = APIRouter()
+
+        @router.get("/code")
+        async def code():
+            return {{"code": "{code}"}}
+
+        return router
+"""
+
+
+def _pip_install(project: Path, target: Path, version: str, code: str) -> None:
+    """Write the project at ``version`` and ``pip install -U`` it into ``target``, as an operator would."""
+    (project / "upgrade_shop").mkdir(parents=True, exist_ok=True)
+    (project / "pyproject.toml").write_text(PYPROJECT.format(version=version))
+    (project / "upgrade_shop" / "__init__.py").write_text(UPGRADE_SHOP.format(code=code))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "-U", "--no-index", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(project)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_reload_after_pip_install_upgrade_serves_the_new_version(tmp_path: Path) -> None:
+    project, target = tmp_path / "project", tmp_path / "site"
+    _pip_install(project, target, "1.0.0", "one")
+    path = tmp_path / "upgrade.yaml"
+    path.write_text(yaml.safe_dump(config(app={"admin_key": ADMIN_KEY}, plugins={"enabled": ["shop"]})))
+    port = free_port()
+    command = xcore_serve_command(path, port)
+    with serving(command, port=port, log=tmp_path / "serve.log", env=_environment(target), cwd=tmp_path) as server:
+        assert json.loads(server.get("/plugins/shop/code")[1]) == {"code": "one"}
+        _pip_install(project, target, "2.0.0", "two")
+
+        reloaded = _cli("plugins", "reload", "shop", "--json", server=server)
+
+        assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+        [result] = json.loads(reloaded.stdout)["results"]
+        assert (result["result"]["previous_version"], result["result"]["version"]) == ("1.0.0", "2.0.0")
+        assert json.loads(server.get("/plugins/shop/code")[1]) == {"code": "two"}
+        _status, body = _admin(server, "/plugins")
+        assert [row["version"] for row in body["plugins"] if row["name"] == "shop"] == ["2.0.0"]
