@@ -161,12 +161,17 @@ class Plugin(TrustedBase):
 """
 
 
-def test_the_cli_reads_the_running_servers_jobs_services_and_health(site: Site) -> None:
+def test_the_cli_reads_the_running_servers_jobs_services_and_health(site: Site, postgres_server: Any) -> None:
+    from urllib.parse import urlsplit
+
+    password = urlsplit(postgres_server.url).password
+    assert password
     module = site.module("ticker")
     site.distribution(f"xcore-ticker-{site.tag}", {"xcore.plugins": {"ticker": f"{module}:Plugin"}},
                       {f"{module}.py": TICKER})  # fmt: skip
     data = config(app={"admin_key": ADMIN_KEY}, plugins={"enabled": ["ticker"]},
-                  services={"scheduler": {"backend": "memory"}})  # fmt: skip
+                  services={"scheduler": {"backend": "memory"},
+                            "databases": {"default": {"type": "postgresql", "url": postgres_server.url}}})  # fmt: skip
     with served(site, data) as server:
 
         def ran() -> bool:
@@ -185,14 +190,19 @@ def test_the_cli_reads_the_running_servers_jobs_services_and_health(site: Site) 
         assert copy.returncode == 0, copy.stderr
         assert json.loads(copy.stdout)[0]["last_outcome"] == "never run"
 
-        services = _cli("services", server=server)
-        assert services.returncode == 0 and "scheduler" in services.stdout and "ok" in services.stdout
+        services = _cli("services", "--json", server=server)
+        assert services.returncode == 0, services.stderr
+        assert {row["name"]: row["health"] for row in json.loads(services.stdout)} == {
+            "default": "ok",
+            "scheduler": "ok",
+        }
         health = _cli("health", "--json", server=server)
         assert health.returncode == 0 and json.loads(health.stdout)["status"] == "ok"
         no_key = _cli("health", server=server, key=None)
         assert no_key.returncode == 1 and "--admin-key or $XCORE_ADMIN_KEY" in no_key.stderr
         for result in (jobs, services, health, no_key):
-            assert ADMIN_KEY not in result.stdout + result.stderr
+            assert ADMIN_KEY not in result.stdout + result.stderr and password not in result.stdout + result.stderr
+    assert ADMIN_KEY not in server.log_text() and password not in server.log_text()
     unreachable = subprocess.run([sys.executable, "-m", "xcore.cli", "plugins", "--url", server.base],
                                  env={**os.environ, "XCORE_ADMIN_KEY": ADMIN_KEY}, capture_output=True, text=True,
                                  timeout=60)  # fmt: skip
