@@ -149,7 +149,8 @@ def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str, err
         """Run a plugin's action, as ``await xcore.call(plugin, action, payload)`` does in process."""
         payload = parse_payload(await request.body())
         try:
-            result = await xcore.call(plugin, action, payload)
+            with xcore.runtime.gate(plugin):  # a runtime disable waits for this call (docs/operations.md)
+                result = await xcore.call(plugin, action, payload)
         except (PluginNotFoundError, ActionNotFound) as exc:
             return JSONResponse(error(str(exc), code="not_found"), status_code=404)
         except Exception as exc:

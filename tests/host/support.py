@@ -36,19 +36,29 @@ class Site:
         self.modules.append(name)
         return name
 
-    def plugin(self, name: str, source: str, dist: str | None = None, version: str = "1.0.0",
-               group: str = "xcore.plugins", attr: str = "Plugin") -> str:
+    def plugin(
+        self,
+        name: str,
+        source: str,
+        dist: str | None = None,
+        version: str = "1.0.0",
+        group: str = "xcore.plugins",
+        attr: str = "Plugin",
+    ) -> str:
         """Install distribution ``dist`` (default ``xcore-<name>``) with one plugin entry point."""
         module = self.module(name.replace("-", "_"))
         write_distribution(
-            self.root, dist or f"xcore-{name}-{self.tag}", version,
+            self.root,
+            dist or f"xcore-{name}-{self.tag}",
+            version,
             entry_points={group: {name: f"{module}:{attr}" if attr else module}},
             files={f"{module}.py": source},
         )
         return module
 
-    def distribution(self, dist: str, entry_points: Mapping[str, Mapping[str, str]],
-                     files: Mapping[str, str], version: str = "1.0.0") -> None:
+    def distribution(
+        self, dist: str, entry_points: Mapping[str, Mapping[str, str]], files: Mapping[str, str], version: str = "1.0.0"
+    ) -> None:
         write_distribution(self.root, dist, version, entry_points, files)
 
     def cleanup(self) -> None:

@@ -32,10 +32,20 @@ class Plugin(TrustedBase):
 
 
 def xcore(site: Site, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "PYTHONPATH": f"{site.root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-                   **(env or {})}
-    return subprocess.run([sys.executable, "-m", "xcore.cli", *args], capture_output=True, text=True,
-                          env=environment, cwd=site.root.parent, timeout=60, check=False)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": f"{site.root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "xcore.cli", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=site.root.parent,
+        timeout=60,
+        check=False,
+    )
 
 
 def write_config(tmp_path: Path, data: dict[str, object]) -> Path:
@@ -73,8 +83,14 @@ def test_strict_flag_makes_a_plugin_failure_exit_non_zero(site: Site, tmp_path: 
 
 
 def test_config_check_prints_the_resolved_config_with_secrets_redacted(site: Site, tmp_path: Path) -> None:
-    path = write_config(tmp_path, {"services": NO_SERVICES, "app": {"api_key": "${API_KEY}"},
-                                   "plugins": {"settings": {"x": {"dsn": "postgresql://u:${PW}@h/db"}}}})
+    path = write_config(
+        tmp_path,
+        {
+            "services": NO_SERVICES,
+            "app": {"api_key": "${API_KEY}"},
+            "plugins": {"settings": {"x": {"dsn": "postgresql://u:${PW}@h/db"}}},
+        },
+    )
     result = xcore(site, "config", "check", "--config", str(path), env={"API_KEY": "key-abc", "PW": "pw-xyz"})
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout and "postgresql://u:***@h/db" in result.stdout
@@ -89,12 +105,15 @@ def test_config_check_reports_an_error_in_one_paragraph_with_exit_2(site: Site, 
 
 
 def test_health_exit_code_follows_the_checks(site: Site, tmp_path: Path) -> None:
-    site.plugin("sick", """
+    site.plugin(
+        "sick",
+        """
 from xcore.sdk import TrustedBase
 class Plugin(TrustedBase):
     async def health(self):
         return False
-""")
+""",
+    )
     ok_config = write_config(tmp_path, {"services": NO_SERVICES, "plugins": {"enabled": []}})
     assert xcore(site, "health", "--config", str(ok_config)).returncode == 0
     sick_config = write_config(tmp_path, {"services": NO_SERVICES, "plugins": {"enabled": ["sick"]}})
@@ -104,12 +123,18 @@ class Plugin(TrustedBase):
 
 def test_an_async_register_commands_is_refused_with_a_warning_and_the_others_still_add_theirs(site: Site) -> None:
     site.plugin("greeter", PLUGIN)
-    site.plugin("eager", PLUGIN.replace("def xcore_register_commands", "async def xcore_register_commands")
-                .replace('"greet"', '"eager-greet"'))
+    site.plugin(
+        "eager",
+        PLUGIN.replace("def xcore_register_commands", "async def xcore_register_commands").replace(
+            '"greet"', '"eager-greet"'
+        ),
+    )
     result = xcore(site, "greet")
     assert result.returncode == 0 and result.stdout.strip() == "hello from a plugin command"
-    assert ("warning: plugin 'xcore.plugins:eager' not loaded for CLI commands: xcore_register_commands is a "
-            "coroutine function, but it is called outside any event loop") in result.stderr
+    assert (
+        "warning: plugin 'xcore.plugins:eager' not loaded for CLI commands: xcore_register_commands is a "
+        "coroutine function, but it is called outside any event loop"
+    ) in result.stderr
     assert "never awaited" not in result.stderr
 
 
@@ -136,9 +161,23 @@ def test_services_lists_the_embedded_defaults_with_provider_and_health(site: Sit
 
 
 def test_config_check_prints_service_settings_as_their_type_validated_them(site: Site, tmp_path: Path) -> None:
-    path = write_config(tmp_path, {"services": {"databases": {}, "extensions": {
-        "email": {"type": "smtp", "host": "mail.test", "port": "${SMTP_PORT}", "password": "${SMTP_PASSWORD}",
-                  "user": "mailer@mail.test"}}}})
+    path = write_config(
+        tmp_path,
+        {
+            "services": {
+                "databases": {},
+                "extensions": {
+                    "email": {
+                        "type": "smtp",
+                        "host": "mail.test",
+                        "port": "${SMTP_PORT}",
+                        "password": "${SMTP_PASSWORD}",
+                        "user": "mailer@mail.test",
+                    }
+                },
+            }
+        },
+    )
     result = xcore(site, "config", "check", "--config", str(path), env={"SMTP_PORT": "2525", "SMTP_PASSWORD": "pw-1"})
     assert result.returncode == 0, result.stderr
     email = yaml.safe_load(result.stdout)["services"]["extensions"]["email"]
@@ -148,12 +187,20 @@ def test_config_check_prints_service_settings_as_their_type_validated_them(site:
 
 
 def test_serve_with_a_bad_service_section_fails_in_one_paragraph_before_serving(site: Site, tmp_path: Path) -> None:
-    path = write_config(tmp_path, {"services": {**NO_SERVICES, "databases": {"default": {
-        "type": "postgresq", "url": "postgresql://app:hunter2@127.0.0.1:1/app"}}}})
+    path = write_config(
+        tmp_path,
+        {
+            "services": {
+                **NO_SERVICES,
+                "databases": {"default": {"type": "postgresq", "url": "postgresql://app:hunter2@127.0.0.1:1/app"}},
+            }
+        },
+    )
     result = xcore(site, "serve", "--config", str(path), "--port", "0")
     assert result.returncode == 2
-    assert result.stderr.startswith("error: services.databases.default: unknown database type 'postgresq'. "
-                                    "Did you mean 'postgresql'?")
+    assert result.stderr.startswith(
+        "error: services.databases.default: unknown database type 'postgresq'. Did you mean 'postgresql'?"
+    )
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
 
 
@@ -184,17 +231,24 @@ def test_serve_runs_uvloop_and_httptools_by_default_and_the_options_choose(
     site: Site, tmp_path: Path, options: list[str], loop: str, protocol: str
 ) -> None:
     (site.root / f"stack_probe_{site.tag}.py").write_text(STACK_PROBE)
-    path = write_config(tmp_path, {"services": NO_SERVICES,
-                                   "plugins": {"local": {"probe": f"stack_probe_{site.tag}:Plugin"}}})
+    path = write_config(
+        tmp_path, {"services": NO_SERVICES, "plugins": {"local": {"probe": f"stack_probe_{site.tag}:Plugin"}}}
+    )
     port = free_port()
     environment = {**os.environ, "PYTHONPATH": f"{site.root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    process = subprocess.Popen([sys.executable, "-m", "xcore.cli", "serve", "--config", str(path), "--port",
-                                str(port), *options], env=environment, cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "xcore.cli", "serve", "--config", str(path), "--port", str(port), *options],
+        env=environment,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for_port(port, timeout=30, process=process)  # type: ignore[arg-type]
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
-                f"http://127.0.0.1:{port}/plugins/probe/stack", timeout=10) as response:
+            f"http://127.0.0.1:{port}/plugins/probe/stack", timeout=10
+        ) as response:
             answer = json.loads(response.read())
     finally:
         process.terminate()

@@ -23,22 +23,28 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_variables_expand_with_defaults_anywhere_in_a_value(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 app:
   name: "${APP_NAME:-shop}"
 plugins:
   settings:
     users: {dsn: "postgresql://u:${PW}@db:${PORT:-5432}/x", literal: "$${NOT_EXPANDED}"}
-""")
+""",
+    )
     loaded = load_config(path, env={"PW": "s3cret"})
     assert loaded.config.app.name == "shop"
-    assert loaded.config.plugins.settings["users"] == {"dsn": "postgresql://u:s3cret@db:5432/x",
-                                                       "literal": "${NOT_EXPANDED}"}
+    assert loaded.config.plugins.settings["users"] == {
+        "dsn": "postgresql://u:s3cret@db:5432/x",
+        "literal": "${NOT_EXPANDED}",
+    }
 
 
 def test_missing_variable_names_the_variable_and_the_key_path(tmp_path: Path) -> None:
-    path = write(tmp_path, "services:\n  databases:\n    default:\n      type: postgresql\n"
-                           "      url: ${DATABASE_URL}\n")
+    path = write(
+        tmp_path, "services:\n  databases:\n    default:\n      type: postgresql\n      url: ${DATABASE_URL}\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
     assert "DATABASE_URL is not set" in str(info.value)
@@ -121,8 +127,7 @@ async def test_service_settings_are_validated_by_the_type_and_coerced(site: Site
     bad = Xcore(config=config(services={"extensions": {"alerts": {"type": "pager", "prot": 1}}}), discover=False)
     with pytest.raises(ConfigError, match=r"services\.extensions\.alerts\.prot: unknown key"):
         await bad.boot()
-    worse = Xcore(config=config(services={"extensions": {"alerts": {"type": "pager", "port": "many"}}}),
-                  discover=False)
+    worse = Xcore(config=config(services={"extensions": {"alerts": {"type": "pager", "port": "many"}}}), discover=False)
     with pytest.raises(ConfigError, match=r"services\.extensions\.alerts\.port: .*integer.*'many'"):
         await worse.boot()
 
@@ -134,10 +139,20 @@ async def test_a_section_without_its_type_names_the_missing_key() -> None:
 
 
 def test_redact_masks_secret_keys_and_url_passwords() -> None:
-    tree = {"url": "postgresql://app:hunter2@db/x", "password": "pw", "api_key": "k", "user": "app",
-            "nested": [{"token": "t"}]}
-    assert redact(tree) == {"url": f"postgresql://app:{MASK}@db/x", "password": MASK, "api_key": MASK,
-                            "user": "app", "nested": [{"token": MASK}]}
+    tree = {
+        "url": "postgresql://app:hunter2@db/x",
+        "password": "pw",
+        "api_key": "k",
+        "user": "app",
+        "nested": [{"token": "t"}],
+    }
+    assert redact(tree) == {
+        "url": f"postgresql://app:{MASK}@db/x",
+        "password": MASK,
+        "api_key": MASK,
+        "user": "app",
+        "nested": [{"token": MASK}],
+    }
 
 
 async def test_secrets_of_the_config_never_reach_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
@@ -159,13 +174,15 @@ def test_a_rejected_value_is_quoted_with_its_secrets_masked() -> None:
 
 
 async def test_a_missing_type_names_the_package_the_config_expects_to_provide_it() -> None:
-    host = Xcore(config=config(services={"extensions": {"files": {"type": "gcs", "package": "xcore-gcs"}}}),
-                 discover=False)
+    host = Xcore(
+        config=config(services={"extensions": {"files": {"type": "gcs", "package": "xcore-gcs"}}}), discover=False
+    )
     with pytest.raises(ConfigError) as info:
         await host.boot()
     assert str(info.value) == (
         "services.extensions.files: extension type 'gcs' comes from the package 'xcore-gcs' "
-        "(services.extensions.files.package), which is not installed or is disabled: pip install xcore-gcs")
+        "(services.extensions.files.package), which is not installed or is disabled: pip install xcore-gcs"
+    )
 
 
 def test_a_default_may_itself_use_variables() -> None:
@@ -173,11 +190,14 @@ def test_a_default_may_itself_use_variables() -> None:
     assert loaded.config.app.name == "shop-us"
 
 
-@pytest.mark.parametrize(("value", "says"), [
-    ("${NAME", "app.name: ${NAME has no closing brace"),
-    ("${NAME:-${OTHER}", "app.name: ${NAME:-... has no closing brace"),
-    ("${9LIVES}", "app.name: '${9LIVES}' is not a variable reference"),
-])
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("${NAME", "app.name: ${NAME has no closing brace"),
+        ("${NAME:-${OTHER}", "app.name: ${NAME:-... has no closing brace"),
+        ("${9LIVES}", "app.name: '${9LIVES}' is not a variable reference"),
+    ],
+)
 def test_a_malformed_reference_is_an_error_naming_the_key(value: str, says: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(says)):
         load_config(data={"app": {"name": value}}, env={"NAME": "x", "OTHER": "y"})

@@ -190,8 +190,16 @@ def test_secret_fields_repeated_under_other_keys_are_masked(tmp_path: Path) -> N
     email = {"type": "smtp", "host": "127.0.0.1", "user": "app@example.org", "password": "mail-Secret-44"}
     config = {
         "app": {"secret_key": "signing-Secret-42", "api_key": "api-Secret-43", "admin_key": "admin-Secret-46"},
-        "plugins": {"settings": {"shop": {"note1": "signing-Secret-42", "note2": "api-Secret-43",
-                                          "note3": "mail-Secret-44", "note4": "admin-Secret-46"}}},
+        "plugins": {
+            "settings": {
+                "shop": {
+                    "note1": "signing-Secret-42",
+                    "note2": "api-Secret-43",
+                    "note3": "mail-Secret-44",
+                    "note4": "admin-Secret-46",
+                }
+            }
+        },
         "services": {"extensions": {"email": email}},
     }
     path = tmp_path / "integration.yaml"

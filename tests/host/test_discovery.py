@@ -54,14 +54,19 @@ async def test_installed_plugin_is_found_by_its_entry_point_name_with_its_distri
     try:
         record = host.records["greeter"]
         assert (record.state, record.source.distribution, record.source.version) == ("loaded", "acme-greeter", "2.3.4")
-        assert await host.call("greeter", "whoami", {}) == {"status": "ok", "name": "greeter",
-                                                            "config": {"hello": "world"}}
+        assert await host.call("greeter", "whoami", {}) == {
+            "status": "ok",
+            "name": "greeter",
+            "config": {"hello": "world"},
+        }
     finally:
         await host.shutdown()
 
 
 async def test_module_plugin_with_hookimpl_functions(site: Site) -> None:
-    site.plugin("modplug", """
+    site.plugin(
+        "modplug",
+        """
         from xcore import hookimpl
         from xcore.sdk import ok
         LOADED = []
@@ -73,11 +78,17 @@ async def test_module_plugin_with_hookimpl_functions(site: Site) -> None:
         @hookimpl
         async def xcore_handle(ctx, action, payload):
             return ok(action=action, seen=payload, loaded=LOADED)
-    """, attr="")
+    """,
+        attr="",
+    )
     host = await boot(site, plugins={"enabled": ["modplug"]})
     try:
         assert await host.call("modplug", "ping", {"x": 1}) == {
-            "status": "ok", "action": "ping", "seen": {"x": 1}, "loaded": ["modplug"]}
+            "status": "ok",
+            "action": "ping",
+            "seen": {"x": 1},
+            "loaded": ["modplug"],
+        }
     finally:
         await host.shutdown()
 
@@ -93,8 +104,14 @@ async def test_load_in_dependency_order_and_unload_in_reverse(site: Site) -> Non
     host = await boot(site, plugins={"enabled": ["alpha", "beta", "gamma"]})
     await host.shutdown()
     events = sys.modules[shared].EVENTS
-    assert events == [("load", "gamma"), ("load", "beta"), ("load", "alpha"),
-                      ("unload", "alpha"), ("unload", "beta"), ("unload", "gamma")]
+    assert events == [
+        ("load", "gamma"),
+        ("load", "beta"),
+        ("load", "alpha"),
+        ("unload", "alpha"),
+        ("unload", "beta"),
+        ("unload", "gamma"),
+    ]
 
 
 async def test_missing_requirement_fails_only_that_plugin_naming_the_requirement(site: Site) -> None:
@@ -139,16 +156,26 @@ async def test_a_plugin_whose_requirement_fails_at_load_fails_too(site: Site) ->
     ("source", "expected"),
     [
         ("raise ImportError('no such driver')", "import of {module}:Plugin failed: ImportError: no such driver"),
-        (class_plugin().replace('EVENTS.append(("load", self.ctx.name))', "raise ValueError('bad')"),
-         "on_load raised ValueError: bad"),
-        (class_plugin().replace('EVENTS.append(("load", self.ctx.name))', "import asyncio; await asyncio.sleep(30)"),
-         "on_load did not finish within 0.2s (app.load_timeout)"),
-        (class_plugin() + "\n    def get_router(self):\n        raise KeyError('routes')\n",
-         "get_router raised KeyError: 'routes'"),
-        (class_plugin() + "\n    def get_router(self):\n        return 42\n",
-         "get_router raised TypeError: get_router returned int, expected fastapi.APIRouter or None"),
-        ("from xcore import hookimpl\n@hookimpl\ndef xcore_onload(ctx):\n    pass\n",
-         "unknown hook implementation(s): xcore_onload (did you mean xcore_on_load?)"),
+        (
+            class_plugin().replace('EVENTS.append(("load", self.ctx.name))', "raise ValueError('bad')"),
+            "on_load raised ValueError: bad",
+        ),
+        (
+            class_plugin().replace('EVENTS.append(("load", self.ctx.name))', "import asyncio; await asyncio.sleep(30)"),
+            "on_load did not finish within 0.2s (app.load_timeout)",
+        ),
+        (
+            class_plugin() + "\n    def get_router(self):\n        raise KeyError('routes')\n",
+            "get_router raised KeyError: 'routes'",
+        ),
+        (
+            class_plugin() + "\n    def get_router(self):\n        return 42\n",
+            "get_router raised TypeError: get_router returned int, expected fastapi.APIRouter or None",
+        ),
+        (
+            "from xcore import hookimpl\n@hookimpl\ndef xcore_onload(ctx):\n    pass\n",
+            "unknown hook implementation(s): xcore_onload (did you mean xcore_on_load?)",
+        ),
     ],
     ids=["import-error", "on_load-raises", "on_load-timeout", "get_router-raises", "get_router-bad-type", "hook-typo"],
 )
@@ -226,8 +253,12 @@ async def test_shutdown_unloads_every_plugin_even_when_one_raises(site: Site) ->
     site.distribution("unload-log", {}, {f"{shared}.py": "EVENTS = []\n"})
     source = class_plugin().replace("EVENTS = []", f"from {shared} import EVENTS")
     site.plugin("first", source)
-    site.plugin("second", class_plugin(requires=("first",), unload_extra="raise RuntimeError('unload boom')")
-                .replace("EVENTS = []", f"from {shared} import EVENTS"))
+    site.plugin(
+        "second",
+        class_plugin(requires=("first",), unload_extra="raise RuntimeError('unload boom')").replace(
+            "EVENTS = []", f"from {shared} import EVENTS"
+        ),
+    )
     host = await boot(site, plugins={"enabled": ["first", "second"]})
     await host.shutdown()
     assert sys.modules[shared].EVENTS[-2:] == [("unload", "second"), ("unload", "first")]
@@ -250,7 +281,9 @@ async def test_unknown_plugin_and_unknown_action_are_clear(site: Site) -> None:
 
 async def test_plugin_to_plugin_call_through_the_context(site: Site) -> None:
     site.plugin("callee", class_plugin())
-    site.plugin("caller", """
+    site.plugin(
+        "caller",
+        """
         from xcore.sdk import TrustedBase, action, ok
 
         class Plugin(TrustedBase):
@@ -260,7 +293,8 @@ async def test_plugin_to_plugin_call_through_the_context(site: Site) -> None:
             async def relay(self, payload):
                 answer = await self.ctx.call("callee", "whoami", {})
                 return ok(relayed=answer["name"])
-    """)
+    """,
+    )
     host = await boot(site, plugins={"enabled": ["callee", "caller"]})
     try:
         assert await host.call("caller", "relay") == {"status": "ok", "relayed": "callee"}

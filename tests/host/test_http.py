@@ -63,9 +63,10 @@ async def client(plugins: dict[str, Any], **sections: Any) -> AsyncIterator[http
 
     cfg = config(services={"extensions": {"settings": {"type": "probe"}}}, **sections)
     app = create_app(config=cfg, plugins={"probes": ProbeBackend(), **plugins}, discover=False)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
         yield http
 
 
@@ -128,16 +129,18 @@ async def test_action_endpoint_requires_the_key_and_answers_the_action() -> None
         bearer = await http.post(url, json={"qty": 0}, headers={"Authorization": "Bearer k-123"})
         assert bearer.json() == {"status": "error", "message": "quantity must be positive", "code": "bad_qty"}
         typed = await http.post("/plugins/shop/actions/when", headers={"X-API-Key": "k-123"})
-        assert typed.json() == {"status": "ok", "at": "2026-11-27T12:30:00+00:00", "id": str(UUID(int=7)),
-                                "price": 9.5}
+        assert typed.json() == {"status": "ok", "at": "2026-11-27T12:30:00+00:00", "id": str(UUID(int=7)), "price": 9.5}
         scheme = (await http.get("/openapi.json")).json()["components"]["securitySchemes"]["APIKeyHeader"]
         assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-API-Key")
 
 
-@pytest.mark.parametrize(("path", "fragment"), [
-    ("/plugins/nobody/actions/buy", "no plugin named 'nobody'"),
-    ("/plugins/shop/actions/fly", "plugin 'shop' has no action 'fly'; known actions: buy, explode, when"),
-])
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("/plugins/nobody/actions/buy", "no plugin named 'nobody'"),
+        ("/plugins/shop/actions/fly", "plugin 'shop' has no action 'fly'; known actions: buy, explode, when"),
+    ],
+)
 async def test_unknown_plugin_or_action_is_a_404_with_a_clear_body(path: str, fragment: str) -> None:
     async with client({"shop": Shop}, app={"api_key": "k"}) as http:
         response = await http.post(path, json={}, headers={"X-API-Key": "k"})
@@ -151,8 +154,11 @@ async def test_exception_in_an_action_is_a_500_in_the_error_shape_with_the_trace
     async with client({"shop": Shop}, app={"api_key": "k"}) as http:
         response = await http.post("/plugins/shop/actions/explode", json={}, headers={"X-API-Key": "k"})
     assert response.status_code == 500
-    assert response.json() == {"status": "error", "message": "action 'explode' of plugin 'shop' failed",
-                                "code": "internal_error"}
+    assert response.json() == {
+        "status": "error",
+        "message": "action 'explode' of plugin 'shop' failed",
+        "code": "internal_error",
+    }
     assert "secret internal detail" not in response.text
     assert "secret internal detail" in caplog.text and "Traceback" in caplog.text
 
@@ -180,7 +186,10 @@ async def test_failed_plugin_makes_readiness_503_with_its_error() -> None:
         ready = await http.get("/health/ready", headers={"Authorization": "Bearer k"})
         assert ready.status_code == 503
         assert ready.json()["plugins"]["broken"] == {
-            "status": "error", "state": "failed", "error": "on_load raised RuntimeError: cannot start"}
+            "status": "error",
+            "state": "failed",
+            "error": "on_load raised RuntimeError: cannot start",
+        }
         assert (await http.get("/plugins/shop/items/1")).status_code == 200
 
 

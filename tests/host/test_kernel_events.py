@@ -35,7 +35,8 @@ async def test_plugin_lifecycle_and_service_health_transitions_are_announced() -
     JOURNAL.clear()
     host = Xcore(
         config=config(services={"events": {"backend": "memory"}, "extensions": {"probe": {"type": "probe"}}}),
-        plugins={"probes": ProbeBackend(), "listener": Listener, "broken": Broken}, discover=False,
+        plugins={"probes": ProbeBackend(), "listener": Listener, "broken": Broken},
+        discover=False,
     )
     await host.boot()
     probe = host.get_service("ext.probe")

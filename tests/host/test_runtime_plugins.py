@@ -483,3 +483,37 @@ async def test_a_plugin_registered_at_runtime_never_answers_for_another() -> Non
         }  # alpha's caller is built now
         await host.runtime.enable("beta")  # a new object, registered after alpha's caller was built
         assert await alpha.hooks.call("xcore_health", ctx=alpha.context) == {"who": "alpha"}
+
+
+class SlowAction(TrustedBase):
+    release: asyncio.Event | None = None
+
+    @action()
+    async def wait(self, payload: dict[str, Any]) -> dict[str, Any]:
+        assert SlowAction.release is not None
+        await SlowAction.release.wait()
+        return ok(waited=True)
+
+
+async def test_a_disable_waits_for_an_http_action_call_in_flight() -> None:
+    SlowAction.release = asyncio.Event()
+    data = _config()
+    data["app"]["api_key"] = "action-key-123"
+    host = Xcore(config=data, plugins={"acting": SlowAction}, discover=False)
+    async with serving(host) as (_app, client):
+        headers = {"X-API-Key": "action-key-123"}
+        calling = asyncio.create_task(client.post("/plugins/acting/actions/wait", json={}, headers=headers))
+        while host.runtime.gate("acting").active == 0:
+            await asyncio.sleep(0.01)
+        disabling = asyncio.create_task(host.runtime.disable("acting"))
+        await asyncio.sleep(0.1)
+        assert not disabling.done()
+        refused = await client.post("/plugins/acting/actions/wait", json={}, headers=headers)
+        assert refused.status_code == 404 and "'acting' is being disabled" in refused.json()["message"]
+        SlowAction.release.set()
+        assert (await calling).json() == ok(waited=True)
+        assert (await disabling)["in_flight_left"] == 0
+        before = dict(host._lifecycle.gates)
+        for name in ("nope1", "nope2"):
+            await client.post(f"/plugins/{name}/actions/x", json={}, headers=headers)
+        assert host._lifecycle.gates == before  # unknown names add nothing

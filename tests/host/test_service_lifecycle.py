@@ -72,12 +72,21 @@ async def test_a_backend_is_told_of_plugins_and_of_the_host_through_its_methods(
     await host.boot()
     service = host.get_service("ext.watch")
     assert lifecycle_methods(service) == [
-        "plugin_loading", "plugin_loaded", "plugin_unloaded", "host_started", "host_stopping"]
+        "plugin_loading",
+        "plugin_loaded",
+        "plugin_unloaded",
+        "host_started",
+        "host_stopping",
+    ]
     assert service.inspect_only is False
     await host.shutdown()
     assert [line for line in Watcher.journal if "backend" not in line] == [
-        "loading listener", "on_load listener", "loaded listener", "host started",
-        "host stopping", "unloaded listener",
+        "loading listener",
+        "on_load listener",
+        "loaded listener",
+        "host started",
+        "host stopping",
+        "unloaded listener",
     ]
 
 
@@ -108,10 +117,14 @@ def test_no_service_is_probed_by_name_outside_the_protocols() -> None:
     probes = []
     for path, tree in _sources():
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id in ("getattr", "hasattr") and len(node.args) > 1
-                    and isinstance(node.args[1], ast.Constant)
-                    and node.args[1].value in ("plugin_unloaded", "plugin_loaded", "host_started", "host_stopping")):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "hasattr")
+                and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value in ("plugin_unloaded", "plugin_loaded", "host_started", "host_stopping")
+            ):
                 probes.append(f"{path.relative_to(XCORE)}:{node.lineno}")
     assert probes == []
 

@@ -60,9 +60,10 @@ class Scoped(Probe):
 class ProbeBackend:
     @hookimpl
     def xcore_register_service(self) -> list[ServiceType]:
-        return [ServiceType(kind=kind, name="probe", config=ProbeSettings, factory=Probe)
-                for kind in ("database", "cache", "scheduler", "extension", "events")] + [
-            ServiceType(kind="extension", name="scoped", config=ProbeSettings, factory=Scoped)]
+        return [
+            ServiceType(kind=kind, name="probe", config=ProbeSettings, factory=Probe)
+            for kind in ("database", "cache", "scheduler", "extension", "events")
+        ] + [ServiceType(kind="extension", name="scoped", config=ProbeSettings, factory=Scoped)]
 
 
 class Consumer(TrustedBase):
@@ -85,8 +86,11 @@ def clear_journal() -> None:
 
 
 async def boot(services: dict[str, Any], **sections: Any) -> Xcore:
-    host = Xcore(config=config(services=services, **sections),
-                 plugins={"probes": ProbeBackend(), "consumer": Consumer}, discover=False)
+    host = Xcore(
+        config=config(services=services, **sections),
+        plugins={"probes": ProbeBackend(), "consumer": Consumer},
+        discover=False,
+    )
     await host.boot()
     return host
 
@@ -119,10 +123,13 @@ async def test_unknown_service_name_is_a_key_error_listing_the_names() -> None:
 
 
 async def test_health_runs_concurrently_each_check_bounded_by_the_timeout() -> None:
-    services = {"extensions": {
-        "slow": {"type": "probe", "health_delay": 5}, "sick": {"type": "probe", "healthy": False},
-        "good": {"type": "probe"},
-    }}
+    services = {
+        "extensions": {
+            "slow": {"type": "probe", "health_delay": 5},
+            "sick": {"type": "probe", "healthy": False},
+            "good": {"type": "probe"},
+        }
+    }
     host = await boot(services, app={"health_timeout": 0.2})
     try:
         report = await host.health()
@@ -149,8 +156,12 @@ async def test_a_service_that_fails_to_start_leaves_the_host_up_unless_required(
 
 
 async def test_every_service_is_closed_even_when_one_close_raises(caplog: pytest.LogCaptureFixture) -> None:
-    host = await boot({"databases": {"a": {"type": "probe"}},
-                       "extensions": {"b": {"type": "probe", "fail_close": True}, "c": {"type": "probe"}}})
+    host = await boot(
+        {
+            "databases": {"a": {"type": "probe"}},
+            "extensions": {"b": {"type": "probe", "fail_close": True}, "c": {"type": "probe"}},
+        }
+    )
     await host.shutdown()
     assert Probe.journal[-3:] == ["close ext.c", "close ext.b", "close a"]
     assert "closing service 'ext.b' (services.extensions.b) failed" in caplog.text
@@ -184,9 +195,13 @@ async def test_a_backend_timeout_error_is_its_own_error_not_our_deadline_and_is_
 
 async def test_service_errors_in_health_reports_mask_the_configs_secret_values() -> None:
     sick = {"type": "probe", "healthy": False, "error_text": "token s3cr3t-token rejected"}
-    host = Xcore(config=config(services={"extensions": {"api": sick}},
-                               plugins={"settings": {"x": {"password": "s3cr3t-token"}}}),
-                 plugins={"probes": ProbeBackend()}, discover=False)
+    host = Xcore(
+        config=config(
+            services={"extensions": {"api": sick}}, plugins={"settings": {"x": {"password": "s3cr3t-token"}}}
+        ),
+        plugins={"probes": ProbeBackend()},
+        discover=False,
+    )
     await host.boot()
     try:
         assert (await host.health())["services"]["ext.api"]["error"] == "RuntimeError: token *** rejected"

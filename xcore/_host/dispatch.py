@@ -56,6 +56,8 @@ class ActionDispatcher:
             )
         if record is not None and record.state != "loaded":
             return PluginNotFoundError(f"plugin {plugin!r} is not loaded (state: {record.state})")
+        if record is not None and record.hooks is not None and "xcore_handle" in record.hooks:
+            return PluginNotFoundError(f"plugin {plugin!r} is being disabled or reloaded (docs/operations.md)")
         if record is not None:
             return PluginNotFoundError(f"plugin {plugin!r} has no actions (it does not implement handle)")
         known = sorted(self._handlers)

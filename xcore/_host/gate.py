@@ -42,11 +42,22 @@ class PluginGate:
             try:
                 await app(scope, receive, send)
             finally:
-                self.active -= 1
-                if not self.active and self._idle is not None:
-                    self._idle.set()
+                self.leave()
 
         return counted
+
+    def __enter__(self) -> PluginGate:
+        """Count one request into the plugin that is not one of its routes (the HTTP action endpoint)."""
+        self.active += 1
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.leave()
+
+    def leave(self) -> None:
+        self.active -= 1
+        if not self.active and self._idle is not None:
+            self._idle.set()
 
     async def drain(self, timeout: float) -> int:
         """Wait until no request runs inside the plugin, at most ``timeout`` seconds; the number left."""

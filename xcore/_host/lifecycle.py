@@ -119,9 +119,9 @@ class PluginLifecycle:
             log.error("plugin %r failed in get_router", record.name, exc_info=True)
             await self.unload(record)
             return
+        gate = self.gates.setdefault(record.name, PluginGate(record.name))
         if router is not None and self.app is not None:
             prefix = f"{self._config.app.plugin_prefix}/{record.name}"
-            gate = self.gates.setdefault(record.name, PluginGate(record.name))
             self.routes[record.name] = mounted = mount_plugin_router(self.app, router, prefix, record.name)
             for route in mounted:
                 if isinstance(route, Route | WebSocketRoute):  # include_router's lazy wrapper is not counted

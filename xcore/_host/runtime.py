@@ -39,6 +39,10 @@ from xcore.plugins import PluginRecord
 log = logging.getLogger("xcore")
 
 
+_UNKNOWN = PluginGate("")
+"""Counts calls naming no known plugin (they fail at once); nobody waits on it."""
+
+
 class PluginStateError(XcoreError):
     """A runtime change that cannot be made (a dependent plugin, an unknown name...); the message says why."""
 
@@ -140,6 +144,10 @@ class PluginRuntime:
             return await self._disable(record, reason, status)
         except PluginStateError as exc:
             return {**self._report(record, "disable", changed=False), "error": str(exc)}
+
+    def gate(self, plugin: str) -> PluginGate:
+        """The request gate of ``plugin``: ``with runtime.gate(name):`` counts a request a disable waits for."""
+        return self._lifecycle.gates.get(plugin) or _UNKNOWN  # a name from a URL never adds an entry
 
     def rows(self) -> list[dict[str, Any]]:
         """Every application plugin's report, with the requests running inside it now (``in_flight``)."""
