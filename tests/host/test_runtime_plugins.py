@@ -517,3 +517,19 @@ async def test_a_disable_waits_for_an_http_action_call_in_flight() -> None:
         for name in ("nope1", "nope2"):
             await client.post(f"/plugins/{name}/actions/x", json={}, headers=headers)
         assert host._lifecycle.gates == before  # unknown names add nothing
+
+
+async def test_reloading_a_plugins_directory_plugin_runs_its_edited_file(tmp_path: Any) -> None:
+    folder = tmp_path / "plugins" / "notes"
+    (folder / "src").mkdir(parents=True)
+    (folder / "plugin.yaml").write_text("name: notes\nversion: 1.0.0\n")
+    main = folder / "src" / "main.py"
+    main.write_text(PLUGIN_V.format(code="first"))
+    host = Xcore(config=_config(directory=str(tmp_path / "plugins")), discover=False)
+    async with serving(host) as (_app, client):
+        assert (await client.get("/plugins/notes/version")).json()["code"] == "first"
+        main.write_text(PLUGIN_V.format(code="second"))
+        (folder / "plugin.yaml").write_text("name: notes\nversion: 1.1.0\n")
+        report = await host.runtime.reload("notes")
+        assert (report["state"], report["previous_version"], report["version"]) == ("loaded", "1.0.0", "1.1.0")
+        assert (await client.get("/plugins/notes/version")).json() == {"code": "second", "count": 1}

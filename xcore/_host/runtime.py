@@ -81,17 +81,18 @@ class PluginRuntime:
         async with self._lock:
             record = self._plugin(name, allow_new=False)
             before = record.source.version
-            sandboxed = name in self._config.plugins.sandboxed
-            if record.source.group != "given" and not sandboxed:
+            # Modules to forget: an installed or local plugin's package. Not a sandboxed one (its next worker
+            # imports afresh), a given object, nor a plugins.directory one (its loader runs its file again).
+            purges = record.source.group not in ("given", "directory") and name not in self._config.plugins.sandboxed
+            if purges:
                 others = [(r.name, r.source.target) for r in self._registry.plugins("loaded") if r is not record]
-                package = top_package(record.source.target)
-                check_purge(package, name, others)
+                check_purge(top_package(record.source.target), name, others)
             left = 0
             if record.state == "loaded":
                 left = (await self._disable(record, "reloading", status=503))["in_flight_left"]
             elif record.handle is not None:
                 self._registry.unregister_at_runtime(record)
-            if record.source.group != "given" and not sandboxed:
+            if purges:
                 purge(top_package(record.source.target))
             source = self._registry.rescan(name) if record.source.group != "given" else None
             report = await self._enable(record, source)
