@@ -11,7 +11,10 @@ method here that checks the grant and runs the call on the real service:
 * storage: keys below the granted prefix only;
 * ``scheduler``: the plugin's own jobs (the scheduler's per-plugin view), each job running one of
   the plugin's own methods in the worker;
-* network: ``open(host, port)`` for a granted ``host:port`` (see :mod:`.egress`).
+* network: ``open(host, port)`` for a granted ``host:port`` (see :mod:`.egress`);
+* ``plugins``: ``call(plugin, action, payload)`` when ``<plugin>.<action>`` matches a granted
+  ``plugins: {call: [...]}`` pattern; the call then runs through the host's dispatcher, like a
+  trusted plugin's ``ctx.call``.
 
 Anything else is denied. A denial raises :class:`Denied`, which the worker turns back into
 ``PermissionError`` naming the permission to grant; the host logs an audit line and emits the
@@ -67,8 +70,10 @@ class Capabilities:
         announce: Callable[[str, dict[str, Any]], Awaitable[None]],
         scoped: Any = None,
         run_job: Callable[..., Awaitable[Any]] | None = None,
+        call_plugin: Callable[[str, str, dict[str, Any] | None], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         self.plugin = plugin
+        self._call_plugin = call_plugin
         self._scoped = scoped
         self._run_job = run_job
         self.grants = grants
@@ -88,6 +93,8 @@ class Capabilities:
                 return await self._events(method, args), b""
             if service == "network":
                 return self._network(method, args), b""
+            if service == "plugins":
+                return await self._plugins(method, args), b""
             kind, real = self._kind_of(service)
             if kind == "scheduler":
                 return self._scheduler(method, args, kwargs), b""
@@ -198,6 +205,24 @@ class Capabilities:
         if f"{host}:{port}" not in (self.grants.network or []):
             raise Denied(self.plugin, f"network: ['{host}:{port}']", f"connect {host}:{port}")
         return [host, port]
+
+    # ------------------------------------------------------------------ other plugins
+
+    async def _plugins(self, method: str, args: list[Any]) -> Any:
+        """``call(plugin, action, payload)``: allowed when ``<plugin>.<action>`` matches a granted pattern."""
+        if method != "call" or len(args) not in (2, 3):
+            raise Denied(self.plugin, "plugins (only call(plugin, action, payload))", f"plugins.{method}")
+        plugin, action = str(args[0]), str(args[1])
+        payload = args[2] if len(args) == 3 else None
+        target = f"{plugin}.{action}"
+        grant = self.grants.plugins
+        if grant is None or not any(compile_pattern(p).matches(target) for p in grant.call):
+            raise Denied(self.plugin, f"plugins: {{call: [{target!r}]}}", f"call {target}")
+        if payload is not None and not isinstance(payload, dict):
+            raise TypeError(f"the payload of a call to {target} must be a dict, got {type(payload).__name__}")
+        if self._call_plugin is None:
+            raise KeyError("plugin calls are not available in this host")
+        return await self._call_plugin(plugin, action, payload)
 
     # ------------------------------------------------------------------ databases
 

@@ -94,6 +94,7 @@ class SandboxedPlugin:
             self._announce,
             scoped=ctx.services,
             run_job=self.run_sandboxed_job,
+            call_plugin=ctx.call,
         )
         self._spawn = Spawn(
             name=self.name,

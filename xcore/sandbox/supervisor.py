@@ -392,8 +392,13 @@ class WorkerProcess:
 
 
 def _error_type(exc: BaseException) -> str:
-    if isinstance(exc, PermissionError):
-        return "PermissionError"
+    """The name the worker raises ``exc`` as: its nearest built-in class the worker knows (an
+    ``XcoreError`` such as ``PluginNotFoundError`` arrives as ``LookupError``), else its own name."""
+    from xcore.sandbox.remote import ERRORS
+
+    for kind in type(exc).__mro__:
+        if kind.__name__ in ERRORS and kind is ERRORS[kind.__name__]:
+            return kind.__name__
     return type(exc).__name__
 
 

@@ -151,10 +151,11 @@ class Worker:
         logger = logging.getLogger(f"xcore.plugin.{self.name}")
 
         async def call(plugin: str, action: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-            raise PermissionError(
-                f"sandboxed plugin {self.name!r} lacks permission to call plugin {plugin!r}: "
-                "plugin-to-plugin calls are not granted to sandboxed plugins"
+            """``ctx.call`` in a sandbox: the host runs it if ``plugins: {call: [...]}`` grants it."""
+            result, _ = await self.request(
+                {"op": "service", "service": "plugins", "method": "call", "args": [plugin, action, payload]}, b""
             )
+            return dict(result) if isinstance(result, dict) else {"result": result}
 
         self.ctx = PluginContext(
             name=self.name,
