@@ -23,6 +23,7 @@ kernel event :data:`SANDBOX_DENIED`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,13 @@ from typing import Any
 from xcore.errors import XcoreError
 from xcore.events.patterns import check_name, compile_pattern
 from xcore.sandbox.settings import Grants
+from xcore.sandbox.transactions import (
+    CONNECTION_METHODS,
+    AsyncSessionTx,
+    ConnectionTx,
+    SyncSessionTx,
+    Transactions,
+)
 
 audit = logging.getLogger("xcore.sandbox.audit")
 
@@ -42,7 +50,7 @@ SANDBOX_WORKER_FAILED = "xcore.sandbox.worker_failed"
 CACHE_METHODS = frozenset(
     {"get", "set", "delete", "exists", "incr", "decr", "ttl", "get_many", "set_many", "delete_pattern", "clear"}
 )
-DB_METHODS = frozenset({"fetch", "fetchrow", "fetchval", "execute"})
+DB_METHODS = frozenset({*CONNECTION_METHODS, "begin", "run", "commit", "rollback"})
 STORAGE_METHODS = frozenset({"upload", "download", "delete", "exists", "list"})
 SCHEDULER_METHODS = frozenset({"add_job", "get_jobs", "get_job", "remove_job", "pause_job", "resume_job"})
 
@@ -71,8 +79,10 @@ class Capabilities:
         scoped: Any = None,
         run_job: Callable[..., Awaitable[Any]] | None = None,
         call_plugin: Callable[[str, str, dict[str, Any] | None], Awaitable[dict[str, Any]]] | None = None,
+        transactions: Transactions | None = None,
     ) -> None:
         self.plugin = plugin
+        self._transactions = transactions or Transactions(plugin, 4, 30.0)
         self._call_plugin = call_plugin
         self._scoped = scoped
         self._run_job = run_job
@@ -83,8 +93,9 @@ class Capabilities:
         self._namespace = f"sandbox.{plugin}:"
 
     async def invoke(
-        self, service: str, method: str, args: list[Any], kwargs: dict[str, Any], blob: bytes
+        self, service: str, method: str, args: list[Any], kwargs: dict[str, Any], blob: bytes, owner: object = None
     ) -> tuple[Any, bytes]:
+        """Run one service call of the worker ``owner`` (transactions are bound to it) if granted."""
         call = f"{service}.{method}"
         try:
             if service == "cache":
@@ -99,7 +110,7 @@ class Capabilities:
             if kind == "scheduler":
                 return self._scheduler(method, args, kwargs), b""
             if kind == "database":
-                return await self._database(real, method, args), b""
+                return await self._database(owner, real, method, args, kwargs), b""
             if kind == "extension" and self.grants.storage is not None and real == f"ext.{self.grants.storage.name}":
                 return await self._storage(real, method, args, blob)
             raise Denied(self.plugin, f"service {service!r} (not grantable to sandboxed plugins)", call)
@@ -226,33 +237,35 @@ class Capabilities:
 
     # ------------------------------------------------------------------ databases
 
-    async def _database(self, name: str, method: str, args: list[Any]) -> Any:
+    async def _database(self, owner: object, name: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         grant = self.grants.db.get(name)
         if grant is None:
             raise Denied(self.plugin, f"db: {{name: {name}, mode: read}}", f"db.{method}")
         if method not in DB_METHODS:
             raise Denied(self.plugin, f"db (method {method!r} is not offered to sandboxed plugins)", f"db.{method}")
         db = self._services.get(name)
-        connection = getattr(db, "connection", None)
-        if connection is None:
-            raise Denied(
-                self.plugin,
-                f"db: {{name: {name}}} of type sqlasync (this database's type cannot be proxied)",
-                f"db.{method}",
-            )
-        query, params = str(args[0]), args[1:]
-        async with connection() as conn:
-            if grant.mode == "write":
-                return _rows(await getattr(conn, method)(query, *params))
-            sqlite = getattr(db, "backend", None) == "sqlite"
-            if sqlite:
-                await conn.execute("PRAGMA query_only = ON")
-            try:
-                async with conn.transaction(readonly=True):
-                    return _rows(await getattr(conn, method)(query, *params))
-            finally:
-                if sqlite:
-                    await conn.execute("PRAGMA query_only = OFF")
+        readonly = grant.mode == "read"
+        if method == "begin":
+            return await self._transactions.begin(owner, _open_tx(db, name, str(args[0]) if args else "", readonly))
+        if "tx" in kwargs:
+            if method in ("commit", "rollback"):
+                return await self._transactions.finish(owner, kwargs["tx"], commit=method == "commit")
+            return await self._transactions.run(owner, kwargs["tx"], method, args)
+        if method not in CONNECTION_METHODS or not args:
+            raise TypeError(f"db.{method} outside a transaction: use {', '.join(sorted(CONNECTION_METHODS))}(query)")
+        # One statement, its own transaction (read-only in the database for mode: read).
+        tx = _open_tx(db, name, "connection", readonly)
+        await tx.start()
+        committed = False
+        try:
+            result = await tx.run(method, args)
+            await tx.finish(commit=True)
+            committed = True
+            return result
+        finally:
+            if not committed:
+                with contextlib.suppress(Exception):
+                    await tx.finish(commit=False)
 
     # ------------------------------------------------------------------ storage
 
@@ -284,10 +297,42 @@ def _job(job: Any) -> dict[str, Any]:
     }
 
 
-def _rows(value: Any) -> Any:
-    """Database results as JSON-able values (records become dicts)."""
-    if isinstance(value, list):
-        return [_rows(v) for v in value]
-    if hasattr(value, "keys") and hasattr(value, "__getitem__") and not isinstance(value, dict | str):
-        return {k: value[k] for k in value.keys()}  # noqa: SIM118 - records are not dicts
-    return value
+def _open_tx(db: Any, name: str, style: str, readonly: bool) -> ConnectionTx | AsyncSessionTx | SyncSessionTx:
+    """The transaction shape for ``style`` on ``db``; ``Denied`` for a database type not proxied."""
+    from xcore.builtin_services.sql.service import SqlDatabase
+    from xcore.builtin_services.sqlasync.service import AsyncSqlDatabase
+
+    if isinstance(db, AsyncSqlDatabase) and style == "connection":
+        return ConnectionTx(db, readonly)
+    if isinstance(db, AsyncSqlDatabase) and style == "session":
+        return AsyncSessionTx(db.engine, readonly)
+    if isinstance(db, SqlDatabase) and style == "session":
+        return SyncSessionTx(db.engine, readonly)
+    if style not in ("connection", "session"):
+        raise TypeError(f"begin({style!r}): the style is 'connection' or 'session'")
+    raise PermissionError(
+        f"database {name!r} ({type(db).__name__}) offers no {style} to sandboxed plugins; "
+        "sqlasync offers connection() and session(), sql offers session()"
+    )
+
+
+def database_kinds(container: Any, names: list[str]) -> dict[str, str]:
+    """Which of ``names`` are databases a sandbox can use, and their type (``sql`` or ``sqlasync``):
+    the worker builds the matching stand-in (synchronous sessions for ``sql``)."""
+    from xcore.builtin_services.sql.service import SqlDatabase
+    from xcore.builtin_services.sqlasync.service import AsyncSqlDatabase
+
+    kinds: dict[str, str] = {}
+    for name in names:
+        try:
+            entry = container.entry(name)
+        except KeyError:
+            continue
+        if str(entry.spec.kind) != "database":
+            continue
+        service = entry.service
+        if isinstance(service, SqlDatabase):
+            kinds[name] = "sql"
+        elif isinstance(service, AsyncSqlDatabase):
+            kinds[name] = "sqlasync"
+    return kinds

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import struct
 from typing import Any
 
@@ -42,6 +43,23 @@ def encode(header: dict[str, Any], blob: bytes = b"") -> bytes:
     return _PREFIX.pack(total, len(data)) + data + blob
 
 
+def _lengths(prefix: bytes) -> tuple[int, int]:
+    total, head = _PREFIX.unpack(prefix)
+    if total > MAX_FRAME or head > total or head == 0:
+        raise ProtocolError(f"bad frame lengths (total {total}, header {head}, limit {MAX_FRAME})")
+    return total, head
+
+
+def _decode(body: bytes, head: int) -> tuple[dict[str, Any], bytes]:
+    try:
+        header = json.loads(body[:head])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"frame header is not JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("frame header is not a JSON object")
+    return header, body[head:]
+
+
 async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, Any], bytes] | None:
     """The next frame, or ``None`` at a clean end of stream; ``ProtocolError`` for anything malformed."""
     try:
@@ -50,17 +68,26 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, Any], byte
         if not exc.partial:
             return None
         raise ProtocolError("connection closed inside a frame prefix") from None
-    total, head = _PREFIX.unpack(prefix)
-    if total > MAX_FRAME or head > total or head == 0:
-        raise ProtocolError(f"bad frame lengths (total {total}, header {head}, limit {MAX_FRAME})")
+    total, head = _lengths(prefix)
     try:
         body = await reader.readexactly(total)
     except asyncio.IncompleteReadError:
         raise ProtocolError("connection closed inside a frame") from None
-    try:
-        header = json.loads(body[:head])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"frame header is not JSON: {exc}") from None
-    if not isinstance(header, dict):
-        raise ProtocolError("frame header is not a JSON object")
-    return header, body[head:]
+    return _decode(body, head)
+
+
+def read_frame_blocking(sock: socket.socket) -> tuple[dict[str, Any], bytes]:
+    """The next frame from a blocking socket (the worker's synchronous channel); ``ProtocolError``
+    at end of stream or for anything malformed, ``TimeoutError`` past the socket's timeout."""
+
+    def exact(size: int) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            part = sock.recv(size - len(data))
+            if not part:
+                raise ProtocolError("connection closed")
+            data += part
+        return bytes(data)
+
+    total, head = _lengths(exact(_PREFIX.size))
+    return _decode(exact(total), head)

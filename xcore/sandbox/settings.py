@@ -171,6 +171,10 @@ class Limits(_Strict):
     open_files: int = Field(default=64, ge=16)
     timeout: float = Field(default=10.0, gt=0)
     processes: int = Field(default=16, ge=1)
+    transactions: int = Field(default=4, ge=1, le=64)
+    """Database transactions the plugin may hold open at once (each holds a pooled connection)."""
+    transaction_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """How long one transaction may stay open; past it, the host rolls it back."""
 
 
 class SandboxOptions(_Strict):

@@ -44,7 +44,8 @@ CRASH_WINDOW = 60.0
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 
-Handler = Callable[[dict[str, Any], bytes], Awaitable[tuple[Any, bytes]]]
+Handler = Callable[[dict[str, Any], bytes, "WorkerProcess"], Awaitable[tuple[Any, bytes]]]
+"""Runs one service call of a worker (header, blob, the worker asking) and gives its answer."""
 
 
 class WorkerError(XcoreError, RuntimeError):
@@ -89,6 +90,7 @@ class WorkerProcess:
         self.hello: dict[str, Any] = {}
         self.stray_answers = 0
         self._writer: asyncio.StreamWriter | None = None
+        self._sync_writer: asyncio.StreamWriter | None = None
         self._waiting: dict[int, asyncio.Future[tuple[dict[str, Any], bytes]] | _Stream] = {}
         self._reader_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -110,10 +112,13 @@ class WorkerProcess:
     async def start(self) -> dict[str, Any]:
         """Spawn, send the bootstrap, wait for the hello; ``WorkerError`` if it does not come."""
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # The second channel carries the worker's synchronous service calls (the ``sql`` service's
+        # sessions), made while its event loop is blocked; one call at a time, in order.
+        sync_parent, sync_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         err_read, err_write = os.pipe()
         try:
             if self.zygote is not None:
-                self.process = await self.zygote.spawn(child, err_write, self.spawn.data_dir)
+                self.process = await self.zygote.spawn(child, sync_child, err_write, self.spawn.data_dir)
             else:  # no pidfd on this platform: a fresh interpreter per worker
                 self.process = await asyncio.create_subprocess_exec(
                     sys.executable,
@@ -121,7 +126,8 @@ class WorkerProcess:
                     "-m",
                     "xcore.sandbox.worker",
                     str(child.fileno()),
-                    pass_fds=(child.fileno(),),
+                    str(sync_child.fileno()),
+                    pass_fds=(child.fileno(), sync_child.fileno()),
                     env={},
                     cwd=self.spawn.data_dir,
                     stdin=asyncio.subprocess.DEVNULL,
@@ -131,11 +137,15 @@ class WorkerProcess:
                 )
         except BaseException:
             os.close(err_read)
+            sync_parent.close()
             raise
         finally:
             child.close()
+            sync_child.close()
             os.close(err_write)
         reader, self._writer = await asyncio.open_connection(sock=parent, limit=2**16)
+        sync_reader, self._sync_writer = await asyncio.open_connection(sock=sync_parent, limit=2**16)
+        self._track(self._read_sync(sync_reader))
         self._hello = asyncio.get_running_loop().create_future()
         self._reader_task = asyncio.create_task(self._read(reader), name=f"xcore-sandbox-{self.spawn.name}")
         self._track(self._watch())
@@ -257,9 +267,31 @@ class WorkerProcess:
             log.warning("sandboxed plugin %r sent an unknown frame (op %r); ignored", self.spawn.name, op)
 
     async def _serve(self, header: dict[str, Any], blob: bytes) -> None:
+        frame = await self._service_answer(header, blob)
+        if self._writer is not None and self._dead is None:
+            self._writer.write(frame)
+
+    async def _read_sync(self, reader: asyncio.StreamReader) -> None:
+        """The synchronous channel: one service call at a time, answered in order."""
+        try:
+            while (frame := await read_frame(reader)) is not None:
+                header, blob = frame
+                if header.get("op") != "service" or not isinstance(header.get("id"), int):
+                    raise ProtocolError(f"unexpected frame on the synchronous channel (op {header.get('op')!r})")
+                self._serving += 1
+                answer = await self._service_answer(header, blob)
+                if self._sync_writer is not None and self._dead is None:
+                    self._sync_writer.write(answer)
+        except ProtocolError as exc:
+            self._die(f"protocol violation: {exc}")
+        except (ConnectionError, OSError) as exc:
+            self._die(f"connection lost: {exc}")
+
+    async def _service_answer(self, header: dict[str, Any], blob: bytes) -> bytes:
+        """Run one service call (counted in ``_serving`` by the caller); its answer frame."""
         ident = header["id"]
         try:
-            result, data = await self.on_request(header, blob)
+            result, data = await self.on_request(header, blob, self)
             if header.get("service") == "network":  # granted by the capability check: connect now
                 result = await self.egress.open(str(result[0]), int(result[1]))
             answer: dict[str, Any] = {"re": ident, "ok": result}
@@ -267,11 +299,10 @@ class WorkerProcess:
             answer, data = {"re": ident, "error": {"type": _error_type(exc), "message": str(exc)}}, b""
         finally:
             self._serving -= 1
-        if self._writer is not None and self._dead is None:
-            try:
-                self._writer.write(encode(answer, data))
-            except Exception as exc:
-                self._writer.write(encode({"re": ident, "error": {"type": "ValueError", "message": str(exc)}}))
+        try:
+            return encode(answer, data)
+        except Exception as exc:
+            return encode({"re": ident, "error": {"type": "ValueError", "message": str(exc)}})
 
     def _die(self, reason: str) -> None:
         if self._dead is not None:
@@ -373,8 +404,9 @@ class WorkerProcess:
         if self.process is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.process.wait(), 5)
-        if self._writer is not None:
-            self._writer.close()
+        for writer in (self._writer, self._sync_writer):
+            if writer is not None:
+                writer.close()
         for task in [self._reader_task, *self._tasks]:
             if task is not None and task is not asyncio.current_task():
                 task.cancel()

@@ -18,6 +18,7 @@ import os
 import resource
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from xcore import hookspecs
 from xcore.events.marks import subscribe_marked
 from xcore.sandbox import confine
 from xcore.sandbox.egress import PROXY_PORT, EgressProxy
-from xcore.sandbox.framing import CHUNK, ProtocolError, encode, read_frame
+from xcore.sandbox.framing import CHUNK, ProtocolError, encode, read_frame, read_frame_blocking
 from xcore.sandbox.remote import RemoteEvents, RemoteServices, raise_remote
 from xcore.sdk.context import PluginContext, PluginHandle
 
@@ -86,9 +87,17 @@ class Worker:
     """Serves one plugin over one connection."""
 
     def __init__(
-        self, boot: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter, walls: confine.Walls
+        self,
+        boot: dict[str, Any],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        walls: confine.Walls,
+        sync_sock: socket.socket | None = None,
     ) -> None:
         self.boot = boot
+        self.sync_sock = sync_sock
+        self._sync_lock = threading.Lock()
+        self._sync_id = 0
         self.reader = reader
         self.writer = writer
         self.walls = walls
@@ -128,6 +137,34 @@ class Worker:
             raise_remote(answer["error"])
         return answer.get("ok"), data
 
+    def request_sync(self, header: dict[str, Any], blob: bytes) -> tuple[Any, bytes]:
+        """A synchronous service call (the ``sql`` service): blocks the calling thread, the event
+        loop's included, until the host answers on the synchronous channel; one call at a time.
+
+        After a timeout the channel's framing can no longer be trusted: it is closed, and every
+        later synchronous call fails at once (asynchronous calls still work).
+        """
+        with self._sync_lock:
+            sock = self.sync_sock
+            if sock is None:
+                raise TimeoutError("the synchronous service channel is closed (an earlier call timed out)")
+            self._sync_id += 1
+            ident = self._sync_id
+            try:
+                sock.settimeout(self.timeout)
+                sock.sendall(encode({**header, "id": ident}, blob))
+                while True:
+                    answer, data = read_frame_blocking(sock)
+                    if answer.get("re") == ident:
+                        break
+            except (TimeoutError, OSError, ProtocolError) as exc:
+                self.sync_sock = None
+                sock.close()
+                raise TimeoutError(f"synchronous service call failed: {exc or 'timed out'}") from None
+        if "error" in answer:
+            raise_remote(answer["error"])
+        return answer.get("ok"), data
+
     # ------------------------------------------------------------------ loading
 
     async def load(self) -> dict[str, Any]:
@@ -146,7 +183,13 @@ class Worker:
         pm.add_hookspecs(hookspecs)
         pm.register(obj, name=self.name)
         self.hooks = PluginHooks.index(pm).get(self.name, PluginHooks())
-        services = RemoteServices(list(self.boot.get("services", [])), self.request, self.events)
+        services = RemoteServices(
+            list(self.boot.get("services", [])),
+            self.request,
+            self.events,
+            databases=self.boot.get("databases") or {},
+            sync_request=self.request_sync,
+        )
         handle = PluginHandle(self.name, obj)
         logger = logging.getLogger(f"xcore.plugin.{self.name}")
 
@@ -386,9 +429,11 @@ class _FrameLogHandler(logging.Handler):
             self.handleError(record)
 
 
-async def _main(sock: socket.socket, boot: dict[str, Any], walls: confine.Walls) -> None:
+async def _main(
+    sock: socket.socket, boot: dict[str, Any], walls: confine.Walls, sync_sock: socket.socket | None
+) -> None:
     reader, writer = await asyncio.open_connection(sock=sock)
-    worker = Worker(boot, reader, writer, walls)
+    worker = Worker(boot, reader, writer, walls, sync_sock)
     root = logging.getLogger()
     root.handlers[:] = [_FrameLogHandler(worker.send)]
     root.setLevel(logging.INFO)
@@ -410,9 +455,11 @@ async def _main(sock: socket.socket, boot: dict[str, Any], walls: confine.Walls)
         raise SystemExit(5) from None
 
 
-def run(fd: int) -> None:
-    """Serve one plugin on the protocol socket ``fd`` (forked by the zygote, or run by :func:`main`)."""
+def run(fd: int, sync_fd: int | None = None) -> None:
+    """Serve one plugin on the protocol socket ``fd`` and the synchronous channel ``sync_fd``
+    (forked by the zygote, or run by :func:`main`)."""
     sock = socket.socket(fileno=fd)
+    sync_sock = socket.socket(fileno=sync_fd) if sync_fd is not None else None
     boot = _read_bootstrap(sock)
     # Imported before the walls go up: the plugin's usual imports cost no filesystem grant.
     import fastapi  # noqa: F401
@@ -447,11 +494,11 @@ def run(fd: int) -> None:
         proxy = f"http://127.0.0.1:{walls.egress_port}"
         for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
             os.environ[variable] = proxy
-    asyncio.run(_main(sock, boot, walls))
+    asyncio.run(_main(sock, boot, walls, sync_sock))
 
 
 def main() -> None:
-    run(int(sys.argv[1]))
+    run(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)
 
 
 if __name__ == "__main__":
