@@ -82,7 +82,7 @@ class Capabilities:
         transactions: Transactions | None = None,
     ) -> None:
         self.plugin = plugin
-        self._transactions = transactions or Transactions(plugin, 4, 30.0)
+        self._transactions = transactions if transactions is not None else Transactions(plugin, 4, 30.0)
         self._call_plugin = call_plugin
         self._scoped = scoped
         self._run_job = run_job

@@ -261,6 +261,7 @@ class SandboxedPlugin:
         worker, self.worker = self.worker, None
         if worker is not None:
             await worker.stop(self._spawn.timeout if self._spawn else 5.0)
+            await self._transactions.drop(worker, "worker restarted")
         await self._start()
 
     async def wait_running(self, timeout: float = 10.0) -> None:

@@ -117,6 +117,7 @@ class AsyncSessionTx:
         try:
             if self._readonly and self._sqlite:
                 await self._conn.exec_driver_sql("PRAGMA query_only = ON")
+                await self._conn.commit()  # the PRAGMA began SQLAlchemy's transaction: end it
             await self._conn.begin()
             if self._readonly and not self._sqlite:
                 await self._conn.exec_driver_sql("SET TRANSACTION READ ONLY")
