@@ -15,8 +15,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import socket
+import struct
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,7 +25,7 @@ from typing import Any
 
 from xcore.errors import XcoreError
 from xcore.sandbox.egress import EgressRelay
-from xcore.sandbox.framing import ProtocolError, encode, read_frame
+from xcore.sandbox.framing import ProtocolError, encode, open_frames, read_frame
 from xcore.sandbox.zygote import ForkedWorker, Zygote
 
 log = logging.getLogger("xcore.sandbox")
@@ -43,6 +43,9 @@ MAX_STREAM_FRAMES = 64
 CRASH_WINDOW = 60.0
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
+
+_ID_MASK = 2**53 - 1
+"""Request ids stay exact in JSON numbers everywhere."""
 
 Handler = Callable[[dict[str, Any], bytes, "WorkerProcess"], Awaitable[tuple[Any, bytes]]]
 """Runs one service call of a worker (header, blob, the worker asking) and gives its answer."""
@@ -92,7 +95,6 @@ class WorkerProcess:
         self._writer: asyncio.StreamWriter | None = None
         self._sync_writer: asyncio.StreamWriter | None = None
         self._waiting: dict[int, asyncio.Future[tuple[dict[str, Any], bytes]] | _Stream] = {}
-        self._reader_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._dead: str | None = None
         self._hello: asyncio.Future[dict[str, Any]] | None = None
@@ -100,6 +102,8 @@ class WorkerProcess:
         self._serving = 0
         self._deadlines: dict[int, tuple[float, str]] = {}
         self._log_budget = LogBudget(spawn.name)
+        self._ids: list[int] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def pid(self) -> int | None:
@@ -143,11 +147,11 @@ class WorkerProcess:
             child.close()
             sync_child.close()
             os.close(err_write)
-        reader, self._writer = await asyncio.open_connection(sock=parent, limit=2**16)
+        self._loop = asyncio.get_running_loop()
+        self._hello = self._loop.create_future()
+        self._writer = await open_frames(parent, self._dispatch, self._closed)
         sync_reader, self._sync_writer = await asyncio.open_connection(sock=sync_parent, limit=2**16)
         self._track(self._read_sync(sync_reader))
-        self._hello = asyncio.get_running_loop().create_future()
-        self._reader_task = asyncio.create_task(self._read(reader), name=f"xcore-sandbox-{self.spawn.name}")
         self._track(self._watch())
         stderr = asyncio.StreamReader()
         await asyncio.get_running_loop().connect_read_pipe(
@@ -188,19 +192,8 @@ class WorkerProcess:
                     "sandboxed plugin %r stderr: %s", self.spawn.name, chunk.decode("utf-8", "replace").rstrip()
                 )
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        reason = "worker closed its connection"
-        try:
-            while True:
-                frame = await read_frame(reader)
-                if frame is None:
-                    break
-                self._dispatch(*frame)
-        except ProtocolError as exc:
-            reason = f"protocol violation: {exc}"
-        except (ConnectionError, OSError) as exc:
-            reason = f"connection lost: {exc}"
-        self._die(reason)
+    def _closed(self, reason: str) -> None:
+        self._die("worker closed its connection" if reason == "peer closed the connection" else reason)
 
     def _dispatch(self, header: dict[str, Any], blob: bytes) -> None:
         if "re" in header:
@@ -324,18 +317,23 @@ class WorkerProcess:
         self.on_exit(self, reason)
 
     def _new_id(self) -> int:
-        """A random id: a worker cannot answer a request before it has been sent the request's id."""
+        """A random id: a worker cannot answer a request before it has been sent the request's id.
+
+        Drawn from the kernel's generator 256 ids at a time (one system call, not one per call)."""
         while True:
-            ident = secrets.randbits(53)  # exact in JSON numbers everywhere
+            if not self._ids:
+                pool = os.urandom(8 * 256)
+                self._ids = [n & _ID_MASK for n in struct.unpack("!256Q", pool)]
+            ident = self._ids.pop()
             if ident not in self._waiting:
                 return ident
 
     async def request(self, header: dict[str, Any], blob: bytes = b"", timeout: float | None = None) -> Any:
         """Send a request and wait for its answer; the worker's error is raised as ``WorkerError``."""
-        if self._dead is not None or self._writer is None:
+        loop = self._loop  # kept: get_running_loop() is a getpid() system call on Python 3.11
+        if self._dead is not None or self._writer is None or loop is None:
             raise WorkerError(f"sandboxed plugin {self.spawn.name!r}: worker is not running ({self._dead})")
         ident = self._new_id()
-        loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[dict[str, Any], bytes]] = loop.create_future()
         self._waiting[ident] = future
         limit = (self.spawn.timeout if timeout is None else timeout) + GRACE
@@ -407,8 +405,8 @@ class WorkerProcess:
         for writer in (self._writer, self._sync_writer):
             if writer is not None:
                 writer.close()
-        for task in [self._reader_task, *self._tasks]:
-            if task is not None and task is not asyncio.current_task():
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
                 task.cancel()
 
     async def stop(self, timeout: float) -> None:
