@@ -71,6 +71,7 @@ class ConnectionTx:
         self._scope: Any = None
         self._conn: Any = None
         self._tx: Any = None
+        self._finished = False
 
     async def start(self) -> None:
         self._scope = self._db.connection()
@@ -81,6 +82,7 @@ class ConnectionTx:
             self._tx = self._conn.transaction(readonly=self._readonly)
             await self._tx.start()
         except BaseException:
+            self._finished = True  # released here: a later finish() must not release again
             await self._release()
             raise
 
@@ -90,6 +92,9 @@ class ConnectionTx:
         return rows(await getattr(self._conn, method)(str(args[0]), *args[1:]))
 
     async def finish(self, commit: bool) -> None:
+        if self._finished:  # once: the connection goes back to the pool exactly once
+            return
+        self._finished = True
         try:
             await (self._tx.commit() if commit else self._tx.rollback())
         finally:
@@ -111,6 +116,7 @@ class AsyncSessionTx:
         self._readonly = readonly
         self._sqlite = engine.dialect.name == "sqlite"
         self._conn: Any = None
+        self._finished = False
 
     async def start(self) -> None:
         self._conn = await self._engine.connect()
@@ -122,6 +128,7 @@ class AsyncSessionTx:
             if self._readonly and not self._sqlite:
                 await self._conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         except BaseException:
+            self._finished = True  # released here: a later finish() must not release again
             await self._release()
             raise
 
@@ -132,6 +139,9 @@ class AsyncSessionTx:
         return _result(await self._conn.execute(cached_text(str(args[0])), params))
 
     async def finish(self, commit: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
         try:
             await (self._conn.commit() if commit else self._conn.rollback())
         finally:
@@ -156,6 +166,7 @@ class SyncSessionTx:
         self._readonly = readonly
         self._sqlite = engine.dialect.name == "sqlite"
         self._conn: Any = None
+        self._finished = False
 
     def _start(self) -> None:
         self._conn = self._engine.connect()
@@ -167,6 +178,7 @@ class SyncSessionTx:
             if self._readonly and not self._sqlite:
                 self._conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         except BaseException:
+            self._finished = True
             self._release()
             raise
 
@@ -192,6 +204,9 @@ class SyncSessionTx:
             self._release()
 
     async def finish(self, commit: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
         await asyncio.to_thread(self._finish, commit)
 
     def _release(self) -> None:
@@ -236,12 +251,16 @@ class Transactions:
             )
         ident = secrets.randbits(53)
         loop = asyncio.get_running_loop()
-        self._open[ident] = _Entry(tx, owner, loop.time() + self.lifetime)  # reserved before the await
-        try:
-            await tx.start()
-        except BaseException:
-            del self._open[ident]
-            raise
+        entry = self._open[ident] = _Entry(tx, owner, loop.time() + self.lifetime)  # reserved before the await
+        async with entry.lock:  # a drop meanwhile (the worker died) waits for the start, then rolls back
+            try:
+                await tx.start()
+            except BaseException:
+                self._open.pop(ident, None)
+                raise
+            if ident not in self._open:  # dropped while starting, and the drop stopped waiting
+                await tx.finish(False)
+                raise LookupError(f"the worker of {self.plugin!r} stopped while its transaction began")
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = loop.create_task(self._sweep(), name=f"xcore-sandbox-tx-{self.plugin}")
         return ident
