@@ -204,3 +204,30 @@ async def test_a_transaction_is_bound_to_the_worker_that_began_it(writer: Xcore)
         await sandbox._transactions.run(sandbox.worker, ident, "execute", ["SELECT 1"])
     with pytest.raises(LookupError, match="no open transaction"):
         await sandbox._transactions.run(old, ident, "execute", ["SELECT 1"])
+
+
+async def test_a_worker_dropped_while_its_transaction_begins_leaves_nothing_open(tmp_path: Path) -> None:
+    """SQLite: the second writer's BEGIN waits for the first; its worker dies meanwhile."""
+    from xcore.sandbox.transactions import ConnectionTx, Transactions
+
+    host = await booted(tmp_path, f"sqlite:///{tmp_path}/ledger.db", "write")
+    try:
+        db = host.get_service("adb")
+        table = Transactions("ledger", 4, 30.0)
+        first, second = object(), object()
+        held = await table.begin(first, ConnectionTx(db, readonly=False))
+        await table.run(first, held, "execute", ["INSERT INTO ledger VALUES (2)"])
+        beginning = asyncio.ensure_future(table.begin(second, ConnectionTx(db, readonly=False)))
+        await asyncio.sleep(0.3)  # waiting for the first writer's lock
+        dropping = asyncio.ensure_future(table.drop(second, "worker died"))
+        await asyncio.sleep(0.1)
+        await table.finish(first, held, commit=True)
+        with pytest.raises(LookupError, match="stopped while its transaction began"):
+            await beginning
+        await dropping
+        assert len(table) == 0
+        async with db.connection() as conn, asyncio.timeout(3):  # no write lock left behind
+            await conn.execute("INSERT INTO ledger VALUES (3)")
+        assert await values(host) == [1, 2, 3]
+    finally:
+        await host.shutdown()
