@@ -3,9 +3,11 @@
 A sandboxed plugin reaches services only through :meth:`Capabilities.invoke`. Each kind has one
 method here that checks the grant and runs the call on the real service:
 
-* databases (``sqlasync`` type): ``fetch``/``fetchrow``/``fetchval``/``execute``; ``mode: read``
-  runs in a read-only transaction (PostgreSQL ``SET TRANSACTION READ ONLY``, SQLite
-  ``PRAGMA query_only``), so a write is refused by the database itself;
+* databases (``sqlasync`` and ``sql`` types): single statements (``fetch``/``fetchrow``/
+  ``fetchval``/``execute``), and ``begin``/``run``/``commit``/``rollback`` of transactions the host
+  holds for the calling worker (:mod:`.transactions`); ``mode: read`` runs every one read-only in the
+  database (PostgreSQL ``SET TRANSACTION READ ONLY``, SQLite ``PRAGMA query_only``), so a write is
+  refused by the database itself;
 * ``cache``: every key is put under the plugin's own namespace ``sandbox.<plugin>:``;
 * ``events``: emit and subscribe only names matching the granted patterns;
 * storage: keys below the granted prefix only;
