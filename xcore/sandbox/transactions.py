@@ -61,7 +61,28 @@ def _result(result: Any) -> dict[str, Any]:
     return {"keys": [], "rows": None, "rowcount": result.rowcount}
 
 
-class ConnectionTx:
+class _AsyncTx:
+    """Ends a transaction once: the connection goes back to its pool exactly once, whoever calls."""
+
+    _finished = False
+
+    async def finish(self, commit: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            await self._end(commit)
+        finally:
+            await self._release()
+
+    async def _end(self, commit: bool) -> None:
+        raise NotImplementedError
+
+    async def _release(self) -> None:
+        raise NotImplementedError
+
+
+class ConnectionTx(_AsyncTx):
     """A pooled ``sqlasync`` connection inside ``transaction(readonly=...)``."""
 
     def __init__(self, db: Any, readonly: bool) -> None:
@@ -71,7 +92,6 @@ class ConnectionTx:
         self._scope: Any = None
         self._conn: Any = None
         self._tx: Any = None
-        self._finished = False
 
     async def start(self) -> None:
         self._scope = self._db.connection()
@@ -91,14 +111,8 @@ class ConnectionTx:
             raise TypeError(f"a connection transaction runs {', '.join(sorted(CONNECTION_METHODS))}(query, *args)")
         return rows(await getattr(self._conn, method)(str(args[0]), *args[1:]))
 
-    async def finish(self, commit: bool) -> None:
-        if self._finished:  # once: the connection goes back to the pool exactly once
-            return
-        self._finished = True
-        try:
-            await (self._tx.commit() if commit else self._tx.rollback())
-        finally:
-            await self._release()
+    async def _end(self, commit: bool) -> None:
+        await (self._tx.commit() if commit else self._tx.rollback())
 
     async def _release(self) -> None:
         try:
@@ -108,7 +122,7 @@ class ConnectionTx:
             await self._scope.__aexit__(None, None, None)
 
 
-class AsyncSessionTx:
+class AsyncSessionTx(_AsyncTx):
     """A connection of ``sqlasync``'s SQLAlchemy engine, for ``session.execute(sql, params)``."""
 
     def __init__(self, engine: Any, readonly: bool) -> None:
@@ -116,7 +130,6 @@ class AsyncSessionTx:
         self._readonly = readonly
         self._sqlite = engine.dialect.name == "sqlite"
         self._conn: Any = None
-        self._finished = False
 
     async def start(self) -> None:
         self._conn = await self._engine.connect()
@@ -138,14 +151,8 @@ class AsyncSessionTx:
         params = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
         return _result(await self._conn.execute(cached_text(str(args[0])), params))
 
-    async def finish(self, commit: bool) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        try:
-            await (self._conn.commit() if commit else self._conn.rollback())
-        finally:
-            await self._release()
+    async def _end(self, commit: bool) -> None:
+        await (self._conn.commit() if commit else self._conn.rollback())
 
     async def _release(self) -> None:
         try:
