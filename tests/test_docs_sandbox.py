@@ -35,7 +35,11 @@ def test_the_example_config_validates() -> None:
         "network:api.example.com:443",
         "plugins:call=billing.*",
     ]
-    assert reports.limits.memory_mb == 256 and reports.limits.transactions == 4 and reports.sandbox.require == ["network", "filesystem"]
+    assert (
+        reports.limits.memory_mb == 256
+        and reports.limits.transactions == 4
+        and reports.sandbox.require == ["network", "filesystem"]
+    )
 
 
 def test_every_reported_protection_is_documented() -> None:
