@@ -3,6 +3,8 @@
 * action round trip: ``xcore.call`` on a sandboxed plugin (host -> worker -> host) against the
   same ``TrustedBase`` action in process, and against a raw round trip of the same framing to a
   bare echo subprocess (what the protocol costs with no XCore at all). Target: p50 <= 100 us.
+  Measured twice: with the host on asyncio's default loop, and (in a subprocess, one loop per
+  process) on uvloop, the loop uvicorn[standard] serves the host with in production.
 * route under uvicorn: requests per second of the plugin's route sandboxed against trusted, both in
   one server, interleaved rounds. Target: >= 0.5x.
 * worker start: spawn to ready (walls up, plugin imported, ``on_load`` done) against a bare
@@ -152,6 +154,57 @@ async def actions(rounds: int, calls: int, tmp: str) -> list[Result]:
     ]
 
 
+async def uvloop_round_trips(rounds: int, calls: int, tmp: str) -> dict[str, list[float]]:
+    """Sandboxed and raw round trips in interleaved rounds, on the running loop (uvloop's, when
+    :func:`on_uvloop` runs it)."""
+    sys.path.insert(0, PLUGINS)
+    host = Xcore(config=config(tmp), discover=False)
+    await host.boot()
+    sandboxed: list[float] = []
+    raw: list[float] = []
+    try:
+        for _ in range(rounds):
+            sandboxed += await call_times(host, "echo", calls)
+            raw += await raw_round_trips(calls)
+    finally:
+        await host.shutdown()
+    return {"sandboxed": sandboxed, "raw": raw}
+
+
+_ON_UVLOOP = (
+    "import asyncio, json, sys, uvloop\n"
+    "from benchmarks.bench_sandbox import uvloop_round_trips\n"
+    "asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())\n"
+    "print(json.dumps(asyncio.run(uvloop_round_trips(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))))\n"
+)
+
+
+def on_uvloop(rounds: int, calls: int, tmp: str) -> Result:
+    """The action round trip with the host on uvloop, in a subprocess of its own."""
+    import json
+
+    folder = Path(tmp) / "uvloop"
+    folder.mkdir(exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _ON_UVLOOP, str(rounds), str(calls), str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=folder,
+    )
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    p50 = statistics.median(times["sandboxed"])
+    return Result(
+        AREA,
+        "sandboxed action round trip p50 vs raw frame round trip, host on uvloop",
+        p50,
+        statistics.median(times["raw"]),
+        "us",
+        note=f"target p50 <= 100 us; p99 {percentile(times['sandboxed'], 99):.0f} us; {rounds} rounds x {calls} calls",
+    )
+
+
 def route(rounds: int, duration: float, warmup: float, tmp: str) -> Result:
     port = free_port()
     env = {**child_env(), "XCORE_BENCH_TMP": tmp}
@@ -204,5 +257,6 @@ async def run(quick: bool) -> list[Result]:
     rounds, calls = (2, 200) if quick else (5, 1000)
     with tempfile.TemporaryDirectory(prefix="xcore-bench-sandbox-") as tmp:
         results = await actions(rounds, calls, tmp)
+        results.append(await asyncio.to_thread(on_uvloop, rounds, calls, tmp))
         results.append(await asyncio.to_thread(route, 2 if quick else 6, 0.5 if quick else 1.2, 0.2, tmp))
     return results

@@ -10,6 +10,7 @@ import yaml
 
 from xcore.config.loader import load_config
 from xcore.sandbox.confine import PROTECTIONS
+from xcore.sandbox.settings import PERMISSION_KINDS, Limits
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "security.md"
 
@@ -32,11 +33,25 @@ def test_the_example_config_validates() -> None:
         "events:emit=reports.*;subscribe=users.created",
         "storage:storage:reports/",
         "network:api.example.com:443",
+        "plugins:call=billing.*",
     ]
-    assert reports.limits.memory_mb == 256 and reports.sandbox.require == ["network", "filesystem"]
+    assert (
+        reports.limits.memory_mb == 256
+        and reports.limits.transactions == 4
+        and reports.sandbox.require == ["network", "filesystem"]
+    )
 
 
 def test_every_reported_protection_is_documented() -> None:
     section = sandbox_section()
     for name in PROTECTIONS:
         assert f"`{name}`" in section, f"docs/security.md does not describe the protection {name!r}"
+
+
+def test_every_permission_and_limit_is_documented() -> None:
+    section = sandbox_section()
+    table = section[section.index("### Permissions") :]
+    for kind in PERMISSION_KINDS:
+        assert f"| `{kind}" in table, f"docs/security.md's permissions table does not describe {kind!r}"
+    for limit in Limits.model_fields:
+        assert f"`{limit}`" in table, f"docs/security.md does not describe the limit {limit!r}"

@@ -166,11 +166,12 @@ async def test_ungranted_services_raise_permission_error_with_audit(
 
 
 async def test_garbage_and_oversized_frames_restart_only_that_worker(host: Xcore) -> None:
+    """On the protocol socket and on the synchronous channel alike."""
     plugin = host.records["evil"].handle.instance  # type: ignore[union-attr]
-    for oversized in (False, True):
+    for oversized, sync in [(False, False), (True, False), (False, True), (True, True)]:
         first = plugin.worker.pid
         with contextlib.suppress(Exception):
-            await host.call("evil", "garbage", {"oversized": oversized})
+            await host.call("evil", "garbage", {"oversized": oversized, "sync": sync})
         await plugin.wait_running()
         assert plugin.worker.pid != first
         await still_serving(host)

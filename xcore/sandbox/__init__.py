@@ -18,10 +18,12 @@ Modules, host side to worker side:
 * :mod:`.plugin` the stand-in: hooks, HTTP forwarding, OpenAPI of the worker's routes.
 * :mod:`.supervisor` one worker process: spawn, request ids, timeouts, kill, restart with backoff.
 * :mod:`.capabilities` the capability proxies: each service call checked against the grant.
+* :mod:`.transactions` database transactions held by the host for a worker, bounded.
 * :mod:`.framing` the wire format (length-prefixed frames, bounded size).
 * :mod:`.worker` the worker's main: walls up, then import and serve the plugin.
 * :mod:`.confine` / :mod:`.landlock` the operating-system walls (namespaces, rlimits, Landlock).
 * :mod:`.remote` the service stand-ins the plugin gets inside the worker.
+* :mod:`.remote_db` the database stand-ins in the worker (connections, transactions, sessions).
 """
 
 from __future__ import annotations

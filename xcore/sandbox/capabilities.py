@@ -3,15 +3,20 @@
 A sandboxed plugin reaches services only through :meth:`Capabilities.invoke`. Each kind has one
 method here that checks the grant and runs the call on the real service:
 
-* databases (``sqlasync`` type): ``fetch``/``fetchrow``/``fetchval``/``execute``; ``mode: read``
-  runs in a read-only transaction (PostgreSQL ``SET TRANSACTION READ ONLY``, SQLite
-  ``PRAGMA query_only``), so a write is refused by the database itself;
+* databases (``sqlasync`` and ``sql`` types): single statements (``fetch``/``fetchrow``/
+  ``fetchval``/``execute``), and ``begin``/``run``/``commit``/``rollback`` of transactions the host
+  holds for the calling worker (:mod:`.transactions`); ``mode: read`` runs every one read-only in the
+  database (PostgreSQL ``SET TRANSACTION READ ONLY``, SQLite ``PRAGMA query_only``), so a write is
+  refused by the database itself;
 * ``cache``: every key is put under the plugin's own namespace ``sandbox.<plugin>:``;
 * ``events``: emit and subscribe only names matching the granted patterns;
 * storage: keys below the granted prefix only;
 * ``scheduler``: the plugin's own jobs (the scheduler's per-plugin view), each job running one of
   the plugin's own methods in the worker;
-* network: ``open(host, port)`` for a granted ``host:port`` (see :mod:`.egress`).
+* network: ``open(host, port)`` for a granted ``host:port`` (see :mod:`.egress`);
+* ``plugins``: ``call(plugin, action, payload)`` when ``<plugin>.<action>`` matches a granted
+  ``plugins: {call: [...]}`` pattern; the call then runs through the host's dispatcher, like a
+  trusted plugin's ``ctx.call``.
 
 Anything else is denied. A denial raises :class:`Denied`, which the worker turns back into
 ``PermissionError`` naming the permission to grant; the host logs an audit line and emits the
@@ -20,6 +25,7 @@ kernel event :data:`SANDBOX_DENIED`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
 from collections.abc import Awaitable, Callable
@@ -28,6 +34,13 @@ from typing import Any
 from xcore.errors import XcoreError
 from xcore.events.patterns import check_name, compile_pattern
 from xcore.sandbox.settings import Grants
+from xcore.sandbox.transactions import (
+    CONNECTION_METHODS,
+    AsyncSessionTx,
+    ConnectionTx,
+    SyncSessionTx,
+    Transactions,
+)
 
 audit = logging.getLogger("xcore.sandbox.audit")
 
@@ -39,7 +52,7 @@ SANDBOX_WORKER_FAILED = "xcore.sandbox.worker_failed"
 CACHE_METHODS = frozenset(
     {"get", "set", "delete", "exists", "incr", "decr", "ttl", "get_many", "set_many", "delete_pattern", "clear"}
 )
-DB_METHODS = frozenset({"fetch", "fetchrow", "fetchval", "execute"})
+DB_METHODS = frozenset({*CONNECTION_METHODS, "begin", "run", "commit", "rollback"})
 STORAGE_METHODS = frozenset({"upload", "download", "delete", "exists", "list"})
 SCHEDULER_METHODS = frozenset({"add_job", "get_jobs", "get_job", "remove_job", "pause_job", "resume_job"})
 
@@ -67,8 +80,12 @@ class Capabilities:
         announce: Callable[[str, dict[str, Any]], Awaitable[None]],
         scoped: Any = None,
         run_job: Callable[..., Awaitable[Any]] | None = None,
+        call_plugin: Callable[[str, str, dict[str, Any] | None], Awaitable[dict[str, Any]]] | None = None,
+        transactions: Transactions | None = None,
     ) -> None:
         self.plugin = plugin
+        self._transactions = transactions if transactions is not None else Transactions(plugin, 4, 30.0)
+        self._call_plugin = call_plugin
         self._scoped = scoped
         self._run_job = run_job
         self.grants = grants
@@ -78,8 +95,9 @@ class Capabilities:
         self._namespace = f"sandbox.{plugin}:"
 
     async def invoke(
-        self, service: str, method: str, args: list[Any], kwargs: dict[str, Any], blob: bytes
+        self, service: str, method: str, args: list[Any], kwargs: dict[str, Any], blob: bytes, owner: object = None
     ) -> tuple[Any, bytes]:
+        """Run one service call of the worker ``owner`` (transactions are bound to it) if granted."""
         call = f"{service}.{method}"
         try:
             if service == "cache":
@@ -88,11 +106,13 @@ class Capabilities:
                 return await self._events(method, args), b""
             if service == "network":
                 return self._network(method, args), b""
+            if service == "plugins":
+                return await self._plugins(method, args), b""
             kind, real = self._kind_of(service)
             if kind == "scheduler":
                 return self._scheduler(method, args, kwargs), b""
             if kind == "database":
-                return await self._database(real, method, args), b""
+                return await self._database(owner, real, method, args, kwargs), b""
             if kind == "extension" and self.grants.storage is not None and real == f"ext.{self.grants.storage.name}":
                 return await self._storage(real, method, args, blob)
             raise Denied(self.plugin, f"service {service!r} (not grantable to sandboxed plugins)", call)
@@ -199,35 +219,55 @@ class Capabilities:
             raise Denied(self.plugin, f"network: ['{host}:{port}']", f"connect {host}:{port}")
         return [host, port]
 
+    # ------------------------------------------------------------------ other plugins
+
+    async def _plugins(self, method: str, args: list[Any]) -> Any:
+        """``call(plugin, action, payload)``: allowed when ``<plugin>.<action>`` matches a granted pattern."""
+        if method != "call" or len(args) not in (2, 3):
+            raise Denied(self.plugin, "plugins (only call(plugin, action, payload))", f"plugins.{method}")
+        plugin, action = str(args[0]), str(args[1])
+        payload = args[2] if len(args) == 3 else None
+        target = f"{plugin}.{action}"
+        grant = self.grants.plugins
+        if grant is None or not any(compile_pattern(p).matches(target) for p in grant.call):
+            raise Denied(self.plugin, f"plugins: {{call: [{target!r}]}}", f"call {target}")
+        if payload is not None and not isinstance(payload, dict):
+            raise TypeError(f"the payload of a call to {target} must be a dict, got {type(payload).__name__}")
+        if self._call_plugin is None:
+            raise KeyError("plugin calls are not available in this host")
+        return await self._call_plugin(plugin, action, payload)
+
     # ------------------------------------------------------------------ databases
 
-    async def _database(self, name: str, method: str, args: list[Any]) -> Any:
+    async def _database(self, owner: object, name: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         grant = self.grants.db.get(name)
         if grant is None:
             raise Denied(self.plugin, f"db: {{name: {name}, mode: read}}", f"db.{method}")
         if method not in DB_METHODS:
             raise Denied(self.plugin, f"db (method {method!r} is not offered to sandboxed plugins)", f"db.{method}")
         db = self._services.get(name)
-        connection = getattr(db, "connection", None)
-        if connection is None:
-            raise Denied(
-                self.plugin,
-                f"db: {{name: {name}}} of type sqlasync (this database's type cannot be proxied)",
-                f"db.{method}",
-            )
-        query, params = str(args[0]), args[1:]
-        async with connection() as conn:
-            if grant.mode == "write":
-                return _rows(await getattr(conn, method)(query, *params))
-            sqlite = getattr(db, "backend", None) == "sqlite"
-            if sqlite:
-                await conn.execute("PRAGMA query_only = ON")
-            try:
-                async with conn.transaction(readonly=True):
-                    return _rows(await getattr(conn, method)(query, *params))
-            finally:
-                if sqlite:
-                    await conn.execute("PRAGMA query_only = OFF")
+        readonly = grant.mode == "read"
+        if method == "begin":
+            return await self._transactions.begin(owner, _open_tx(db, name, str(args[0]) if args else "", readonly))
+        if "tx" in kwargs:
+            if method in ("commit", "rollback"):
+                return await self._transactions.finish(owner, kwargs["tx"], commit=method == "commit")
+            return await self._transactions.run(owner, kwargs["tx"], method, args)
+        if method not in CONNECTION_METHODS or not args:
+            raise TypeError(f"db.{method} outside a transaction: use {', '.join(sorted(CONNECTION_METHODS))}(query)")
+        # One statement, its own transaction (read-only in the database for mode: read).
+        tx = _open_tx(db, name, "connection", readonly)
+        await tx.start()
+        committed = False
+        try:
+            result = await tx.run(method, args)
+            await tx.finish(commit=True)
+            committed = True
+            return result
+        finally:
+            if not committed:
+                with contextlib.suppress(Exception):
+                    await tx.finish(commit=False)
 
     # ------------------------------------------------------------------ storage
 
@@ -259,10 +299,42 @@ def _job(job: Any) -> dict[str, Any]:
     }
 
 
-def _rows(value: Any) -> Any:
-    """Database results as JSON-able values (records become dicts)."""
-    if isinstance(value, list):
-        return [_rows(v) for v in value]
-    if hasattr(value, "keys") and hasattr(value, "__getitem__") and not isinstance(value, dict | str):
-        return {k: value[k] for k in value.keys()}  # noqa: SIM118 - records are not dicts
-    return value
+def _open_tx(db: Any, name: str, style: str, readonly: bool) -> ConnectionTx | AsyncSessionTx | SyncSessionTx:
+    """The transaction shape for ``style`` on ``db``; ``Denied`` for a database type not proxied."""
+    from xcore.builtin_services.sql.service import SqlDatabase
+    from xcore.builtin_services.sqlasync.service import AsyncSqlDatabase
+
+    if isinstance(db, AsyncSqlDatabase) and style == "connection":
+        return ConnectionTx(db, readonly)
+    if isinstance(db, AsyncSqlDatabase) and style == "session":
+        return AsyncSessionTx(db.engine, readonly)
+    if isinstance(db, SqlDatabase) and style == "session":
+        return SyncSessionTx(db.engine, readonly)
+    if style not in ("connection", "session"):
+        raise TypeError(f"begin({style!r}): the style is 'connection' or 'session'")
+    raise PermissionError(
+        f"database {name!r} ({type(db).__name__}) offers no {style} to sandboxed plugins; "
+        "sqlasync offers connection() and session(), sql offers session()"
+    )
+
+
+def database_kinds(container: Any, names: list[str]) -> dict[str, str]:
+    """Which of ``names`` are databases a sandbox can use, and their type (``sql`` or ``sqlasync``):
+    the worker builds the matching stand-in (synchronous sessions for ``sql``)."""
+    from xcore.builtin_services.sql.service import SqlDatabase
+    from xcore.builtin_services.sqlasync.service import AsyncSqlDatabase
+
+    kinds: dict[str, str] = {}
+    for name in names:
+        try:
+            entry = container.entry(name)
+        except KeyError:
+            continue
+        if str(entry.spec.kind) != "database":
+            continue
+        service = entry.service
+        if isinstance(service, SqlDatabase):
+            kinds[name] = "sql"
+        elif isinstance(service, AsyncSqlDatabase):
+            kinds[name] = "sqlasync"
+    return kinds

@@ -21,10 +21,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from xcore.hookspecs import hookimpl
-from xcore.sandbox.capabilities import SANDBOX_WORKER_FAILED, Capabilities
+from xcore.sandbox.capabilities import SANDBOX_WORKER_FAILED, Capabilities, database_kinds
 from xcore.sandbox.framing import MAX_FRAME
 from xcore.sandbox.settings import Grants, SandboxedPluginConfig
 from xcore.sandbox.supervisor import Restarts, Spawn, WorkerError, WorkerProcess
+from xcore.sandbox.transactions import Transactions
 from xcore.sandbox.zygote import Zygote
 from xcore.sandbox.zygote import acquire as zygote_acquire
 from xcore.sandbox.zygote import release as zygote_release
@@ -73,6 +74,8 @@ class SandboxedPlugin:
         self._stopping = False
         self._subscriptions: dict[int, Any] = {}
         self._zygote: Zygote | None = None
+        self._drops: set[asyncio.Task[None]] = set()
+        self._transactions = Transactions(name, settings.limits.transactions, settings.limits.transaction_seconds)
 
     # ------------------------------------------------------------------ hooks
 
@@ -86,6 +89,7 @@ class SandboxedPlugin:
         host = ctx.handle
         container = getattr(ctx.services, "_container", None)
         limits = self.settings.limits
+        self._transactions = Transactions(self.name, limits.transactions, limits.transaction_seconds)
         self._caps = Capabilities(
             self.name,
             self.settings.permissions,
@@ -94,6 +98,8 @@ class SandboxedPlugin:
             self._announce,
             scoped=ctx.services,
             run_job=self.run_sandboxed_job,
+            call_plugin=ctx.call,
+            transactions=self._transactions,
         )
         self._spawn = Spawn(
             name=self.name,
@@ -112,6 +118,7 @@ class SandboxedPlugin:
                 "egress": bool(self.settings.permissions.network),
                 "config": dict(ctx.config),
                 "services": list(ctx.services),
+                "databases": database_kinds(container, list(ctx.services)),
             },
         )
         del host
@@ -153,6 +160,7 @@ class SandboxedPlugin:
             if self.worker is not None:
                 await self.worker.stop(self._spawn.timeout if self._spawn else 5.0)
         finally:
+            await self._transactions.close()
             await self._release_zygote()
 
     async def _release_zygote(self) -> None:
@@ -216,6 +224,9 @@ class SandboxedPlugin:
             log.warning("sandboxed plugin %r: protection %r is not active: %s", self.name, name, reason)
 
     def _on_exit(self, worker: WorkerProcess, reason: str) -> None:
+        # Whatever the worker held in the database is rolled back and its connections go back.
+        self._drops.add(asyncio.get_running_loop().create_task(self._transactions.drop(worker, reason)))
+        self._drops = {task for task in self._drops if not task.done()}
         # A worker that never said hello failed to start: whoever started it handles that.
         if self._stopping or worker is not self.worker or not worker.hello:
             return
@@ -250,6 +261,7 @@ class SandboxedPlugin:
         worker, self.worker = self.worker, None
         if worker is not None:
             await worker.stop(self._spawn.timeout if self._spawn else 5.0)
+            await self._transactions.drop(worker, "worker restarted")
         await self._start()
 
     async def wait_running(self, timeout: float = 10.0) -> None:
@@ -260,7 +272,7 @@ class SandboxedPlugin:
 
     # ------------------------------------------------------------------ services for the worker
 
-    async def _on_request(self, header: dict[str, Any], blob: bytes) -> tuple[Any, bytes]:
+    async def _on_request(self, header: dict[str, Any], blob: bytes, worker: WorkerProcess) -> tuple[Any, bytes]:
         assert self._caps is not None
         args = header.get("args")
         kwargs = header.get("kwargs")
@@ -270,6 +282,7 @@ class SandboxedPlugin:
             args if isinstance(args, list) else [],
             kwargs if isinstance(kwargs, dict) else {},
             blob,
+            owner=worker,
         )
 
     def _bus(self) -> Any:

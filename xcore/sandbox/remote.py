@@ -8,9 +8,8 @@ as ``PermissionError`` naming the permission to grant.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 Request = Callable[[dict[str, Any], bytes], Awaitable[tuple[Any, bytes]]]
@@ -56,12 +55,6 @@ class RemoteService:
 
         call.__name__ = method
         return call
-
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[RemoteService]:
-        """``async with db.connection() as conn``: the same calls, each run by the host in its own
-        (read-only, for ``mode: read``) transaction: trusted database code runs unchanged."""
-        yield self
 
     async def get_or_set(self, key: str, factory: Callable[[], Any], ttl: float | None = None) -> Any:
         """The cache's ``get_or_set``: the factory runs here, in the sandbox, on a miss."""
@@ -127,17 +120,32 @@ class RemoteEvents:
 class RemoteServices(Mapping[str, Any]):
     """``ctx.services`` in a sandbox: every name gives a forwarding stand-in; the host decides."""
 
-    def __init__(self, names: list[str], request: Request, events: RemoteEvents) -> None:
+    def __init__(
+        self,
+        names: list[str],
+        request: Request,
+        events: RemoteEvents,
+        databases: Mapping[str, str] | None = None,
+        sync_request: Callable[[dict[str, Any], bytes], tuple[Any, bytes]] | None = None,
+    ) -> None:
         self._names = names
         self._request = request
         self._events = events
+        self._databases = dict(databases or {})
+        self._sync_request = sync_request
         self._made: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
         if name == "events":
             return self._events
         if name not in self._made:
-            self._made[name] = RemoteService(name, self._request)
+            kind = self._databases.get(name)
+            if kind is not None and self._sync_request is not None:
+                from xcore.sandbox.remote_db import database
+
+                self._made[name] = database(kind, name, self._request, self._sync_request)
+            else:
+                self._made[name] = RemoteService(name, self._request)
         return self._made[name]
 
     def __iter__(self) -> Iterator[str]:

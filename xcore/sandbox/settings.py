@@ -12,6 +12,7 @@
             - storage: {prefix: "reports/"}
             - network: ["api.example.com:443"]
             - scheduler                      # jobs of its own, running its own methods
+            - plugins: {call: ["billing.*"]} # other plugins' actions ("<plugin>.<action>" patterns)
           limits: {memory_mb: 256, cpu_seconds_per_call: 5, open_files: 64, timeout: 10}
           sandbox: {require: [network, filesystem]}
 
@@ -26,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PERMISSION_KINDS = ("db", "cache", "events", "storage", "network", "scheduler")
+PERMISSION_KINDS = ("db", "cache", "events", "storage", "network", "scheduler", "plugins")
 Protection = Literal["privileges", "network", "filesystem", "limits", "no_new_privs"]
 
 
@@ -57,6 +58,25 @@ class EventsGrant(_Strict):
         return value
 
 
+class PluginsGrant(_Strict):
+    """``plugins: {call}``: other plugins' actions the plugin may call, as ``<plugin>.<action>``
+    patterns with the event wildcards (``billing.*``: every action of ``billing``; ``billing.charge``:
+    that one action)."""
+
+    call: list[str]
+
+    @field_validator("call")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        from xcore.events.patterns import compile_pattern
+
+        for pattern in value:
+            if "." not in pattern and pattern != "**":
+                raise ValueError(f"call pattern {pattern!r} must name '<plugin>.<action>', such as 'billing.*'")
+            compile_pattern(pattern)
+        return value
+
+
 class StorageGrant(_Strict):
     """``storage: {prefix, name}``: keys below ``prefix`` of the storage extension ``name``."""
 
@@ -80,6 +100,7 @@ class Grants(_Strict):
     events: EventsGrant | None = None
     storage: StorageGrant | None = None
     network: list[str] | None = None
+    plugins: PluginsGrant | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -113,6 +134,8 @@ class Grants(_Strict):
                 if not isinstance(body, list) or not all(isinstance(h, str) and _host_port(h) for h in body):
                     raise ValueError(f"permissions[{index}]: network must list 'host:port' strings (got {body!r})")
                 out["network"] = body
+            elif kind == "plugins":
+                out["plugins"] = PluginsGrant.model_validate(body if body is not None else {})
             else:
                 out[kind] = body
         return out
@@ -130,6 +153,8 @@ class Grants(_Strict):
             lines.append(f"storage:{self.storage.name}:{self.storage.prefix}")
         if self.network:
             lines.append("network:" + ",".join(self.network))
+        if self.plugins is not None:
+            lines.append("plugins:call=" + ",".join(self.plugins.call))
         return lines
 
 
@@ -146,6 +171,10 @@ class Limits(_Strict):
     open_files: int = Field(default=64, ge=16)
     timeout: float = Field(default=10.0, gt=0)
     processes: int = Field(default=16, ge=1)
+    transactions: int = Field(default=4, ge=1, le=64)
+    """Database transactions the plugin may hold open at once (each holds a pooled connection)."""
+    transaction_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """How long one transaction may stay open; past it, the host rolls it back."""
 
 
 class SandboxOptions(_Strict):

@@ -15,8 +15,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import socket
+import struct
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,7 +25,7 @@ from typing import Any
 
 from xcore.errors import XcoreError
 from xcore.sandbox.egress import EgressRelay
-from xcore.sandbox.framing import ProtocolError, encode, read_frame
+from xcore.sandbox.framing import ProtocolError, encode, open_frames, read_frame
 from xcore.sandbox.zygote import ForkedWorker, Zygote
 
 log = logging.getLogger("xcore.sandbox")
@@ -44,7 +44,11 @@ CRASH_WINDOW = 60.0
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 
-Handler = Callable[[dict[str, Any], bytes], Awaitable[tuple[Any, bytes]]]
+_ID_MASK = 2**53 - 1
+"""Request ids stay exact in JSON numbers everywhere."""
+
+Handler = Callable[[dict[str, Any], bytes, "WorkerProcess"], Awaitable[tuple[Any, bytes]]]
+"""Runs one service call of a worker (header, blob, the worker asking) and gives its answer."""
 
 
 class WorkerError(XcoreError, RuntimeError):
@@ -89,8 +93,8 @@ class WorkerProcess:
         self.hello: dict[str, Any] = {}
         self.stray_answers = 0
         self._writer: asyncio.StreamWriter | None = None
+        self._sync_writer: asyncio.StreamWriter | None = None
         self._waiting: dict[int, asyncio.Future[tuple[dict[str, Any], bytes]] | _Stream] = {}
-        self._reader_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._dead: str | None = None
         self._hello: asyncio.Future[dict[str, Any]] | None = None
@@ -98,6 +102,8 @@ class WorkerProcess:
         self._serving = 0
         self._deadlines: dict[int, tuple[float, str]] = {}
         self._log_budget = LogBudget(spawn.name)
+        self._ids: list[int] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def pid(self) -> int | None:
@@ -110,10 +116,13 @@ class WorkerProcess:
     async def start(self) -> dict[str, Any]:
         """Spawn, send the bootstrap, wait for the hello; ``WorkerError`` if it does not come."""
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # The second channel carries the worker's synchronous service calls (the ``sql`` service's
+        # sessions), made while its event loop is blocked; one call at a time, in order.
+        sync_parent, sync_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         err_read, err_write = os.pipe()
         try:
             if self.zygote is not None:
-                self.process = await self.zygote.spawn(child, err_write, self.spawn.data_dir)
+                self.process = await self.zygote.spawn(child, sync_child, err_write, self.spawn.data_dir)
             else:  # no pidfd on this platform: a fresh interpreter per worker
                 self.process = await asyncio.create_subprocess_exec(
                     sys.executable,
@@ -121,7 +130,8 @@ class WorkerProcess:
                     "-m",
                     "xcore.sandbox.worker",
                     str(child.fileno()),
-                    pass_fds=(child.fileno(),),
+                    str(sync_child.fileno()),
+                    pass_fds=(child.fileno(), sync_child.fileno()),
                     env={},
                     cwd=self.spawn.data_dir,
                     stdin=asyncio.subprocess.DEVNULL,
@@ -131,13 +141,17 @@ class WorkerProcess:
                 )
         except BaseException:
             os.close(err_read)
+            sync_parent.close()
             raise
         finally:
             child.close()
+            sync_child.close()
             os.close(err_write)
-        reader, self._writer = await asyncio.open_connection(sock=parent, limit=2**16)
-        self._hello = asyncio.get_running_loop().create_future()
-        self._reader_task = asyncio.create_task(self._read(reader), name=f"xcore-sandbox-{self.spawn.name}")
+        self._loop = asyncio.get_running_loop()
+        self._hello = self._loop.create_future()
+        self._writer = await open_frames(parent, self._dispatch, self._closed)
+        sync_reader, self._sync_writer = await asyncio.open_connection(sock=sync_parent, limit=2**16)
+        self._track(self._read_sync(sync_reader))
         self._track(self._watch())
         stderr = asyncio.StreamReader()
         await asyncio.get_running_loop().connect_read_pipe(
@@ -178,19 +192,8 @@ class WorkerProcess:
                     "sandboxed plugin %r stderr: %s", self.spawn.name, chunk.decode("utf-8", "replace").rstrip()
                 )
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        reason = "worker closed its connection"
-        try:
-            while True:
-                frame = await read_frame(reader)
-                if frame is None:
-                    break
-                self._dispatch(*frame)
-        except ProtocolError as exc:
-            reason = f"protocol violation: {exc}"
-        except (ConnectionError, OSError) as exc:
-            reason = f"connection lost: {exc}"
-        self._die(reason)
+    def _closed(self, reason: str) -> None:
+        self._die("worker closed its connection" if reason == "peer closed the connection" else reason)
 
     def _dispatch(self, header: dict[str, Any], blob: bytes) -> None:
         if "re" in header:
@@ -257,9 +260,31 @@ class WorkerProcess:
             log.warning("sandboxed plugin %r sent an unknown frame (op %r); ignored", self.spawn.name, op)
 
     async def _serve(self, header: dict[str, Any], blob: bytes) -> None:
+        frame = await self._service_answer(header, blob)
+        if self._writer is not None and self._dead is None:
+            self._writer.write(frame)
+
+    async def _read_sync(self, reader: asyncio.StreamReader) -> None:
+        """The synchronous channel: one service call at a time, answered in order."""
+        try:
+            while (frame := await read_frame(reader)) is not None:
+                header, blob = frame
+                if header.get("op") != "service" or not isinstance(header.get("id"), int):
+                    raise ProtocolError(f"unexpected frame on the synchronous channel (op {header.get('op')!r})")
+                self._serving += 1
+                answer = await self._service_answer(header, blob)
+                if self._sync_writer is not None and self._dead is None:
+                    self._sync_writer.write(answer)
+        except ProtocolError as exc:
+            self._die(f"protocol violation: {exc}")
+        except (ConnectionError, OSError) as exc:
+            self._die(f"connection lost: {exc}")
+
+    async def _service_answer(self, header: dict[str, Any], blob: bytes) -> bytes:
+        """Run one service call (counted in ``_serving`` by the caller); its answer frame."""
         ident = header["id"]
         try:
-            result, data = await self.on_request(header, blob)
+            result, data = await self.on_request(header, blob, self)
             if header.get("service") == "network":  # granted by the capability check: connect now
                 result = await self.egress.open(str(result[0]), int(result[1]))
             answer: dict[str, Any] = {"re": ident, "ok": result}
@@ -267,11 +292,10 @@ class WorkerProcess:
             answer, data = {"re": ident, "error": {"type": _error_type(exc), "message": str(exc)}}, b""
         finally:
             self._serving -= 1
-        if self._writer is not None and self._dead is None:
-            try:
-                self._writer.write(encode(answer, data))
-            except Exception as exc:
-                self._writer.write(encode({"re": ident, "error": {"type": "ValueError", "message": str(exc)}}))
+        try:
+            return encode(answer, data)
+        except Exception as exc:
+            return encode({"re": ident, "error": {"type": "ValueError", "message": str(exc)}})
 
     def _die(self, reason: str) -> None:
         if self._dead is not None:
@@ -293,18 +317,23 @@ class WorkerProcess:
         self.on_exit(self, reason)
 
     def _new_id(self) -> int:
-        """A random id: a worker cannot answer a request before it has been sent the request's id."""
+        """A random id: a worker cannot answer a request before it has been sent the request's id.
+
+        Drawn from the kernel's generator 256 ids at a time (one system call, not one per call)."""
         while True:
-            ident = secrets.randbits(53)  # exact in JSON numbers everywhere
+            if not self._ids:
+                pool = os.urandom(8 * 256)
+                self._ids = [n & _ID_MASK for n in struct.unpack("!256Q", pool)]
+            ident = self._ids.pop()
             if ident not in self._waiting:
                 return ident
 
     async def request(self, header: dict[str, Any], blob: bytes = b"", timeout: float | None = None) -> Any:
         """Send a request and wait for its answer; the worker's error is raised as ``WorkerError``."""
-        if self._dead is not None or self._writer is None:
+        loop = self._loop  # kept: get_running_loop() is a getpid() system call on Python 3.11
+        if self._dead is not None or self._writer is None or loop is None:
             raise WorkerError(f"sandboxed plugin {self.spawn.name!r}: worker is not running ({self._dead})")
         ident = self._new_id()
-        loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[dict[str, Any], bytes]] = loop.create_future()
         self._waiting[ident] = future
         limit = (self.spawn.timeout if timeout is None else timeout) + GRACE
@@ -373,10 +402,11 @@ class WorkerProcess:
         if self.process is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.process.wait(), 5)
-        if self._writer is not None:
-            self._writer.close()
-        for task in [self._reader_task, *self._tasks]:
-            if task is not None and task is not asyncio.current_task():
+        for writer in (self._writer, self._sync_writer):
+            if writer is not None:
+                writer.close()
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
                 task.cancel()
 
     async def stop(self, timeout: float) -> None:
@@ -392,8 +422,13 @@ class WorkerProcess:
 
 
 def _error_type(exc: BaseException) -> str:
-    if isinstance(exc, PermissionError):
-        return "PermissionError"
+    """The name the worker raises ``exc`` as: its nearest built-in class the worker knows (an
+    ``XcoreError`` such as ``PluginNotFoundError`` arrives as ``LookupError``), else its own name."""
+    from xcore.sandbox.remote import ERRORS
+
+    for kind in type(exc).__mro__:
+        if kind.__name__ in ERRORS and kind is ERRORS[kind.__name__]:
+            return kind.__name__
     return type(exc).__name__
 
 

@@ -18,6 +18,7 @@ import os
 import resource
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from xcore import hookspecs
 from xcore.events.marks import subscribe_marked
 from xcore.sandbox import confine
 from xcore.sandbox.egress import PROXY_PORT, EgressProxy
-from xcore.sandbox.framing import CHUNK, ProtocolError, encode, read_frame
+from xcore.sandbox.framing import CHUNK, ProtocolError, encode, open_frames, read_frame_blocking
 from xcore.sandbox.remote import RemoteEvents, RemoteServices, raise_remote
 from xcore.sdk.context import PluginContext, PluginHandle
 
@@ -86,11 +87,20 @@ class Worker:
     """Serves one plugin over one connection."""
 
     def __init__(
-        self, boot: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter, walls: confine.Walls
+        self,
+        boot: dict[str, Any],
+        walls: confine.Walls,
+        sync_sock: socket.socket | None = None,
     ) -> None:
         self.boot = boot
-        self.reader = reader
-        self.writer = writer
+        self.sync_sock = sync_sock
+        self._sync_lock = threading.Lock()
+        self._sync_id = 0
+        self.writer: asyncio.StreamWriter  # set by ``_main`` once the connection serves this worker
+        # The loop, kept: on Python 3.11 every ``asyncio.get_running_loop()`` costs a getpid() system
+        # call, several per call on the hot path otherwise.
+        self.loop = asyncio.get_running_loop()
+        self.closed: asyncio.Future[str] = self.loop.create_future()
         self.walls = walls
         self.name: str = boot["name"]
         self.timeout: float = float(boot["timeout"])
@@ -117,13 +127,41 @@ class Worker:
         """Send a request to the host and wait for its answer (raising the error it carries)."""
         self._next_id += 1
         ident = self._next_id
-        future: asyncio.Future[tuple[dict[str, Any], bytes]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[dict[str, Any], bytes]] = self.loop.create_future()
         self._waiting[ident] = future
         try:
             self.send({**header, "id": ident}, blob)
             answer, data = await future
         finally:
             self._waiting.pop(ident, None)
+        if "error" in answer:
+            raise_remote(answer["error"])
+        return answer.get("ok"), data
+
+    def request_sync(self, header: dict[str, Any], blob: bytes) -> tuple[Any, bytes]:
+        """A synchronous service call (the ``sql`` service): blocks the calling thread, the event
+        loop's included, until the host answers on the synchronous channel; one call at a time.
+
+        After a timeout the channel's framing can no longer be trusted: it is closed, and every
+        later synchronous call fails at once (asynchronous calls still work).
+        """
+        with self._sync_lock:
+            sock = self.sync_sock
+            if sock is None:
+                raise TimeoutError("the synchronous service channel is closed (an earlier call timed out)")
+            self._sync_id += 1
+            ident = self._sync_id
+            try:
+                sock.settimeout(self.timeout)
+                sock.sendall(encode({**header, "id": ident}, blob))
+                while True:
+                    answer, data = read_frame_blocking(sock)
+                    if answer.get("re") == ident:
+                        break
+            except (TimeoutError, OSError, ProtocolError) as exc:
+                self.sync_sock = None
+                sock.close()
+                raise TimeoutError(f"synchronous service call failed: {exc or 'timed out'}") from None
         if "error" in answer:
             raise_remote(answer["error"])
         return answer.get("ok"), data
@@ -146,15 +184,22 @@ class Worker:
         pm.add_hookspecs(hookspecs)
         pm.register(obj, name=self.name)
         self.hooks = PluginHooks.index(pm).get(self.name, PluginHooks())
-        services = RemoteServices(list(self.boot.get("services", [])), self.request, self.events)
+        services = RemoteServices(
+            list(self.boot.get("services", [])),
+            self.request,
+            self.events,
+            databases=self.boot.get("databases") or {},
+            sync_request=self.request_sync,
+        )
         handle = PluginHandle(self.name, obj)
         logger = logging.getLogger(f"xcore.plugin.{self.name}")
 
         async def call(plugin: str, action: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-            raise PermissionError(
-                f"sandboxed plugin {self.name!r} lacks permission to call plugin {plugin!r}: "
-                "plugin-to-plugin calls are not granted to sandboxed plugins"
+            """``ctx.call`` in a sandbox: the host runs it if ``plugins: {call: [...]}`` grants it."""
+            result, _ = await self.request(
+                {"op": "service", "service": "plugins", "method": "call", "args": [plugin, action, payload]}, b""
             )
+            return dict(result) if isinstance(result, dict) else {"result": result}
 
         self.ctx = PluginContext(
             name=self.name,
@@ -186,24 +231,31 @@ class Worker:
 
     # ------------------------------------------------------------------ serving
 
+    def on_frame(self, header: dict[str, Any], blob: bytes) -> None:
+        """One frame from the host, handled in the loop's callback: an answer wakes its caller, a
+        request starts a task of its own (many calls run at once)."""
+        if "re" in header:
+            future = self._waiting.get(header["re"])
+            if future is not None and not future.done():
+                future.set_result((header, blob))
+            return
+        if header.get("op") in ("net.data", "net.close"):
+            if self.egress is not None:
+                self.egress.data(header, blob)
+            return
+        task = self.loop.create_task(self.dispatch(header, blob))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def on_close(self, reason: str) -> None:
+        if not self.closed.done():
+            self.closed.set_result(reason)
+
     async def serve(self) -> None:
-        while True:
-            frame = await read_frame(self.reader)
-            if frame is None:
-                return
-            header, blob = frame
-            if "re" in header:
-                future = self._waiting.get(header["re"])
-                if future is not None and not future.done():
-                    future.set_result((header, blob))
-                continue
-            if header.get("op") in ("net.data", "net.close"):
-                if self.egress is not None:
-                    self.egress.data(header, blob)
-                continue
-            task = asyncio.create_task(self.dispatch(header, blob))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        """Until the host's connection ends; ``ProtocolError`` if it ended by a protocol violation."""
+        reason = await self.closed
+        if reason.startswith("protocol violation"):
+            raise ProtocolError(reason)
 
     async def watchdog(self) -> None:
         """Cancel calls past ``limits.timeout``: one timer for all calls instead of one per call.
@@ -229,9 +281,9 @@ class Worker:
                 await self.http(ident, header, blob)
                 return
             self.cpu.renew()
-            task = asyncio.current_task()
+            task = asyncio.current_task(self.loop)
             assert task is not None
-            self._deadlines[task] = asyncio.get_running_loop().time() + self.timeout
+            self._deadlines[task] = self.loop.time() + self.timeout
             try:
                 result = await self.run(op, header)
             except asyncio.CancelledError:
@@ -385,9 +437,11 @@ class _FrameLogHandler(logging.Handler):
             self.handleError(record)
 
 
-async def _main(sock: socket.socket, boot: dict[str, Any], walls: confine.Walls) -> None:
-    reader, writer = await asyncio.open_connection(sock=sock)
-    worker = Worker(boot, reader, writer, walls)
+async def _main(
+    sock: socket.socket, boot: dict[str, Any], walls: confine.Walls, sync_sock: socket.socket | None
+) -> None:
+    worker = Worker(boot, walls, sync_sock)
+    worker.writer = writer = await open_frames(sock, worker.on_frame, worker.on_close)
     root = logging.getLogger()
     root.handlers[:] = [_FrameLogHandler(worker.send)]
     root.setLevel(logging.INFO)
@@ -409,9 +463,11 @@ async def _main(sock: socket.socket, boot: dict[str, Any], walls: confine.Walls)
         raise SystemExit(5) from None
 
 
-def run(fd: int) -> None:
-    """Serve one plugin on the protocol socket ``fd`` (forked by the zygote, or run by :func:`main`)."""
+def run(fd: int, sync_fd: int | None = None) -> None:
+    """Serve one plugin on the protocol socket ``fd`` and the synchronous channel ``sync_fd``
+    (forked by the zygote, or run by :func:`main`)."""
     sock = socket.socket(fileno=fd)
+    sync_sock = socket.socket(fileno=sync_fd) if sync_fd is not None else None
     boot = _read_bootstrap(sock)
     # Imported before the walls go up: the plugin's usual imports cost no filesystem grant.
     import fastapi  # noqa: F401
@@ -446,11 +502,23 @@ def run(fd: int) -> None:
         proxy = f"http://127.0.0.1:{walls.egress_port}"
         for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
             os.environ[variable] = proxy
-    asyncio.run(_main(sock, boot, walls))
+    _event_loop_policy()
+    asyncio.run(_main(sock, boot, walls, sync_sock))
+
+
+def _event_loop_policy() -> None:
+    """uvloop when installed (``uvicorn[standard]`` brings it): the worker's loop then costs about
+    half as much per frame, which is most of a round trip. Imported after the walls: the module is
+    on a read-only code path."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def main() -> None:
-    run(int(sys.argv[1]))
+    run(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)
 
 
 if __name__ == "__main__":

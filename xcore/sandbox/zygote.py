@@ -94,12 +94,15 @@ class Zygote:
         self._control = parent
         return parent
 
-    async def spawn(self, worker_socket: socket.socket, stderr_fd: int, cwd: str) -> ForkedWorker:
-        """Fork a worker that will serve ``worker_socket``; its stderr goes to ``stderr_fd``."""
+    async def spawn(
+        self, worker_socket: socket.socket, sync_socket: socket.socket, stderr_fd: int, cwd: str
+    ) -> ForkedWorker:
+        """Fork a worker that will serve ``worker_socket`` (and ``sync_socket``, its synchronous
+        calls); its stderr goes to ``stderr_fd``."""
         async with self._lock:
             control = await self._ensure()
             message = json.dumps({"cwd": cwd}).encode()
-            fds = array.array("i", [worker_socket.fileno(), stderr_fd])
+            fds = array.array("i", [worker_socket.fileno(), sync_socket.fileno(), stderr_fd])
             control.sendmsg(
                 [struct.pack("!I", len(message)) + message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())]
             )
@@ -161,7 +164,7 @@ def _serve(control: socket.socket) -> None:
     control.sendall(b"R")
     while True:
         try:
-            head, ancillary, _, _ = control.recvmsg(4, socket.CMSG_SPACE(2 * 4))
+            head, ancillary, _, _ = control.recvmsg(4, socket.CMSG_SPACE(3 * 4))
         except OSError:
             return
         if len(head) < 4:
@@ -179,7 +182,7 @@ def _serve(control: socket.socket) -> None:
         for level, kind, data in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-        if len(fds) != 2:
+        if len(fds) != 3:
             for fd in fds:
                 os.close(fd)
             control.sendall(_PID.pack(-22))
@@ -198,13 +201,13 @@ def _serve(control: socket.socket) -> None:
                 control.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 os.setsid()
-                os.dup2(fds[1], 2)
-                os.close(fds[1])
+                os.dup2(fds[2], 2)
+                os.close(fds[2])
                 os.chdir(str(request["cwd"]))
                 from xcore.sandbox import worker
 
-                sys.argv = ["xcore.sandbox.worker", str(fds[0])]
-                worker.run(fds[0])
+                sys.argv = ["xcore.sandbox.worker", str(fds[0]), str(fds[1])]
+                worker.run(fds[0], fds[1])
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException:

@@ -77,3 +77,15 @@ class Counter(TrustedBase):
     async def count(self, payload: dict[str, Any]) -> dict[str, Any]:
         async with self.get_service("db").connection() as conn:
             return ok(count=await conn.fetchval("SELECT count(*) FROM sbx_t"))
+
+
+class Relay(TrustedBase):
+    """Calls another plugin's action through ``ctx.call``: the same code trusted and sandboxed."""
+
+    @action()
+    async def relay(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            answer = await self.ctx.call(payload["plugin"], payload["action"], payload.get("payload"))
+        except PermissionError as exc:
+            return ok(blocked=True, error=f"PermissionError: {exc}")
+        return ok(blocked=False, answer=answer)

@@ -94,11 +94,12 @@ class Evil(TrustedBase):
 
     @action()
     async def garbage(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Write raw bytes on the protocol socket (fd found by scanning our own descriptors)."""
+        """Write raw bytes on the protocol socket, or with ``sync`` on the synchronous channel."""
         import struct
         import sys
 
-        for fd in [int(sys.argv[1])]:  # the worker's protocol socket, as its command line names it
+        # the worker's sockets, as its command line names them
+        for fd in [int(sys.argv[2] if payload.get("sync") else sys.argv[1])]:
             sock = socket.socket(fileno=os.dup(fd))
             if sock.family == socket.AF_UNIX:
                 if payload.get("oversized"):
