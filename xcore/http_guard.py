@@ -8,8 +8,8 @@ stream per request).
 function call per message sent (no coroutine of its own: it returns the server's ``send`` awaitable),
 which tracks whether the response has started; ``receive`` is passed through unwrapped. Only a request
 with either header takes the path that checks the declared length and counts a chunked body. Measured in
-process against the same app without the guard: about 0.5 µs per request, against 1.7 µs before this path
-was split off.
+process around a minimal ASGI app, with five request headers: about 1.1 µs per request (0.35 µs of it
+is what any pure-ASGI layer costs), against 1.7 µs before this path was split off.
 
 **Body size** (``app.max_body_size``). A ``Content-Length`` over the limit is answered ``413`` at once,
 before anything reads the body or runs a route. A chunked body is counted as it streams and cut at the

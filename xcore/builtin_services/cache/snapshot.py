@@ -10,8 +10,9 @@ scalars costs one ``dict.copy()``, about half of what parsing it back from JSON 
 Speed. ``set`` pays for one walk over the value in Python (every key and item is type-checked: the
 walk is what refuses a non-plain value), so the walk does nothing else: no object per container, and a
 list is first scanned for containers before paying for ``enumerate`` (inline, for a list inside a dict:
-a call fewer). ``type(x)`` is used rather than
-``x.__class__`` because CPython 3.11 specialises that call into a single instruction. Measured
+a call fewer). ``type(x)`` is used rather than ``x.__class__``: CPython 3.11 specialises that call into a
+single instruction. For a typical row (five keys, one a list of two strings) this walk is about 1 µs,
+0.7 µs less than when it built an object per value and a tuple per plan. Measured
 alternatives that are not faster for a typical row (a dict of a few scalars and a short list):
 ``orjson.loads(orjson.dumps(v))`` plus the checks it needs (orjson turns tuples, UUIDs and enums into
 JSON silently, and an ``IntEnum`` even compares equal to what comes back), ``pickle`` and ``marshal``
