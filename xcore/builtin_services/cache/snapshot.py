@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from xcore.errors import XcoreError
+
 Plan = Sequence[tuple[Any, "Plan"]]
 """``[(key or index, plan of the container there), ...]`` for each container inside a container.
 
@@ -38,8 +40,11 @@ _SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
 _FLAT: Plan = ()
 
 
-class NotPlain(Exception):
-    """The value holds something other than str-keyed dicts, lists and JSON scalars."""
+class NotPlain(XcoreError):
+    """The value holds something other than str-keyed dicts, lists and JSON scalars.
+
+    Never reaches a caller: the memory backend catches it and stores the value in the codec's form.
+    """
 
 
 def snapshot(value: dict[Any, Any] | list[Any]) -> tuple[dict[str, Any] | list[Any], Plan]:
