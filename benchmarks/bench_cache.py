@@ -86,11 +86,11 @@ async def memory_cases(quick: bool) -> list[Result]:
                                                  "object; no target")))
         x, b, d = await paired_async(lambda: set_("row2", ROW), lambda: raw_set("row2", ROW), ops, rounds)
         results.append(Result(AREA, "memory set (dict) vs TTLCache[key] = v", x, b, "ns/op",
-                              note=ratio_note(d, "the service stores an encoded copy, raw cachetools the shared "
+                              note=ratio_note(d, "the service stores a private copy, raw cachetools the shared "
                                                  "object; no target")))
         x, b, d = await paired_async(lambda: get("row"), lambda: deepcopy_get("row"), ops, rounds)
         results.append(Result(AREA, "memory get hit (dict) vs deepcopy(TTLCache[key])", x, b, "ns/op",
-                              note=ratio_note(d, "why containers are stored encoded rather than deep-copied")))
+                              note=ratio_note(d, "why containers are copied along a plan rather than deep-copied")))
     finally:
         await host.shutdown()
     return results

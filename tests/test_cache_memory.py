@@ -118,13 +118,29 @@ async def test_immutable_values_are_kept_without_a_copy_and_containers_are_priva
 async def test_rewriting_keys_keeps_the_expiry_index_bounded() -> None:
     clock = Clock()
     cache = MemoryCache(MemoryCacheSettings(max_size=10), timer=clock)
+    for index in range(11):  # the index exists once the store has been full
+        await cache.set(f"k{index}", index, ttl=60)
     for round_ in range(1000):
         await cache.set(f"k{round_ % 5}", round_, ttl=60)
     store = cache._data
-    assert len(store._expiries) <= 2 * 5 + 64 + 1
+    assert store._expiries is not None and len(store._expiries) <= 2 * 10 + 64 + 1
     clock.now += 61
     await cache.set("fresh", 1)
     assert await cache.health() == {"backend": "memory", "size": 1, "max_size": 10}
+
+
+async def test_the_expiry_index_built_when_the_store_fills_follows_later_writes() -> None:
+    """The heap of expiries is built when the store is first full; every write after that must reach it."""
+    clock = Clock()
+    cache = MemoryCache(MemoryCacheSettings(max_size=3), timer=clock)
+    for _ in range(2):  # clear() drops the index: the second round builds it again
+        await cache.set_many({"a": 1, "b": 2, "c": 3}, ttl=100)
+        await cache.set("d", 4, ttl=100)  # full: "a" (least recently used) goes, the index is built
+        await cache.set("b", 5, ttl=1)  # rewritten once the index exists: it now expires first
+        clock.now += 2
+        await cache.set("e", 6, ttl=100)  # full again: the expired "b" goes, not the least recently used "c"
+        assert await cache.get_many(["a", "b", "c", "d", "e"]) == {"c": 3, "d": 4, "e": 6}
+        assert await cache.clear() == 3
 
 
 async def test_nested_containers_are_private_at_every_level() -> None:

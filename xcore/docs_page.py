@@ -5,6 +5,10 @@ internet access (an air-gapped server, a laptop on a train) ``/docs`` is a blank
 page is built with FastAPI's ``get_swagger_ui_html``, pointing at the Swagger UI files that the
 ``fastapi-offline`` package ships (a dependency of XCore), mounted under ``/docs/assets``. ReDoc is
 not served (it never was).
+
+The page's routes are plain Starlette routes, as FastAPI declares its own docs page: they are not API
+operations, and a plain route costs less to pass over while a request looks for its route. The app
+puts them behind the plugins' routes (:func:`xcore.web.create_app`), where they cost nothing at all.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
 DOCS_URL = "/docs"
 ASSETS_URL = "/docs/assets"
@@ -34,13 +39,16 @@ def swagger_ui_assets() -> Path:
     return folder
 
 
-def add_docs_page(app: FastAPI) -> None:
-    """Serve Swagger UI at ``/docs`` for ``app.openapi_url``, its assets from the installed package."""
+def add_docs_page(app: FastAPI) -> list[BaseRoute]:
+    """Serve Swagger UI at ``/docs`` for ``app.openapi_url``, its assets from the installed package.
+
+    Returns the routes added (the assets' mount, the page, its OAuth2 redirect).
+    """
     openapi_url = app.openapi_url or "/openapi.json"
     redirect_url = f"{DOCS_URL}/oauth2-redirect"
+    before = len(app.router.routes)
     app.mount(ASSETS_URL, StaticFiles(directory=swagger_ui_assets()), name="docs-assets")
 
-    @app.get(DOCS_URL, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
@@ -53,6 +61,9 @@ def add_docs_page(app: FastAPI) -> None:
             swagger_ui_parameters=app.swagger_ui_parameters,
         )
 
-    @app.get(redirect_url, include_in_schema=False)
-    async def swagger_ui_redirect() -> HTMLResponse:
+    async def swagger_ui_redirect(request: Request) -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
+
+    app.add_route(DOCS_URL, swagger_ui, include_in_schema=False)
+    app.add_route(redirect_url, swagger_ui_redirect, include_in_schema=False)
+    return app.router.routes[before:]

@@ -68,9 +68,9 @@ def create_app(
         openapi_url="/openapi.json" if settings.docs else None,
     )
     report_boot_failures_briefly(app)
-    if settings.docs:
-        add_docs_page(app)
     install_endpoints(app, xcore)
+    if settings.docs:  # behind the plugins' routes too, with the probes (see install_endpoints)
+        app.state.xcore_routes_last += add_docs_page(app)
     return app
 
 
@@ -122,7 +122,7 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
 
 
 def _xcore_routes_last(app: FastAPI) -> None:
-    """Move the probes and the original XCore's action path behind every other route of ``app``."""
+    """Move the probes, the original XCore's action path (and create_app's docs page) behind every other route."""
     last = app.state.xcore_routes_last
     app.router.routes[:] = [r for r in app.router.routes if r not in last] + last
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from xcore.error_log import RepeatedErrors
 from xcore.errors import ConfigError
 from xcore.host import Xcore
+from xcore.http_guard import RERAISE, HostGuard
 from xcore.sdk import TrustedBase, action, ok
 from xcore.validation_errors import EXCERPT_CHARS, MAX_ERRORS, excerpt
 
@@ -196,3 +197,84 @@ async def test_repeated_errors_are_told_apart_by_place_type_and_line(caplog: pyt
 def test_bad_limits_are_config_errors_naming_the_key(key: str, value: Any) -> None:
     with pytest.raises(ConfigError, match=f"app.{key}"):
         Xcore(config=config(app={key: value}), discover=False)
+
+
+# --------------------------------------------------------------------------- HostGuard itself, as pure ASGI
+
+
+def guarded(app: Any) -> Any:
+    """``app`` behind a real HostGuard with a 1000-byte limit, its errors logged to ``test.guard``."""
+    errors = RepeatedErrors(logging.getLogger("test.guard"), interval=60)
+    return HostGuard(app, max_body_size=1000, errors=errors, plugin_prefix="/plugins")
+
+
+async def call(app: Any, method: str, headers: list[tuple[bytes, bytes]], **extra: Any) -> list[dict[str, Any]]:
+    """One request through ``app``; every message it sent."""
+    sent: list[dict[str, Any]] = []
+    scope = {"type": "http", "method": method, "path": "/plugins/web/x", "headers": headers, **extra}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+START = {"type": "http.response.start", "status": 200, "headers": []}
+
+
+async def test_a_request_without_a_body_reaches_the_app_with_the_server_s_own_receive() -> None:
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(receive)
+        await send(START)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sent = await call(guarded(app), "GET", [(b"host", b"x"), (b"accept", b"*/*")])
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert seen[0].__name__ == "receive", "a request without a body needs no counting receive"
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "POST"])
+async def test_any_method_declaring_a_body_over_the_limit_gets_413_before_the_app_runs(method: str) -> None:
+    ran: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        ran.append("app")
+
+    for headers in (
+        [(b"content-length", b"1001")],
+        [(b"host", b"x"), (b"content-length", b"5"), (b"content-length", b"1001")],
+    ):
+        sent = await call(guarded(app), method, headers)
+        assert sent[0]["status"] == 413 and (b"connection", b"close") in sent[0]["headers"]
+    assert ran == []
+
+
+async def test_an_error_before_the_response_is_a_json_500_and_after_it_no_second_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def early(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("before")
+
+    async def late(scope: Any, receive: Any, send: Any) -> None:
+        await send(START)
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        raise RuntimeError("midway")
+
+    for headers in ([], [(b"content-length", b"3")], [(b"transfer-encoding", b"chunked")]):
+        sent = await call(guarded(early), "GET", headers)
+        assert [(m["type"], m.get("status")) for m in sent] == [
+            ("http.response.start", 500),
+            ("http.response.body", None),
+        ]
+        assert sent[1]["body"] == b'{"detail":"Internal Server Error"}'
+        sent = await call(guarded(late), "GET", headers)
+        assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]  # the server closes it
+    assert "RuntimeError: before" in caplog.text and "RuntimeError: midway" in caplog.text
+    with pytest.raises(RuntimeError, match="midway"):
+        await call(guarded(late), "GET", [], **{RERAISE: True})

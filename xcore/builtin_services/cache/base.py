@@ -8,7 +8,7 @@ method promises, whichever backend is configured:
   :class:`~.codec.UnsupportedValueError` and leaves the key as it was.
 * A value you get back is yours: mutating it never changes the cache, and mutating an object after
   ``set`` never changes what was cached. (Redis hands out freshly decoded objects; the memory
-  backend keeps immutable scalars by reference and containers encoded, so it behaves the same.)
+  backend keeps immutable scalars by reference and containers as private copies, so it behaves the same.)
 * ``ttl`` is in seconds: ``None`` uses the configured default, ``0`` means the key never expires.
 * A cached ``None`` is a hit: ``get_or_set`` does not call the factory for it.
 * Keys are ``str``; anything else raises ``TypeError``.

@@ -5,6 +5,11 @@ through it costs several times a dict write, more than everything else the memor
 ``set``. Here an ``OrderedDict`` (in C) holds the LRU order, and a heap of ``(expires_at, key)`` is
 read only when the store is full, to drop expired keys before live ones are evicted.
 
+The heap exists only once the store has been full: until then nothing is evicted, nothing needs the
+soonest expiry, and a write is a dict write (keeping the heap costs about as much again). The first
+write beyond ``max_size`` builds it from the entries, once; from then on every write pushes to it,
+until :meth:`ExpiringLRU.clear`.
+
 Expired keys are dropped when read, when counted or listed, and when the store is full. The heap may
 hold entries for keys since rewritten or deleted; they are skipped when popped, and the heap is rebuilt
 from the live entries when it grows past twice their number, so it stays within ``O(max_size)``.
@@ -19,8 +24,11 @@ from collections.abc import Callable, Iterator
 from heapq import heappush
 from typing import Any
 
-Entry = tuple[Any, float]
-"""``(stored value, expires_at)`` on the store's clock; ``math.inf`` never expires."""
+_NEVER = math.inf
+
+Entry = tuple[Any, float, Any]
+"""``(stored value, expires_at, anything its owner keeps beside it)``; ``expires_at`` is on the store's
+clock, ``math.inf`` for never. The store reads only ``expires_at``."""
 
 
 class ExpiringLRU:
@@ -31,7 +39,8 @@ class ExpiringLRU:
         self._timer = timer
         self.entries: OrderedDict[str, Entry] = OrderedDict()
         """Key -> entry, least recently used first; expired entries may linger until read or evicted."""
-        self._expiries: list[tuple[float, str]] = []
+        self._expiries: list[tuple[float, str]] | None = None
+        """``(expires_at, key)`` heap; ``None`` until the store is first full (see the module docstring)."""
         self._expiries_limit = 64
 
     def get(self, key: str) -> Entry | None:
@@ -56,8 +65,8 @@ class ExpiringLRU:
         entries = self.entries
         entries[key] = entry
         entries.move_to_end(key)  # a rewritten key keeps its place in an OrderedDict otherwise
-        if entry[1] != math.inf:
-            expiries = self._expiries
+        expiries = self._expiries
+        if expiries is not None and entry[1] != _NEVER:
             heappush(expiries, (entry[1], key))
             if len(expiries) > self._expiries_limit:
                 self._rebuild_expiries()
@@ -73,7 +82,7 @@ class ExpiringLRU:
 
     def clear(self) -> None:
         self.entries.clear()
-        self._expiries.clear()
+        self._expiries = None
 
     def live_keys(self) -> Iterator[str]:
         """Every live key (a snapshot: the store may change while the caller iterates)."""
@@ -89,6 +98,10 @@ class ExpiringLRU:
         """Drop every expired key."""
         now = self._timer()
         expiries, entries = self._expiries, self.entries
+        if expiries is None:  # never full: no heap to read, so look at each entry
+            for key in [key for key, entry in entries.items() if entry[1] <= now]:
+                del entries[key]
+            return
         while expiries and expiries[0][0] <= now:
             expires, key = heapq.heappop(expiries)
             entry = entries.get(key)
@@ -96,12 +109,15 @@ class ExpiringLRU:
                 del entries[key]
 
     def _make_room(self) -> None:
+        if self._expiries is None:
+            self._rebuild_expiries()
         self.expire()
         entries = self.entries
         while len(entries) > self.max_size:
             entries.popitem(last=False)
 
     def _rebuild_expiries(self) -> None:
-        self._expiries = [(entry[1], key) for key, entry in self.entries.items() if entry[1] != math.inf]
-        heapq.heapify(self._expiries)
-        self._expiries_limit = 2 * len(self._expiries) + 64
+        expiries = [(entry[1], key) for key, entry in self.entries.items() if entry[1] != _NEVER]
+        heapq.heapify(expiries)
+        self._expiries = expiries
+        self._expiries_limit = 2 * len(expiries) + 64
