@@ -26,6 +26,7 @@ from xcore.config.loader import LoadedConfig, load_config
 from xcore.discovery import PluginSource
 from xcore.errors import BootError, XcoreError
 from xcore.events import kernel
+from xcore.observability.stalls import StallWatchdog, watch_host
 from xcore.plugins import PluginRecord
 from xcore.redaction import install_redaction, secret_values
 from xcore.services.container import CheckedSpec, ServiceContainer, ServiceTypeRegistry
@@ -79,6 +80,7 @@ class Xcore:
                                       secrets=secrets)
         self._undo_redaction: Callable[[], None] | None = None
         self._inspect_only = inspect_only
+        self._stalls: StallWatchdog | None = None
 
     # ------------------------------------------------------------------ the public surface
 
@@ -141,12 +143,16 @@ class Xcore:
         await announce(self.services, kernel.HOST_STARTED, {"plugins": loaded})
         await announce(self.services, kernel.BOOTED, {"plugins": loaded})
         self._monitor.start(self.config.app.health_interval, self.health)
+        self._stalls = watch_host(self)  # app.stall_threshold: reports whatever holds the loop while serving
         log.info("xcore booted in %.0f ms: %d plugins loaded, %d failed", (time.perf_counter() - began) * 1000,
                  len(self.registry.plugins("loaded")), sum(r.state == "failed" for r in self.plugins))
 
     async def shutdown(self) -> None:
         """Tell services and plugins, unload plugins in reverse order, close services in reverse."""
         await self._monitor.stop()
+        if self._stalls is not None:
+            self._stalls.stop()
+            self._stalls = None
         if self.booted:
             await announce(self.services, kernel.HOST_STOPPING, {})
             await self.services.host_stopping()

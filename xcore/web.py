@@ -32,6 +32,8 @@ from xcore.error_log import RepeatedErrors
 from xcore.errors import PluginNotFoundError
 from xcore.host import Xcore
 from xcore.http_guard import HostGuard
+from xcore.observability.endpoint import install as install_metrics
+from xcore.observability.multiprocess import mark_self_dead
 from xcore.readiness import add_readiness_route
 from xcore.sdk.responses import ActionNotFound, error
 from xcore.validation_errors import validation_error_handler
@@ -60,6 +62,7 @@ def create_app(
             yield {"xcore": xcore}
         finally:
             await xcore.shutdown()
+            mark_self_dead()  # with several workers: this one's live gauges leave /metrics now
 
     app = FastAPI(
         title=settings.name, version=__version__, lifespan=lifespan,
@@ -99,6 +102,7 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
         return {"status": "ok"}
 
     add_readiness_route(app, xcore.health, settings.health_cache_ttl, operator_keys(settings), API_KEY_HEADER)
+    install_metrics(app, xcore)  # app.metrics: /metrics and the request counts, inside the guard below
     errors = RepeatedErrors(log, settings.error_log_interval)
     if app.middleware_stack is None:
         app.add_middleware(HostGuard, max_body_size=settings.max_body_size, errors=errors,

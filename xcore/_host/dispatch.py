@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from xcore.errors import PluginNotFoundError
+from xcore.observability import metrics as observed
 from xcore.plugins import PluginRecord
 from xcore.sdk.base import TrustedBase
 from xcore.sdk.context import PluginContext
@@ -44,7 +45,10 @@ class ActionDispatcher:
             handler = self._handlers[plugin]
         except KeyError:
             raise self._not_found(plugin) from None
-        return await handler(action, {} if payload is None else payload)
+        metrics = observed.ACTIVE
+        if metrics is None:
+            return await handler(action, {} if payload is None else payload)
+        return await metrics.timed_action(plugin, action, handler(action, {} if payload is None else payload))
 
     def _not_found(self, plugin: str) -> PluginNotFoundError:
         record = self._records.get(plugin)

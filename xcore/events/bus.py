@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from xcore.errors import XcoreError
 from xcore.events.event import Event, HandlerResult
 from xcore.events.patterns import Pattern, check_name, compile_pattern
+from xcore.observability import metrics as observed
 
 Handler = Callable[[Event], Any]
 Results = list[HandlerResult]
@@ -208,6 +209,8 @@ class EventBus:
         subs = self.handlers_for(name)
         if self.transport is not None:
             self.transport.publish(name, data, source)
+        if (metrics := observed.ACTIVE) is not None:
+            metrics.event_emitted(source)
         if not subs:
             return []
         return await self._run(subs, Event(name, data, source))
@@ -237,6 +240,8 @@ class EventBus:
         subs = self.handlers_for(name)
         if self.transport is not None:
             self.transport.publish(name, data, source)
+        if (metrics := observed.ACTIVE) is not None:
+            metrics.event_emitted(source)
         if not subs:
             done: asyncio.Future[Results] = loop.create_future()
             done.set_result([])
@@ -296,11 +301,14 @@ class EventBus:
 
     async def _run(self, subs: tuple[Subscription, ...], event: Event) -> Results:
         results: Results = []
+        metrics = observed.ACTIVE
         for sub in subs:
             if not sub.active:
                 continue
             if sub.once:
                 self.unsubscribe(sub)
+            if metrics is not None:
+                metrics.event_delivered(sub.owner)
             try:
                 value = sub.handler(event)
                 if type(value) is not CoroutineType and value is not None and inspect.isawaitable(value):

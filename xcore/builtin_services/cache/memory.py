@@ -30,6 +30,7 @@ from xcore.builtin_services.cache.settings import CacheSettings
 from xcore.builtin_services.cache.snapshot import Snapshot, copy_of, snapshot
 from xcore.builtin_services.cache.stampede import SingleFlight
 from xcore.builtin_services.cache.store import ExpiringLRU
+from xcore.observability import metrics as observed
 from xcore.services import ServiceBase
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Redis INCRBY's range; kept here so both backends agree
@@ -205,6 +206,8 @@ class MemoryCache(Cache, ServiceBase):
             stored = await self._flight.run(key, self._fill, key, factory, ttl)
         else:
             stored = entry[0]
+            if (metrics := observed.ACTIVE) is not None:
+                metrics.cache_hit()
         return unpack(stored)
 
     async def _fill(self, key: str, factory: Callable[[], Any], ttl: float | None) -> Any:

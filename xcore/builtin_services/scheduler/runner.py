@@ -24,6 +24,7 @@ from apscheduler.job import Job
 
 from xcore.builtin_services.scheduler.outcomes import JobFailure, JobOutcome, RunInfo, _current_run
 from xcore.builtin_services.scheduler.targets import JobTarget, Unresolved
+from xcore.observability import metrics as observed
 
 if TYPE_CHECKING:
     from xcore.builtin_services.scheduler.core import SchedulerCore
@@ -104,6 +105,9 @@ class JobRunner(BaseExecutor):  # type: ignore[misc]
         _current_run.set(RunInfo(owner or None, job_id, run_time))
         started = datetime.now(run_time.tzinfo)
         began = time.perf_counter()
+        metrics = observed.ACTIVE
+        counted = metrics.job_started(owner or None, job_id, late) if metrics is not None else None
+        failed = True
         try:
             if is_coroutine_callable(func):
                 await func(*args, **kwargs)
@@ -137,7 +141,11 @@ class JobRunner(BaseExecutor):  # type: ignore[misc]
             text = "".join(traceback.format_exception(exc))
             await service.job_failed(JobFailure(owner or None, job_id, run_time, exc, text))
         else:
+            failed = False
             await service.record_outcome(job.id, JobOutcome("ok", run_time, started, time.perf_counter() - began))
+        finally:
+            if metrics is not None and counted is not None:
+                metrics.job_finished(counted, time.perf_counter() - began, failed)
 
     async def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for running jobs, then cancel those still running."""

@@ -1,0 +1,64 @@
+"""``GET /metrics``: the Prometheus text of this process, or of every worker in multiprocess mode.
+
+Installed by :func:`install` when ``app.metrics`` is true (from :func:`xcore.web.install_endpoints`),
+with the request-counting middleware. The endpoint is open like ``/health``: its labels hold plugin
+names and route templates only (docs/observability.md), and a scrape's work is bounded by the number
+of series, which the labels bound. Values read at scrape time (plugin states, pools in use) are set
+just before the text is generated.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+from xcore.observability import metrics as metrics_module
+from xcore.observability.http_metrics import RequestMetrics
+from xcore.observability.multiprocess import sweep_dead
+
+if TYPE_CHECKING:
+    from xcore.host import Xcore
+
+log = logging.getLogger("xcore.metrics")
+
+METRICS_PATH = "/metrics"
+
+
+def install(app: FastAPI, xcore: Xcore) -> None:
+    """Serve ``/metrics`` and count requests, when ``app.metrics`` is on (else do nothing)."""
+    if not xcore.config.app.metrics:
+        return
+    metrics = metrics_module.enable()
+    if app.middleware_stack is None:
+        app.add_middleware(RequestMetrics, metrics=metrics, plugin_prefix=xcore.config.app.plugin_prefix)
+    else:
+        log.warning("the app already serves, so requests are not counted: call install_endpoints before serving")
+
+    @app.get(METRICS_PATH, tags=["xcore"], include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """This process's series (or every worker's, in multiprocess mode), in Prometheus text format."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+
+        refresh(xcore, metrics)
+        directory = metrics_module.multiprocess_dir()
+        if directory is None:
+            return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        sweep_dead(directory)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def refresh(xcore: Xcore, metrics: metrics_module.Metrics) -> None:
+    """Set the values that are read rather than counted: plugin states, database pools in use."""
+    metrics.plugin_states((r.name, r.state) for r in xcore.records.values() if r.source.kind == "plugin")
+    for entry in xcore.services.entries():
+        in_use = getattr(entry.service, "pool_in_use", None)
+        if callable(in_use):
+            try:
+                metrics.pool_in_use.labels(entry.spec.name).set(in_use())
+            except Exception:
+                log.debug("service %r: pool_in_use failed", entry.spec.name, exc_info=True)
