@@ -2,7 +2,7 @@
 
 Routing happens inside the app this wraps; Starlette's router records the route it chose in the
 request's scope (``scope["route"]``), so once the response is sent the middleware knows the route's
-template without matching anything itself. Each (route, method) pair gets its three pre-bound series
+template without matching anything itself. Each (route template, method) pair gets its three pre-bound series
 children on first use; after that a request costs a dict lookup, two increments and one observation.
 Only routes and the nine standard methods are keys, so the lookup table is as bounded as the labels.
 """
@@ -32,7 +32,7 @@ class RequestMetrics:
         self.app = app
         self.metrics = metrics
         self.plugin_prefix = plugin_prefix + "/"
-        self._series: dict[tuple[Any, str], tuple[Any, Any, Any]] = {}
+        self._series: dict[tuple[str | None, str], tuple[Any, Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,7 +51,8 @@ class RequestMetrics:
             await self.app(scope, receive, send_status)
         finally:
             elapsed = time.perf_counter() - began
-            key = (scope.get("route"), scope["method"])
+            route = scope.get("route")
+            key = (None if route is None else route.path, scope["method"])
             series = self._series.get(key)
             if series is None:
                 series = self._bind(*key)
@@ -60,13 +61,12 @@ class RequestMetrics:
             if status >= 500:
                 series[1].inc()
 
-    def _bind(self, route: Any, method: str) -> tuple[Any, Any, Any]:
-        """The series children of ``route`` and ``method``, made once (bounded: see the module docstring)."""
+    def _bind(self, path: str | None, method: str) -> tuple[Any, Any, Any]:
+        """The series children of route template ``path`` and ``method``, made once (bounded: see the module doc)."""
         known = method if method in STANDARD_METHODS else "OTHER"
-        path = getattr(route, "path", None)
         labels = (UNMATCHED, UNMATCHED, known) if path is None else (plugin_of(path, self.plugin_prefix), path, known)
         m = self.metrics
         series = (m.http_requests.labels(*labels), m.http_errors.labels(*labels), m.http_latency.labels(*labels))
         if known == method:  # a made-up method shares the OTHER children without adding a key per spelling
-            self._series[(route, method)] = series
+            self._series[(path, method)] = series
         return series
