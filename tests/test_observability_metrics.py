@@ -15,8 +15,8 @@ from fastapi import APIRouter, HTTPException
 
 from xcore.observability import metrics as observed
 from xcore.sdk import TrustedBase, action, ok
-from xcore.testing.harness import boot_xcore
 from xcore.testing.configs import no_services
+from xcore.testing.harness import boot_xcore
 
 
 class Shop(TrustedBase):
@@ -98,9 +98,11 @@ async def test_requests_are_counted_by_route_template_with_unmatched_paths_in_on
     unmatched = {"plugin": "<unmatched>", "route": "<unmatched>", "method": "GET"}
     assert value(after, count, **unmatched) - value(before, count, **unmatched) == 5
     broken = {"plugin": "shop", "route": "/plugins/shop/broken", "method": "GET"}
-    assert value(after, "xcore_http_request_errors_total", **broken) - value(
-        before, "xcore_http_request_errors_total", **broken
-    ) == 1
+    assert (
+        value(after, "xcore_http_request_errors_total", **broken)
+        - value(before, "xcore_http_request_errors_total", **broken)
+        == 1
+    )
     assert value(after, count, plugin="shop", route="/plugins/shop/items/{item_id}", method="OTHER") >= 1
     assert "BREW" not in after
     assert "/nowhere/" not in after and "s3cr3t" not in after  # raw paths and query strings never become labels
@@ -113,7 +115,7 @@ async def test_actions_events_plugin_states_and_boot_times() -> None:
         with pytest.raises(RuntimeError):
             await host.call("shop", "fail")
         for n in range(3):
-            with pytest.raises(Exception, match="unknown|no action|not found"):
+            with pytest.raises(Exception, match=r"unknown|no action|not found"):
                 await host.call("shop", f"made-up-{n}")
         after = await scrape(host)
 
@@ -168,9 +170,9 @@ async def test_action_names_are_capped_per_plugin(monkeypatch: pytest.MonkeyPatc
     for name in ("a", "b", "c", "d"):
         await metrics.timed_action("capped", name, done())
     assert metrics.action_calls.labels("capped", "<other>")._value.get() == 2
-    assert not any(
-        labels == ("capped", "c") for labels in metrics.action_calls._metrics
-    ), "a name past the cap got its own series"
+    assert not any(labels == ("capped", "c") for labels in metrics.action_calls._metrics), (
+        "a name past the cap got its own series"
+    )
 
 
 async def test_metrics_are_off_by_default() -> None:
@@ -182,7 +184,7 @@ def test_metrics_setting_is_validated() -> None:
     from xcore import Xcore
     from xcore.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="app.metrics"):
+    with pytest.raises(ConfigError, match=r"app\.metrics"):
         Xcore(config={"app": {"metrics": "sometimes"}})
-    with pytest.raises(ConfigError, match="app.stall_threshold"):
+    with pytest.raises(ConfigError, match=r"app\.stall_threshold"):
         Xcore(config={"app": {"stall_threshold": -1}})

@@ -33,7 +33,7 @@ from xcore.errors import PluginNotFoundError
 from xcore.host import Xcore
 from xcore.http_guard import HostGuard
 from xcore.observability.endpoint import install as install_metrics
-from xcore.observability.multiprocess import mark_self_dead
+from xcore.observability.multiprocess import worker_stopped
 from xcore.readiness import add_readiness_route
 from xcore.sdk.responses import ActionNotFound, error
 from xcore.validation_errors import validation_error_handler
@@ -62,7 +62,7 @@ def create_app(
             yield {"xcore": xcore}
         finally:
             await xcore.shutdown()
-            mark_self_dead()  # with several workers: this one's live gauges leave /metrics now
+            worker_stopped()  # app.metrics: last counts flushed; with several workers, live gauges dropped
 
     app = FastAPI(
         title=settings.name, version=__version__, lifespan=lifespan,

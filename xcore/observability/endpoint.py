@@ -38,10 +38,11 @@ def install(app: FastAPI, xcore: Xcore) -> None:
         log.warning("the app already serves, so requests are not counted: call install_endpoints before serving")
 
     @app.get(METRICS_PATH, tags=["xcore"], include_in_schema=False)
-    def prometheus_metrics() -> Response:
+    async def prometheus_metrics() -> Response:
         """This process's series (or every worker's, in multiprocess mode), in Prometheus text format."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
+        metrics.flush()  # on the loop's thread, like the request tallies it reads
         refresh(xcore, metrics)
         directory = metrics_module.multiprocess_dir()
         if directory is None:

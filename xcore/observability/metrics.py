@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -151,11 +151,18 @@ class Metrics:
         self.loop_stall_seconds = histogram(
             "xcore_loop_stall_seconds", "How long each reported stall held the event loop", (), JOB_BUCKETS
         )
+        self.flushers: list[Callable[[], None]] = []
+        """What holds counts not yet in the series (the request middleware): called before each scrape."""
         self._actions = _Bounded()
         self._jobs = _Bounded()
         self._action_series: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._emitted: dict[str | None, Any] = {}
         self._delivered: dict[str | None, Any] = {}
+
+    def flush(self) -> None:
+        """Bring every series up to date (before a scrape, and at shutdown)."""
+        for flush in self.flushers:
+            flush()
 
     # ------------------------------------------------------------------ actions
 

@@ -67,8 +67,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def mark_self_dead() -> None:
-    """At a worker's shutdown: its live gauges leave the sums at once."""
+def worker_stopped() -> None:
+    """At a worker's shutdown: its last counts reach the files, its live gauges leave the sums at once."""
+    from xcore.observability import metrics
+
+    if metrics.ACTIVE is not None:
+        metrics.ACTIVE.flush()
     path = os.environ.get(VARIABLE)
     if path:
         from prometheus_client import multiprocess
