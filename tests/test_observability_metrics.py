@@ -188,3 +188,36 @@ def test_metrics_setting_is_validated() -> None:
         Xcore(config={"app": {"metrics": "sometimes"}})
     with pytest.raises(ConfigError, match=r"app\.stall_threshold"):
         Xcore(config={"app": {"stall_threshold": -1}})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def pool_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/pool.db"
+    server = request.getfixturevalue("postgres_server")
+    return str(server.url)
+
+
+async def test_database_pool_in_use_and_waits(pool_url: str) -> None:
+    services = no_services(databases={"main": {"type": "sqlasync", "url": pool_url, "pool_size": 1}})
+    async with boot_xcore({"shop": Shop}, {"app": {"metrics": True}, "services": services}) as host:
+        db = host.get_service("main")
+        before = await scrape(host)
+        async with db.connection():
+            during = await scrape(host)
+            waiter = asyncio.ensure_future(_one_query(db))
+            await asyncio.sleep(0.05)  # it waits for the only connection
+            assert not waiter.done()
+        await waiter
+        after = await scrape(host)
+    assert value(during, "xcore_db_pool_in_use", database="main") == 1
+    assert value(after, "xcore_db_pool_in_use", database="main") == 0
+    assert value(after, "xcore_db_pool_waits_total", database="main") - value(
+        before, "xcore_db_pool_waits_total", database="main"
+    ) == 1
+    assert "secret" not in during and "postgresql://" not in during  # no URL, no password in any label
+
+
+async def _one_query(db: Any) -> None:
+    async with db.connection() as conn:
+        await conn.fetchval("SELECT 1")
