@@ -27,6 +27,7 @@ from xcore.discovery import PluginSource
 from xcore.errors import BootError, XcoreError
 from xcore.events import kernel
 from xcore.observability.stalls import StallWatchdog, watch_host
+from xcore.observability.tracing import enable as enable_tracing
 from xcore.plugins import PluginRecord
 from xcore.redaction import install_redaction, secret_values
 from xcore.services.container import CheckedSpec, ServiceContainer, ServiceTypeRegistry
@@ -81,6 +82,8 @@ class Xcore:
         self._undo_redaction: Callable[[], None] | None = None
         self._inspect_only = inspect_only
         self._stalls: StallWatchdog | None = None
+        if self.config.app.tracing:
+            enable_tracing()  # a ConfigError naming the extra when OpenTelemetry is not installed
 
     # ------------------------------------------------------------------ the public surface
 

@@ -46,6 +46,8 @@ class AppConfig(Strict):
     """A secret for plugins to sign with (``ctx.config.app.secret_key``); XCore itself never uses it."""
     metrics: bool = False
     """Serve ``GET /metrics`` in Prometheus format and count requests, actions, jobs... (docs/observability.md)."""
+    tracing: bool = False
+    """OpenTelemetry spans for requests, actions, hooks, jobs and events (the ``otel`` extra; docs/observability.md)."""
     stall_threshold: float = Field(default=0.1, ge=0)
     """Seconds the event loop may be held before the stall watchdog reports who held it (0: no watchdog)."""
 

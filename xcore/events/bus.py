@@ -26,6 +26,7 @@ from xcore.errors import XcoreError
 from xcore.events.event import Event, HandlerResult
 from xcore.events.patterns import Pattern, check_name, compile_pattern
 from xcore.observability import metrics as observed
+from xcore.observability import tracing
 
 Handler = Callable[[Event], Any]
 Results = list[HandlerResult]
@@ -78,7 +79,7 @@ def _resume(coro: Coroutine[Any, Any, Any], suspended_on: Any) -> Generator[Any,
 class Subscription:
     """One handler subscribed to one pattern; ``cancel()`` removes it."""
 
-    __slots__ = ("_bus", "active", "handler", "label", "once", "owner", "pattern", "priority", "seq")
+    __slots__ = ("_bus", "active", "call", "handler", "label", "once", "owner", "pattern", "priority", "seq")
 
     def __init__(
         self, bus: EventBus, pattern: Pattern, handler: Handler, priority: int, once: bool, owner: str | None, seq: int
@@ -91,6 +92,8 @@ class Subscription:
         self.owner = owner
         self.seq = seq
         self.label = _label(handler)
+        self.call = handler if tracing.TRACER is None else tracing.traced_handler(handler, owner, self.label)
+        """What dispatch calls: the handler, or the handler inside a span when tracing is on."""
         self.active = True
 
     def cancel(self) -> bool:
@@ -310,7 +313,7 @@ class EventBus:
             if metrics is not None:
                 metrics.event_delivered(sub.owner)
             try:
-                value = sub.handler(event)
+                value = sub.call(event)
                 if type(value) is not CoroutineType and value is not None and inspect.isawaitable(value):
                     value = _awaiting(value)
                 if type(value) is CoroutineType:

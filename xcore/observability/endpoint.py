@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from xcore.observability import metrics as metrics_module
 from xcore.observability.http_metrics import RequestMetrics
 from xcore.observability.multiprocess import sweep_dead
+from xcore.observability.tracing import RequestSpans
 
 if TYPE_CHECKING:
     from xcore.host import Xcore
@@ -28,7 +29,9 @@ METRICS_PATH = "/metrics"
 
 
 def install(app: FastAPI, xcore: Xcore) -> None:
-    """Serve ``/metrics`` and count requests, when ``app.metrics`` is on (else do nothing)."""
+    """Serve ``/metrics`` and count requests when ``app.metrics`` is on; span requests when ``app.tracing`` is."""
+    if xcore.config.app.tracing and app.middleware_stack is None:
+        app.add_middleware(RequestSpans, plugin_prefix=xcore.config.app.plugin_prefix)
     if not xcore.config.app.metrics:
         return
     metrics = metrics_module.enable()
