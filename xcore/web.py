@@ -34,6 +34,7 @@ from xcore.host import Xcore
 from xcore.http_guard import HostGuard
 from xcore.observability.endpoint import install as install_metrics
 from xcore.observability.multiprocess import worker_stopped
+from xcore.observability.tracing import fastapi_telemetry
 from xcore.readiness import add_readiness_route
 from xcore.sdk.responses import ActionNotFound, error
 from xcore.validation_errors import validation_error_handler
@@ -68,6 +69,7 @@ def create_app(
         title=settings.name, version=__version__, lifespan=lifespan,
         docs_url=None, redoc_url=None,  # /docs: add_docs_page below, without a CDN
         openapi_url="/openapi.json" if settings.docs else None,
+        **fastapi_telemetry(),  # FastAPI's own spans record the query string: XCore's replace them
     )
     report_boot_failures_briefly(app)
     if settings.docs:

@@ -142,6 +142,23 @@ def remote_context(parent: object) -> Any:
     return extract({"traceparent": parent})
 
 
+def fastapi_telemetry() -> dict[str, Any]:
+    """``FastAPI(...)`` keywords turning off FastAPI's own request spans and exception logs (0.165+).
+
+    FastAPI records them by itself whenever a tracer provider is configured, with the raw path and the
+    query string as attributes (it masks five signature parameters, not a ``?token=``): a secret in
+    either would reach the trace backend. XCore's own request spans (:class:`RequestSpans`) replace
+    them; FastAPI's metrics stay on.
+    """
+    import inspect
+
+    from fastapi import FastAPI
+
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "logs": False}}
+
+
 class RequestSpans:
     """ASGI middleware: one server span per HTTP request, named by method and route template."""
 
