@@ -212,9 +212,11 @@ async def test_database_pool_in_use_and_waits(pool_url: str) -> None:
         after = await scrape(host)
     assert value(during, "xcore_db_pool_in_use", database="main") == 1
     assert value(after, "xcore_db_pool_in_use", database="main") == 0
-    assert value(after, "xcore_db_pool_waits_total", database="main") - value(
-        before, "xcore_db_pool_waits_total", database="main"
-    ) == 1
+    assert (
+        value(after, "xcore_db_pool_waits_total", database="main")
+        - value(before, "xcore_db_pool_waits_total", database="main")
+        == 1
+    )
     assert "secret" not in during and "postgresql://" not in during  # no URL, no password in any label
 
 
