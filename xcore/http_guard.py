@@ -22,6 +22,8 @@ the connection, since the client must not take a cut body for a whole one.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from time import perf_counter
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,8 +48,19 @@ class BodyTooLarge(XcoreError, HTTPException):
 class HostGuard:
     """ASGI middleware enforcing ``max_body_size`` and answering unhandled errors with a JSON 500."""
 
-    def __init__(self, app: ASGIApp, *, max_body_size: int, errors: RepeatedErrors, plugin_prefix: str = "") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_size: int,
+        errors: RepeatedErrors,
+        plugin_prefix: str = "",
+        observe: Callable[[Scope, int, float], None] | None = None,
+    ) -> None:
         self.app = app
+        self.observe = observe
+        """With ``app.metrics``: told each request's scope, status and seconds once answered (this layer
+        already sees the status, so counting here costs no ASGI layer of its own)."""
         self.max_body_size = max_body_size
         self.errors = errors
         self.plugin_prefix = plugin_prefix + "/"
@@ -68,11 +81,14 @@ class HostGuard:
                 chunked = True
         limited = _LimitedBody(receive, self.max_body_size) if chunked else None
         started = False
+        status = 500
+        began = perf_counter() if self.observe is not None else 0.0
 
         async def send_tracked(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 if limited is not None and limited.exceeded:
                     message = {**message, "headers": [*message.get("headers", ()), CLOSE]}
             await send(message)
@@ -84,11 +100,15 @@ class HostGuard:
                 raise
             if isinstance(exc, BodyTooLarge):
                 if not started:
+                    status = 413
                     await self._answer(send, 413, self._too_large, close=True)
                 return
             self.errors.report(self._where(scope), exc)
             if not started:
                 await self._answer(send, 500, b'{"detail":"Internal Server Error"}', close=False)
+        finally:
+            if self.observe is not None:
+                self.observe(scope, status, perf_counter() - began)
 
     def _where(self, scope: Scope) -> str:
         """``GET /plugins/shop/items/{item_id} (plugin 'shop')``: the route's template, not the raw path."""

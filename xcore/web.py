@@ -104,11 +104,11 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
         return {"status": "ok"}
 
     add_readiness_route(app, xcore.health, settings.health_cache_ttl, operator_keys(settings), API_KEY_HEADER)
-    install_metrics(app, xcore)  # app.metrics: /metrics and the request counts, inside the guard below
+    count_request = install_metrics(app, xcore)  # app.metrics: /metrics; the guard below counts each request
     errors = RepeatedErrors(log, settings.error_log_interval)
     if app.middleware_stack is None:
         app.add_middleware(HostGuard, max_body_size=settings.max_body_size, errors=errors,
-                           plugin_prefix=settings.plugin_prefix)
+                           plugin_prefix=settings.plugin_prefix, observe=count_request)
         if app.exception_handlers.get(RequestValidationError) in (None, request_validation_exception_handler):
             app.add_exception_handler(RequestValidationError, validation_error_handler)  # not over the app's own
     else:

@@ -10,10 +10,12 @@ just before the text is generated.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import Response
+from starlette.types import Scope
 
 from xcore.observability import metrics as metrics_module
 from xcore.observability.http_metrics import RequestMetrics
@@ -28,17 +30,15 @@ log = logging.getLogger("xcore.metrics")
 METRICS_PATH = "/metrics"
 
 
-def install(app: FastAPI, xcore: Xcore) -> None:
-    """Serve ``/metrics`` and count requests when ``app.metrics`` is on; span requests when ``app.tracing`` is."""
+def install(app: FastAPI, xcore: Xcore) -> Callable[[Scope, int, float], None] | None:
+    """Serve ``/metrics`` when ``app.metrics`` is on, and return what counts each answered request (for
+    :class:`~xcore.http_guard.HostGuard`); span requests when ``app.tracing`` is on."""
     if xcore.config.app.tracing and app.middleware_stack is None:
         app.add_middleware(RequestSpans, plugin_prefix=xcore.config.app.plugin_prefix)
     if not xcore.config.app.metrics:
-        return
+        return None
     metrics = metrics_module.enable()
-    if app.middleware_stack is None:
-        app.add_middleware(RequestMetrics, metrics=metrics, plugin_prefix=xcore.config.app.plugin_prefix)
-    else:
-        log.warning("the app already serves, so requests are not counted: call install_endpoints before serving")
+    requests = RequestMetrics(metrics, xcore.config.app.plugin_prefix)
 
     @app.get(METRICS_PATH, tags=["xcore"], include_in_schema=False)
     async def prometheus_metrics() -> Response:
@@ -54,6 +54,8 @@ def install(app: FastAPI, xcore: Xcore) -> None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return requests.observe
 
 
 def refresh(xcore: Xcore, metrics: metrics_module.Metrics) -> None:

@@ -1,8 +1,10 @@
-"""Counting HTTP requests per plugin and route template, as pure ASGI middleware.
+"""Counting HTTP requests per plugin and route template.
 
-Routing happens inside the app this wraps; Starlette's router records the route it chose in the
-request's scope (``scope["route"]``), so once the response is sent the middleware knows the route's
-template without matching anything itself.
+XCore's request guard (:class:`~xcore.http_guard.HostGuard`, the outermost ASGI layer XCore adds)
+already sees every request's status, so it hands each answered request to :meth:`RequestMetrics.observe`
+rather than the count costing an ASGI layer of its own. Routing happened inside; Starlette's router
+records the route it chose in the request's scope (``scope["route"]``), so the route's template is known
+without matching anything again.
 
 The request path must stay within a few percent of an unmeasured one (``benchmarks/bench_observability.py``),
 and prometheus-client's own ``inc``/``observe`` take a lock each, about 1.6 us per request for a counter
@@ -16,11 +18,10 @@ on first use; only routes and the nine standard methods are keys, so the table i
 from __future__ import annotations
 
 import asyncio
-import time
 from bisect import bisect_left
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from xcore.observability.metrics import HOST, LATENCY_BUCKETS, STANDARD_METHODS, UNMATCHED, Metrics
 
@@ -65,43 +66,38 @@ class RouteTally:
 
 
 class RequestMetrics:
-    """ASGI middleware: ``xcore_http_requests``, ``..._errors`` and ``..._duration_seconds`` per route."""
+    """``xcore_http_requests``, ``..._errors`` and ``..._duration_seconds`` per route: :meth:`observe` is
+    called by :class:`~xcore.http_guard.HostGuard` once each request is answered (no ASGI layer of its own)."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, plugin_prefix: str) -> None:
-        self.app = app
+    def __init__(self, metrics: Metrics, plugin_prefix: str) -> None:
         self.metrics = metrics
         self.plugin_prefix = plugin_prefix + "/"
         self._tallies: dict[tuple[str | None, str], RouteTally] = {}
         self._timer: asyncio.TimerHandle | None = None
         metrics.flushers.append(self.flush)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
+    def observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        """Add one answered request to its route's tally."""
+        route = scope.get("route")
+        path = None if route is None else route.path
+        if path is not None and path[:1] == "/" and not path.startswith(self.plugin_prefix):
+            path = self._absolute(path, scope["path"])
+        key = (path, scope["method"])
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._bind(*key)
+        tally.count += 1
+        tally.seconds += elapsed
+        tally.buckets[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+        if status >= 500:
+            tally.errors += 1
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        began = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            elapsed = time.perf_counter() - began
-            route = scope.get("route")
-            key = (None if route is None else route.path, scope["method"])
-            tally = self._tallies.get(key)
-            if tally is None:
-                tally = self._bind(*key)
-            tally.count += 1
-            tally.seconds += elapsed
-            tally.buckets[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
-            if status >= 500:
-                tally.errors += 1
+    def _absolute(self, path: str, requested: str) -> str:
+        """A route of a router included as a whole keeps its path relative to the plugin's prefix."""
+        if not requested.startswith(self.plugin_prefix):
+            return path
+        plugin = requested[len(self.plugin_prefix) :].partition("/")[0]
+        return f"{self.plugin_prefix}{plugin}{path}"
 
     def _bind(self, path: str | None, method: str) -> RouteTally:
         """The tally of route template ``path`` and ``method``, made once (bounded: see the module docstring)."""
@@ -117,7 +113,7 @@ class RequestMetrics:
             self._schedule()
         return tally
 
-    def _schedule(self) -> None:
+    def _schedule(self) -> None:  # the first request starts the timer: a loop is running by then
         try:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._tick)
         except RuntimeError:  # no loop (a test calling the middleware oddly): flushed by scrapes only
