@@ -84,6 +84,10 @@ def serve(config_path: str | None, strict: bool, host: str, port: int, reload: b
         os.environ["XCORE_CONFIG"] = os.path.abspath(config_path)
     if strict:
         os.environ["XCORE_STRICT"] = "1"
+    if checked.config.app.metrics and (workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR")) and not reload:
+        from xcore.observability.multiprocess import prepare
+
+        prepare()  # before the workers start: they share their counts through this directory
     try:
         uvicorn.run("xcore.web:app_from_env", factory=True, host=host, port=port, reload=reload,
                     workers=workers if not reload else None, loop=loop, http=http)

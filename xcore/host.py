@@ -28,6 +28,8 @@ from xcore.config.loader import LoadedConfig, load_config
 from xcore.discovery import PluginSource
 from xcore.errors import BootError, XcoreError
 from xcore.events import kernel
+from xcore.observability.stalls import StallWatchdog, watch_host
+from xcore.observability.tracing import enable as enable_tracing
 from xcore.plugins import PluginRecord
 from xcore.redaction import install_redaction, secret_values
 from xcore.services.container import CheckedSpec, ServiceContainer, ServiceTypeRegistry
@@ -85,6 +87,9 @@ class Xcore:
         """Re-reads the configuration file (``SIGHUP`` while serving, or the admin API)."""
         self._undo_redaction: Callable[[], None] | None = None
         self._inspect_only = inspect_only
+        self._stalls: StallWatchdog | None = None
+        if self.config.app.tracing:
+            enable_tracing()  # a ConfigError naming the extra when OpenTelemetry is not installed
 
     # ------------------------------------------------------------------ the public surface
 
@@ -149,6 +154,7 @@ class Xcore:
         self._monitor.start(self.config.app.health_interval, self.health)
         if app is not None:
             self.reloader.watch_signal()
+        self._stalls = watch_host(self)  # app.stall_threshold: reports whatever holds the loop while serving
         log.info("xcore booted in %.0f ms: %d plugins loaded, %d failed", (time.perf_counter() - began) * 1000,
                  len(self.registry.plugins("loaded")), sum(r.state == "failed" for r in self.plugins))
 
@@ -156,6 +162,9 @@ class Xcore:
         """Tell services and plugins, unload plugins in reverse order, close services in reverse."""
         await self._monitor.stop()
         self.reloader.stop_watching()
+        if self._stalls is not None:
+            self._stalls.stop()
+            self._stalls = None
         if self.booted:
             await announce(self.services, kernel.HOST_STOPPING, {})
             await self.services.host_stopping()

@@ -30,7 +30,8 @@ the connection, since the client must not take a cut body for a whole one.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from time import perf_counter
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,8 +58,19 @@ class BodyTooLarge(XcoreError, HTTPException):
 class HostGuard:
     """ASGI middleware enforcing ``max_body_size`` and answering unhandled errors with a JSON 500."""
 
-    def __init__(self, app: ASGIApp, *, max_body_size: int, errors: RepeatedErrors, plugin_prefix: str = "") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_size: int,
+        errors: RepeatedErrors,
+        plugin_prefix: str = "",
+        observe: Callable[[Scope, int, float], None] | None = None,
+    ) -> None:
         self.app = app
+        self.observe = observe
+        """With ``app.metrics``: told each request's scope, status and seconds once answered (this layer
+        already sees the status, so counting here costs no ASGI layer of its own)."""
         self.max_body_size = max_body_size
         self.errors = errors
         self.plugin_prefix = plugin_prefix + "/"
@@ -68,6 +80,30 @@ class HostGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.observe is not None:
+            await self._observed(scope, receive, send, self.observe)
+            return
+        await self._guarded(scope, receive, send)
+
+    async def _observed(
+        self, scope: Scope, receive: Receive, send: Send, observe: Callable[[Scope, int, float], None]
+    ) -> None:
+        """The guard, with the request's status and duration handed to ``observe`` (metrics on only)."""
+        status = 500
+        began = perf_counter()
+
+        def send_status(message: Message) -> Awaitable[None]:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            return send(message)
+
+        try:
+            await self._guarded(scope, receive, send_status)
+        finally:
+            observe(scope, status, perf_counter() - began)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, _ in scope["headers"]:
             if name in _BODY_HEADERS:
                 await self._with_body(scope, receive, send)

@@ -18,6 +18,7 @@ import pluggy
 
 from xcore import hookspecs
 from xcore.discovery import PluginSource
+from xcore.observability import tracing
 from xcore.ordering import Dependencies
 from xcore.sdk.context import PluginContext, PluginHandle
 
@@ -121,6 +122,13 @@ class PluginHooks:
         """Run ``hook`` if this plugin implements it (awaiting a coroutine result); else ``None``."""
         if hook not in self.impls:
             return None
+        if tracing.TRACER is not None:
+            plugin = self.impls[hook].plugin_name
+            with tracing.span(f"hook {plugin}.{hook}", plugin, **{"xcore.hook": hook}):
+                return await self._call(hook, kwargs)
+        return await self._call(hook, kwargs)
+
+    async def _call(self, hook: str, kwargs: dict[str, Any]) -> Any:
         results = self.caller(hook)(**kwargs)
         result = results[0] if results else None
         if inspect.isawaitable(result):

@@ -33,6 +33,9 @@ from xcore.error_log import RepeatedErrors
 from xcore.errors import PluginNotFoundError
 from xcore.host import Xcore
 from xcore.http_guard import HostGuard
+from xcore.observability.endpoint import install as install_metrics
+from xcore.observability.multiprocess import worker_stopped
+from xcore.observability.tracing import fastapi_telemetry
 from xcore.readiness import add_readiness_route
 from xcore.sdk.responses import ActionNotFound, error
 from xcore.validation_errors import validation_error_handler
@@ -61,11 +64,13 @@ def create_app(
             yield {"xcore": xcore}
         finally:
             await xcore.shutdown()
+            worker_stopped()  # app.metrics: last counts flushed; with several workers, live gauges dropped
 
     app = FastAPI(
         title=settings.name, version=__version__, lifespan=lifespan,
         docs_url=None, redoc_url=None,  # /docs: add_docs_page below, without a CDN
         openapi_url="/openapi.json" if settings.docs else None,
+        **fastapi_telemetry(),  # FastAPI's own spans record the query string: XCore's replace them
     )
     report_boot_failures_briefly(app)
     install_endpoints(app, xcore)
@@ -101,10 +106,11 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
         return {"status": "ok"}
 
     add_readiness_route(app, xcore.health, settings.health_cache_ttl, operator_keys(settings), API_KEY_HEADER)
+    count_request = install_metrics(app, xcore)  # app.metrics: /metrics; the guard below counts each request
     errors = RepeatedErrors(log, settings.error_log_interval)
     if app.middleware_stack is None:
         app.add_middleware(HostGuard, max_body_size=settings.max_body_size, errors=errors,
-                           plugin_prefix=settings.plugin_prefix)
+                           plugin_prefix=settings.plugin_prefix, observe=count_request)
         if app.exception_handlers.get(RequestValidationError) in (None, request_validation_exception_handler):
             app.add_exception_handler(RequestValidationError, validation_error_handler)  # not over the app's own
     else:

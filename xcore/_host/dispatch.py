@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from xcore.errors import PluginNotFoundError
+from xcore.observability import metrics as observed
+from xcore.observability import tracing
 from xcore.plugins import PluginRecord
 from xcore.sdk.base import TrustedBase
 from xcore.sdk.context import PluginContext
@@ -44,7 +46,13 @@ class ActionDispatcher:
             handler = self._handlers[plugin]
         except KeyError:
             raise self._not_found(plugin) from None
-        return await handler(action, {} if payload is None else payload)
+        call = handler(action, {} if payload is None else payload)
+        if tracing.TRACER is not None:
+            call = tracing.traced(f"action {plugin}.{action}", plugin, call, **{"xcore.action": action})
+        metrics = observed.ACTIVE
+        if metrics is None:
+            return await call
+        return await metrics.timed_action(plugin, action, call)
 
     def _not_found(self, plugin: str) -> PluginNotFoundError:
         record = self._records.get(plugin)

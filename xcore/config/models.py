@@ -44,6 +44,12 @@ class AppConfig(Strict):
     """The deployment's name (``development``, ``staging``...), for plugins: ``ctx.config.env``."""
     secret_key: SecretStr | None = None
     """A secret for plugins to sign with (``ctx.config.app.secret_key``); XCore itself never uses it."""
+    metrics: bool = False
+    """Serve ``GET /metrics`` in Prometheus format and count requests, actions, jobs... (docs/observability.md)."""
+    tracing: bool = False
+    """OpenTelemetry spans for requests, actions, hooks, jobs and events (the ``otel`` extra; docs/observability.md)."""
+    stall_threshold: float = Field(default=0.1, ge=0)
+    """Seconds the event loop may be held before the stall watchdog reports who held it (0: no watchdog)."""
 
     @field_validator("api_key", "admin_key")
     @classmethod

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 from xcore.errors import XcoreError
 from xcore.events.event import Event, HandlerResult
 from xcore.events.patterns import Pattern, check_name, compile_pattern
+from xcore.observability import metrics as observed
+from xcore.observability import tracing
 
 Handler = Callable[[Event], Any]
 Results = list[HandlerResult]
@@ -77,7 +79,7 @@ def _resume(coro: Coroutine[Any, Any, Any], suspended_on: Any) -> Generator[Any,
 class Subscription:
     """One handler subscribed to one pattern; ``cancel()`` removes it."""
 
-    __slots__ = ("_bus", "active", "handler", "label", "once", "owner", "pattern", "priority", "seq")
+    __slots__ = ("_bus", "active", "call", "handler", "label", "once", "owner", "pattern", "priority", "seq")
 
     def __init__(
         self, bus: EventBus, pattern: Pattern, handler: Handler, priority: int, once: bool, owner: str | None, seq: int
@@ -90,6 +92,8 @@ class Subscription:
         self.owner = owner
         self.seq = seq
         self.label = _label(handler)
+        self.call = handler if tracing.TRACER is None else tracing.traced_handler(handler, owner, self.label)
+        """What dispatch calls: the handler, or the handler inside a span when tracing is on."""
         self.active = True
 
     def cancel(self) -> bool:
@@ -208,6 +212,8 @@ class EventBus:
         subs = self.handlers_for(name)
         if self.transport is not None:
             self.transport.publish(name, data, source)
+        if (metrics := observed.ACTIVE) is not None:
+            metrics.event_emitted(source)
         if not subs:
             return []
         return await self._run(subs, Event(name, data, source))
@@ -237,6 +243,8 @@ class EventBus:
         subs = self.handlers_for(name)
         if self.transport is not None:
             self.transport.publish(name, data, source)
+        if (metrics := observed.ACTIVE) is not None:
+            metrics.event_emitted(source)
         if not subs:
             done: asyncio.Future[Results] = loop.create_future()
             done.set_result([])
@@ -296,13 +304,16 @@ class EventBus:
 
     async def _run(self, subs: tuple[Subscription, ...], event: Event) -> Results:
         results: Results = []
+        metrics = observed.ACTIVE
         for sub in subs:
             if not sub.active:
                 continue
             if sub.once:
                 self.unsubscribe(sub)
+            if metrics is not None:
+                metrics.event_delivered(sub.owner)
             try:
-                value = sub.handler(event)
+                value = sub.call(event)
                 if type(value) is not CoroutineType and value is not None and inspect.isawaitable(value):
                     value = _awaiting(value)
                 if type(value) is CoroutineType:

@@ -16,6 +16,7 @@ PLUGIN_UNLOADED = "xcore.plugin.unloaded"
 SERVICE_UNHEALTHY = "xcore.service.unhealthy"
 SERVICE_RECOVERED = "xcore.service.recovered"
 SCHEDULER_JOB_FAILED = "xcore.scheduler.job_failed"
+LOOP_STALLED = "xcore.loop.stalled"
 HOST_STARTED = "xcore.host.started"
 HOST_STOPPING = "xcore.host.stopping"
 BOOTED = "xcore.booted"
@@ -63,6 +64,19 @@ class SchedulerJobFailed(TypedDict):
     error: str
 
 
+class LoopStalled(TypedDict):
+    """Something held the event loop past ``app.stall_threshold`` (:mod:`xcore.observability.stalls`).
+
+    ``activity`` is the route (method and template), job, action or event handler that ran; ``where``
+    the innermost line of plugin code (``file.py:12 in func``); either may say it is unknown.
+    """
+
+    seconds: float
+    plugin: str | None
+    activity: str
+    where: str | None
+
+
 class HostStarted(TypedDict):
     """Boot finished: ``plugins`` lists the loaded plugins in load order (failures came as PLUGIN_FAILED)."""
 
@@ -80,6 +94,7 @@ PAYLOADS: dict[str, type[Any]] = {
     SERVICE_UNHEALTHY: ServiceUnhealthy,
     SERVICE_RECOVERED: ServiceRecovered,
     SCHEDULER_JOB_FAILED: SchedulerJobFailed,
+    LOOP_STALLED: LoopStalled,
     HOST_STARTED: HostStarted,
     HOST_STOPPING: HostStopping,
     BOOTED: HostStarted,

@@ -27,6 +27,7 @@ from redis.retry import Retry
 from xcore.events.bus import EventBus
 from xcore.events.errors import EventDataError
 from xcore.events.patterns import RESERVED_PREFIX, InvalidEventName
+from xcore.observability import tracing
 from xcore.redaction import redact_text
 
 FIRST_RETRY_DELAY = 0.05
@@ -145,7 +146,10 @@ class RedisTransport:
         if name.startswith(RESERVED_PREFIX):
             return  # kernel events describe this process; they stay in it
         try:
-            message = json.dumps({"i": self.instance_id, "n": name, "s": source, "d": data}, separators=(",", ":"))
+            envelope = {"i": self.instance_id, "n": name, "s": source, "d": data}
+            if tracing.TRACER is not None and (parent := tracing.traceparent()) is not None:
+                envelope["t"] = parent  # W3C traceparent: the receiving process continues this trace
+            message = json.dumps(envelope, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
             raise EventDataError(
                 f"event {name!r}: its data cannot be sent to other processes because the redis events backend "
@@ -261,6 +265,17 @@ class RedisTransport:
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RETRY_DELAY)
 
+    async def _deliver_traced(self, name: str, data: Any, source: Any, parent: Any) -> None:
+        """Deliver inside a span continuing the emitter's trace (its ``traceparent`` came in the envelope)."""
+        from opentelemetry.trace import SpanKind
+
+        origin = source if isinstance(source, str) else None
+        with tracing.TRACER.start_as_current_span(
+            f"event {name} received", context=tracing.remote_context(parent), kind=SpanKind.CONSUMER,
+            attributes={"xcore.event": name, **({tracing.PLUGIN: origin} if origin else {})},
+        ):  # fmt: skip
+            await self.bus.deliver(name, data, origin, remote=True)
+
     async def _receive(self, raw: bytes | str) -> None:
         try:
             message = json.loads(raw)
@@ -274,6 +289,9 @@ class RedisTransport:
             return
         self.received += 1
         try:
-            await self.bus.deliver(name, data, source if isinstance(source, str) else None, remote=True)
+            if tracing.TRACER is not None:
+                await self._deliver_traced(name, data, source, message.get("t"))
+            else:
+                await self.bus.deliver(name, data, source if isinstance(source, str) else None, remote=True)
         except InvalidEventName as exc:
             self.log.warning("events: ignored a message with an invalid name on %s: %s", self.where, exc)

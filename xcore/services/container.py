@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 from xcore.config.loader import validate
 from xcore.config.models import EMBEDDED_DEFAULTS, AppConfig, ServicesConfig
 from xcore.errors import BootError, ConfigError, ServiceError, ServiceNotFoundError
+from xcore.observability import metrics as observed
 from xcore.redaction import describe_exception, redact_text
 from xcore.sdk.context import PluginHandle
 from xcore.services.cancellation import reraise_if_cancelled
@@ -214,6 +215,7 @@ class ServiceContainer:
         """The config's secret values, masked in start errors and health reports."""
         self._entries: dict[str, ServiceEntry] = {}
         self._aliases: dict[str, str] = {}
+        self._loading_since: dict[str, float] = {}
 
     # ------------------------------------------------------------------ access
 
@@ -355,12 +357,16 @@ class ServiceContainer:
 
     async def plugin_loading(self, plugin: PluginHandle) -> None:
         """Tell services a plugin is about to load; an error propagates (the plugin fails)."""
+        self._loading_since[plugin.name] = time.perf_counter()  # xcore_plugin_boot_seconds, see plugin_loaded
         for entry in self.entries():
             if isinstance(entry.service, WatchesPluginLoading):
                 await entry.service.plugin_loading(plugin)
 
     async def plugin_loaded(self, plugin: PluginHandle) -> None:
         """Tell services a plugin has loaded."""
+        began = self._loading_since.pop(plugin.name, None)
+        if began is not None and (metrics := observed.ACTIVE) is not None:
+            metrics.plugin_loaded(plugin.name, time.perf_counter() - began)
         for entry in self.entries():
             if isinstance(entry.service, WatchesPluginLoaded):
                 await self._tell(entry, "plugin_loaded", entry.service.plugin_loaded(plugin))

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from xcore.builtin_services.cache.decorator import CachedFunction
 from xcore.errors import XcoreError
+from xcore.observability import metrics as observed
 
 T = TypeVar("T")
 AsyncFn = TypeVar("AsyncFn", bound=Callable[..., Awaitable[Any]])
@@ -77,6 +78,8 @@ async def call_factory(factory: Callable[[], Any] | Any) -> Any:
     A value that is not callable is the value itself: ``get_or_set(key, {...})``, as the original
     XCore's docs write it.
     """
+    if (metrics := observed.ACTIVE) is not None:
+        metrics.cache_miss()  # every backend's get_or_set computes through here
     if not callable(factory):
         return factory
     result = factory()

@@ -35,6 +35,7 @@ from xcore.builtin_services.cache.settings import CacheSettings
 from xcore.builtin_services.cache.snapshot import NotPlain, copy_of, snapshot, snapshot_dict
 from xcore.builtin_services.cache.stampede import SingleFlight
 from xcore.builtin_services.cache.store import ExpiringLRU
+from xcore.observability import metrics as observed
 from xcore.services import ServiceBase
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Redis INCRBY's range; kept here so both backends agree
@@ -211,6 +212,8 @@ class MemoryCache(Cache, ServiceBase):
             stored, plan = await self._flight.run(key, self._fill, key, factory, ttl)
         else:
             stored, plan = entry[0], entry[2]
+            if (metrics := observed.ACTIVE) is not None:
+                metrics.cache_hit()
         return unpack(stored, plan)
 
     async def _fill(self, key: str, factory: Callable[[], Any], ttl: float | None) -> tuple[Any, Any]:

@@ -55,6 +55,7 @@ from xcore.builtin_services.cache.settings import RedisCacheSettings
 from xcore.builtin_services.cache.slots import Slots
 from xcore.builtin_services.cache.stampede import SingleFlight
 from xcore.errors import ConfigError
+from xcore.observability import metrics as observed
 from xcore.redaction import redact_text
 from xcore.services import ServiceBase, ServiceSetup
 from xcore.services.breaker import CircuitBreaker
@@ -369,6 +370,8 @@ class RedisCache(Cache, ServiceBase):
         name, lock = self._p + key, self._lock_p + key
         raw = await self._try("get", lambda: self._client.get(name))
         if raw is not None and raw is not _DOWN:
+            if (metrics := observed.ACTIVE) is not None:
+                metrics.cache_hit()
             return raw  # type: ignore[no-any-return]
         token = secrets.token_hex(16)
         pause = POLL_FIRST

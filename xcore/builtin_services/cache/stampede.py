@@ -14,6 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from xcore.observability import metrics as observed
+
 
 class SingleFlight:
     """At most one running computation per key within this process."""
@@ -36,6 +38,8 @@ class SingleFlight:
         if task is None:
             task = asyncio.ensure_future(self._lead(key, compute, args))
             self._running[key] = task
+        elif (metrics := observed.ACTIVE) is not None:
+            metrics.cache_wait()
         return asyncio.shield(task)
 
     def forget(self, key: str) -> None:

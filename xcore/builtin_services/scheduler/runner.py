@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ from apscheduler.job import Job
 
 from xcore.builtin_services.scheduler.outcomes import JobFailure, JobOutcome, RunInfo, _current_run
 from xcore.builtin_services.scheduler.targets import JobTarget, Unresolved
+from xcore.observability import metrics as observed
+from xcore.observability import tracing
 
 if TYPE_CHECKING:
     from xcore.builtin_services.scheduler.core import SchedulerCore
@@ -104,7 +107,14 @@ class JobRunner(BaseExecutor):  # type: ignore[misc]
         _current_run.set(RunInfo(owner or None, job_id, run_time))
         started = datetime.now(run_time.tzinfo)
         began = time.perf_counter()
+        metrics = observed.ACTIVE
+        counted = metrics.job_started(owner or None, job_id, late) if metrics is not None else None
+        failed, failure = True, None
+        span: AbstractContextManager[Any] = nullcontext()
+        if tracing.TRACER is not None:
+            span = tracing.job_span(job.id, owner or None, job_id)
         try:
+            span.__enter__()
             if is_coroutine_callable(func):
                 await func(*args, **kwargs)
             else:
@@ -121,6 +131,7 @@ class JobRunner(BaseExecutor):  # type: ignore[misc]
             )
             raise
         except Exception as exc:
+            failure = exc
             duration = time.perf_counter() - began
             log.error(
                 "job %r of %s failed (scheduled for %s): %s: %s",
@@ -137,7 +148,12 @@ class JobRunner(BaseExecutor):  # type: ignore[misc]
             text = "".join(traceback.format_exception(exc))
             await service.job_failed(JobFailure(owner or None, job_id, run_time, exc, text))
         else:
+            failed = False
             await service.record_outcome(job.id, JobOutcome("ok", run_time, started, time.perf_counter() - began))
+        finally:
+            span.__exit__(type(failure) if failure else None, failure, None)
+            if metrics is not None and counted is not None:
+                metrics.job_finished(counted, time.perf_counter() - began, failed)
 
     async def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for running jobs, then cancel those still running."""

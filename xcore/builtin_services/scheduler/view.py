@@ -25,6 +25,7 @@ from xcore.builtin_services.scheduler.outcomes import JobOutcome
 from xcore.builtin_services.scheduler.runner import split_id
 from xcore.builtin_services.scheduler.targets import RUN_TARGET_REF, JobTarget, Unresolved, make_target
 from xcore.builtin_services.scheduler.triggers import build_trigger, parse_datetime
+from xcore.observability import tracing
 
 if TYPE_CHECKING:
     from xcore.builtin_services.scheduler.core import SchedulerCore
@@ -229,6 +230,8 @@ class PluginScheduler:
         service = self._service
         job_id = uuid4().hex if request.id is None else request.id
         stored = self._stored(job_id)
+        if tracing.TRACER is not None:
+            tracing.job_added(stored)  # its first run continues the trace of the request that added it
         built = build_trigger(request.trigger, request.trigger_args, service.timezone)
         target, resolved = make_target(
             request.func, self._owner, self._instance, request.args, request.kwargs, service.persistent

@@ -39,6 +39,11 @@ class SqlDatabase(ServiceBase):
         """The SQLAlchemy engine (for Core, the ORM's metadata, or raw connections)."""
         return self._engine
 
+    def pool_in_use(self) -> int:
+        """Connections of the engine's pool checked out now (``xcore_db_pool_in_use``)."""
+        checkedout = getattr(self._engine.pool, "checkedout", None)
+        return int(checkedout()) if callable(checkedout) else 0
+
     @property
     def url(self) -> str:
         """The database URL with its password masked."""

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from xcore.builtin_services.sql.errors import unavailable
+from xcore.observability import metrics as observed
 
 from .connection import exhausted
 from .liveness import closed_by_server
@@ -107,6 +108,8 @@ class PostgresConnections:
                 # A connection is free or may be opened (bounded by connect_timeout): no timer needed.
                 connection = await pool.acquire()
             else:
+                if (metrics := observed.ACTIVE) is not None:
+                    metrics.pool_wait(self._key_path.rpartition(".")[2])
                 async with asyncio.timeout(self._settings.pool_timeout):
                     connection = await pool.acquire()
         except TimeoutError as exc:
@@ -135,6 +138,10 @@ class PostgresConnections:
             error = unavailable(self._key_path, self._url, exc, "lost the connection to")
             level = logging.DEBUG if block_failed else logging.WARNING
             self._logger.log(level, "%s (while giving a connection back; the work done on it stands)", error)
+
+    def in_use(self) -> int:
+        """Connections lent out now."""
+        return self._in_use
 
     def describe(self) -> dict[str, Any]:
         pool = self._pool

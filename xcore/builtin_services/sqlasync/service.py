@@ -62,6 +62,10 @@ class AsyncSqlDatabase(ServiceBase):
         """The database URL with its password masked."""
         return shown(self._url)
 
+    def pool_in_use(self) -> int:
+        """Connections of ``connection()``'s pool lent out now (``xcore_db_pool_in_use``)."""
+        return self._connections.in_use()
+
     @property
     def pool(self) -> Any:
         """The ``asyncpg.Pool`` on PostgreSQL (``None`` before first use); on SQLite, the pool of

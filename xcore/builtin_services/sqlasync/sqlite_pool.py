@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 from xcore.builtin_services.sql.errors import unavailable
 from xcore.builtin_services.sql.text import sqlite_now
 from xcore.builtin_services.sql.urls import is_sqlite_memory
+from xcore.observability import metrics as observed
 
 from .connection import exhausted
 from .settings import AsyncSqlSettings
@@ -85,6 +86,10 @@ class SqliteConnections:
     def scope(self) -> _SqliteScope:
         return _SqliteScope(self)
 
+    def in_use(self) -> int:
+        """Connections lent out now."""
+        return self._size - self._free
+
     def orm_url(self) -> URL:
         """The URL of this same database for SQLAlchemy's aiosqlite dialect."""
         if self._memory:
@@ -101,6 +106,8 @@ class SqliteConnections:
         if self._free > 0 and not self._waiters:
             self._free -= 1
         else:
+            if (metrics := observed.ACTIVE) is not None:
+                metrics.pool_wait(self._key_path.rpartition(".")[2])
             await self._wait_for_slot()
         if self._idle:
             return self._idle.pop()
