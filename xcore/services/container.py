@@ -139,7 +139,7 @@ def service_specs(services: ServicesConfig, problems: list[str]) -> list[Service
 
     for db_name, raw in section("databases").items():
         add(db_name, "database", "type", f"services.databases.{db_name}", raw)
-    for single, kind in (("cache", "cache"), ("events", "events"), ("scheduler", "scheduler")):
+    for single, kind in (("cache", "cache"), ("events", "events"), ("tasks", "tasks"), ("scheduler", "scheduler")):
         raw = section(single)
         if isinstance(raw, Mapping) and raw.get("enabled", True) in (False, "false", "False", "0", 0):
             continue
