@@ -110,8 +110,8 @@ async def redis_cases(quick: bool, url: str) -> list[Result]:
         x, b, d = await paired_async(lambda: get("hit"), lambda: raw.get("bench:cache:key:hit"), ops, rounds)
         results.append(Result(AREA, "redis get hit vs redis.asyncio get", x, b, "ns/op", target=1.15,
                               note=ratio_note(d, "raw returns the bytes undecoded")))
-        x, b, d = await paired_async(lambda: set_("k", "value", ttl=300), lambda: raw.set("bench:cache:key:k", text, px=300_000),
-                                     ops, rounds)
+        x, b, d = await paired_async(lambda: set_("k", "value", ttl=300),
+                                     lambda: raw.set("bench:cache:key:k", text, px=300_000), ops, rounds)
         results.append(Result(AREA, "redis set vs redis.asyncio set", x, b, "ns/op", target=1.15,
                               note=ratio_note(d)))
     finally:

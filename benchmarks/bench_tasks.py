@@ -42,8 +42,10 @@ async def raw_noop(ctx: dict[str, Any], value: int) -> None:
 
 
 async def boot(url: str) -> Xcore:
-    config = {"app": {"name": "bench"},
-              "services": no_services(tasks={"backend": "redis", "url": url, "poll_interval": 0.01})}
+    config = {
+        "app": {"name": "bench"},
+        "services": no_services(tasks={"backend": "redis", "url": url, "poll_interval": 0.01}),
+    }
     host = Xcore(config=config, plugins={"bench": BenchPlugin}, discover=False)
     await host.boot()
     return host
@@ -76,8 +78,16 @@ async def on_redis(server: RedisServer, quick: bool) -> list[Result]:
             return await raw.enqueue_job("raw_noop", 1)
 
         x, b, _ = await paired_async(xcore_enqueue, raw_enqueue, ops, rounds)
-        results.append(Result(AREA, "enqueue (redis) vs arq enqueue_job", x / 1000, b / 1000, "us/op",
-                              note="XCore also writes the task record and its index entry"))
+        results.append(
+            Result(
+                AREA,
+                "enqueue (redis) vs arq enqueue_job",
+                x / 1000,
+                b / 1000,
+                "us/op",
+                note="XCore also writes the task record and its index entry",
+            )
+        )
         await raw.flushdb()
 
         xs, bs = [], []
@@ -98,8 +108,16 @@ async def on_redis(server: RedisServer, quick: bool) -> list[Result]:
                 return halt
 
             async def start_raw() -> Any:
-                worker = Worker([func(raw_noop, name="raw_noop")], redis_pool=raw, queue_name="raw:queue",
-                                max_jobs=10, handle_signals=False, poll_delay=0.01, keep_result=1, log_results=False)
+                worker = Worker(
+                    [func(raw_noop, name="raw_noop")],
+                    redis_pool=raw,
+                    queue_name="raw:queue",
+                    max_jobs=10,
+                    handle_signals=False,
+                    poll_delay=0.01,
+                    keep_result=1,
+                    log_results=False,
+                )
                 running = asyncio.create_task(worker.main())
 
                 async def halt() -> None:
@@ -110,9 +128,17 @@ async def on_redis(server: RedisServer, quick: bool) -> list[Result]:
 
             xs.append(await drain_rate(start_xcore, lambda: raw.zcard(service.queue), count))
             bs.append(await drain_rate(start_raw, lambda: raw.zcard("raw:queue"), count))
-        results.append(Result(AREA, "throughput per worker (concurrency 10) vs arq Worker", statistics.median(xs),
-                              statistics.median(bs), "tasks/s", higher_is_better=True,
-                              note=f"{count} no-op tasks per round, medians of {len(xs)} rounds"))
+        results.append(
+            Result(
+                AREA,
+                "throughput per worker (concurrency 10) vs arq Worker",
+                statistics.median(xs),
+                statistics.median(bs),
+                "tasks/s",
+                higher_is_better=True,
+                note=f"{count} no-op tasks per round, medians of {len(xs)} rounds",
+            )
+        )
     finally:
         await raw.aclose(close_connection_pool=True)
         await host.shutdown()
