@@ -73,8 +73,14 @@ class Plugin(TrustedBase):
         @router.post("/enqueue")
         async def enqueue(count: int, sleep: float = 0.05) -> dict[str, int]:
             tasks = self.get_service("tasks")
-            for n in range(min(count, 5000)):
-                await tasks.enqueue("work", {"n": n, "sleep": sleep}, key=f"work-{n}")
+            numbers = range(min(count, 5000))
+            for start in range(0, len(numbers), 50):  # 50 enqueues in flight at a time
+                await asyncio.gather(
+                    *(
+                        tasks.enqueue("work", {"n": n, "sleep": sleep}, key=f"work-{n}")
+                        for n in numbers[start : start + 50]
+                    )
+                )
             return {"enqueued": count}
 
         return router

@@ -328,7 +328,8 @@ async def test_the_cluster_behaves_as_one_app(cluster: dict[str, Any]) -> None:
         assert load.ok > ok_after  # the two others carry the load
 
         # ---- 1,000 tasks, one worker killed mid-run: all complete, effects exactly once
-        await http.post(f"{direct[0]}/enqueue", params={"count": 1000, "sleep": 0.05})
+        enqueued = await http.post(f"{direct[0]}/enqueue", params={"count": 1000, "sleep": 0.05}, timeout=120)
+        assert enqueued.json() == {"enqueued": 1000}
         async with asyncio.timeout(20):
             while int(record.get("effects") or 0) < 150:
                 await asyncio.sleep(0.05)
