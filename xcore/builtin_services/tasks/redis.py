@@ -39,6 +39,21 @@ log = logging.getLogger("xcore.tasks")
 ARQ_FUNCTION = "xcore_task"
 INDEX_SIZE = 10_000
 """How many task ids ``xcore tasks`` can list (the most recently enqueued)."""
+_BEGIN = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'succeeded' or status == 'dead' or status == 'cancelled' then return false end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'status', 'running', 'updated_at', ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+"""
+_SUCCEED = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'cancelled' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'succeeded', 'result', ARGV[1], 'error', '', 'updated_at', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+"""A task's start and its success, each one round trip (the worker's hot path)."""
 MAX_DELIVERIES = 1000
 """arq counts every start (retries and restarts after a worker died); XCore's ``retries`` decide."""
 
@@ -63,6 +78,8 @@ class RedisTasks(TasksService):
         except ValueError as exc:
             raise ConfigError(f"{setup.key_path}.url: not a usable Redis URL: {redact_text(str(exc))}") from None
         self.redis = ArqRedis(pool, default_queue_name=self.queue)
+        self._begin_script = self.redis.register_script(_BEGIN)
+        self._succeed_script = self.redis.register_script(_SUCCEED)
         self.worker: Worker | None = None
 
     def _record_key(self, task_id: str) -> str:
@@ -120,6 +137,15 @@ class RedisTasks(TasksService):
         if not raw:
             return None
         return TaskRecord.from_fields({k.decode(): v.decode() for k, v in raw.items()})
+
+    async def _begin(self, task_id: str) -> TaskRecord | None:
+        flat = await self._begin_script(keys=[self._record_key(task_id)], args=[str(time.time())])
+        if not flat:
+            return None
+        return TaskRecord.from_fields({flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)})
+
+    async def _succeed(self, record: TaskRecord, result: str) -> None:
+        await self._succeed_script(keys=[self._record_key(record.id)], args=[result, str(time.time()), self._ttl_ms])
 
     async def _update(self, task_id: str, **fields: Any) -> None:
         await self.redis.hset(self._record_key(task_id), mapping={k: str(v) for k, v in fields.items()})  # type: ignore[misc]

@@ -173,11 +173,10 @@ class TasksService(ServiceBase, ABC):
 
     async def run(self, task_id: str) -> float | None:
         """Run one delivery of ``task_id``; the delay before the next try, or ``None`` when done."""
-        record = await self._load(task_id)
-        if record is None or record.status in TERMINAL:
+        record = await self._begin(task_id)
+        if record is None:
             return None  # a repeated delivery of a finished task, or a cancelled one
-        attempt = record.attempts + 1
-        await self._update(task_id, status="running", attempts=attempt, updated_at=time.time())
+        attempt = record.attempts
         run = TaskRun(task_id, record.plugin, record.name, attempt, record.key or None, self._reporter(task_id))
         token = _current.set(run)
         try:
@@ -189,13 +188,27 @@ class TasksService(ServiceBase, ABC):
             return await self._failed(record, attempt, exc)
         finally:
             _current.reset(token)
-        current = await self._load(task_id)
-        if current is not None and current.status == "cancelled":
+        await self._succeed(record, result)
+        return None
+
+    async def _begin(self, task_id: str) -> TaskRecord | None:
+        """Mark a delivered task running (one more attempt) and return it; ``None`` if it is finished."""
+        record = await self._load(task_id)
+        if record is None or record.status in TERMINAL:
             return None
-        await self._update(task_id, status="succeeded", result=result, error="", updated_at=time.time())
+        record.attempts += 1
+        record.status = "running"
+        await self._update(task_id, status="running", attempts=record.attempts, updated_at=time.time())
+        return record
+
+    async def _succeed(self, record: TaskRecord, result: str) -> None:
+        """Record the result, unless the task was cancelled while it ran."""
+        current = await self._load(record.id)
+        if current is not None and current.status == "cancelled":
+            return
+        await self._update(record.id, status="succeeded", result=result, error="", updated_at=time.time())
         record.status = "succeeded"
         await self._finished(record)
-        return None
 
     async def _call(self, record: TaskRecord) -> Any:
         plugin = self.setup.plugins(record.plugin)
