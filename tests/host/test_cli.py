@@ -117,6 +117,7 @@ def test_services_lists_the_embedded_defaults_with_provider_and_health(site: Sit
         "cache": ("cache", "memory", "xcore", "ok"),
         "events": ("events", "memory", "xcore", "ok"),
         "scheduler": ("scheduler", "memory", "xcore", "ok"),
+        "tasks": ("tasks", "memory", "xcore", "ok"),
         "ext.storage": ("extension", "local", "xcore", "ok"),
     }
 
