@@ -26,7 +26,7 @@ from urllib.parse import quote, unquote
 
 MASK = "***"
 _SECRET_KEY = re.compile(
-    r"pass(word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential", re.IGNORECASE
+    r"pass(word|wd|phrase)?|pwd|secret|token|(api|admin|access|private)[_-]?key|credential", re.IGNORECASE
 )
 _SECRET_PARAMETER_WORDS = frozenset({"key", "sig", "signature", "auth"})
 """Query parameter names (or their last ``_``/``-``/``.`` part) that are credentials in URLs only:

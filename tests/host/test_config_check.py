@@ -189,15 +189,15 @@ def test_secret_fields_repeated_under_other_keys_are_masked(tmp_path: Path) -> N
     (plugin settings, a note), those copies are masked too."""
     email = {"type": "smtp", "host": "127.0.0.1", "user": "app@example.org", "password": "mail-Secret-44"}
     config = {
-        "app": {"secret_key": "signing-Secret-42", "api_key": "api-Secret-43"},
+        "app": {"secret_key": "signing-Secret-42", "api_key": "api-Secret-43", "admin_key": "admin-Secret-46"},
         "plugins": {"settings": {"shop": {"note1": "signing-Secret-42", "note2": "api-Secret-43",
-                                          "note3": "mail-Secret-44"}}},
+                                          "note3": "mail-Secret-44", "note4": "admin-Secret-46"}}},
         "services": {"extensions": {"email": email}},
     }
     path = tmp_path / "integration.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     result = CliRunner().invoke(cli, ["config", "check", "--config", str(path)])
     assert result.exit_code == 0, result.output
-    for secret in ("signing-Secret-42", "api-Secret-43", "mail-Secret-44"):
+    for secret in ("signing-Secret-42", "api-Secret-43", "mail-Secret-44", "admin-Secret-46"):
         assert secret not in result.output
     assert resolved(result)["plugins"]["settings"]["shop"]["note1"] != "signing-Secret-42"
