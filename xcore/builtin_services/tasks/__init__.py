@@ -7,7 +7,7 @@ enqueues them through its own view of the service::
     handle = await self.get_service("tasks").enqueue("report", {"month": 3}, delay=10, retries=3, key="report-3")
     await handle.status(); await handle.progress(); await handle.result(timeout=60); await handle.cancel()
 
-``redis`` is backed by arq and runs tasks in ``xcore worker`` processes; ``memory`` runs them in the
+``redis`` is backed by taskiq (taskiq-redis) and runs tasks in ``xcore worker`` processes; ``memory`` runs them in the
 process that enqueued them. ``xcore tasks`` lists tasks, ``xcore tasks retry ID`` retries a dead one.
 """
 
@@ -94,7 +94,7 @@ def build_redis(settings: RedisTasksSettings, setup: ServiceSetup) -> RedisTasks
 def xcore_register_service() -> list[ServiceType]:
     factories: list[tuple[str, Any, Any, str]] = [
         ("memory", MemoryTasksSettings, build_memory, "tasks run in the process that enqueued them (embedded)"),
-        ("redis", RedisTasksSettings, build_redis, "tasks on arq + Redis, run by `xcore worker` processes"),
+        ("redis", RedisTasksSettings, build_redis, "tasks on taskiq + a Redis stream, run by `xcore worker` processes"),
     ]
     return [
         ServiceType(kind="tasks", name=name, config=config, factory=factory, description=description)

@@ -1,17 +1,30 @@
-"""``backend: redis``: tasks delivered by arq (https://arq-docs.helpmanual.io) and run by ``xcore worker``.
+"""``backend: redis``: tasks delivered by taskiq (https://taskiq-python.github.io) over a Redis stream,
+run by ``xcore worker``.
 
-arq gives the distributed part: delayed jobs (``_defer_by``), unique job ids, retries with a delay
-(``Retry(defer=...)``), aborting queued and running jobs, and pessimistic execution: a job stays in the
-queue until a worker finishes it, guarded by an in-progress key that expires ``timeout + 10`` seconds
-after a worker took it, so a job whose worker died (``kill -9``) is run again by another worker. That
-is at-least-once delivery; :meth:`TasksService.run` makes a repeated delivery of a finished task a no-op,
-and the idempotency key gives a task the means to do an outside effect once.
+taskiq-redis's ``RedisStreamBroker`` gives the distributed part: a stream read by a consumer group,
+so each message goes to one worker; a message is acknowledged only after its task ran (taskiq's
+manual acknowledgement, so a run cut short by a stopping worker stays unacknowledged), and a
+message left unacknowledged by a worker that died (``kill -9``) is claimed by another worker
+(``XAUTOCLAIM``) once it has been pending for ``2 * timeout + 10`` seconds: a worker fetches at most ``concurrency`` messages ahead, so a live one
+starts each within ``timeout`` and finishes it within another. That is at-least-once delivery;
+:meth:`TasksService.run` makes a repeated delivery of a finished task a no-op, and the idempotency
+key gives a task the means to do an outside effect once. taskiq's ``Receiver`` runs the deliveries
+(``concurrency`` at once) and drains on stop.
 
-Keys: XCore's own keys live in the service's namespace (``<app>:tasks:``): ``task:<id>`` (a hash:
-the record), ``key:<plugin>:<key>`` (idempotency key -> id), ``index`` (ids by enqueue time),
-``dead`` (dead letters). The queue is ``<namespace>queue``. arq's own keys have fixed prefixes
-(``arq:job:``, ``arq:in-progress:``, ``arq:retry:``, ``arq:result:``) followed by the job id, and every
-job id starts with the namespace, so no two apps or services share a job.
+Two things taskiq-redis does not do, and what XCore adds in the worker's housekeeping loop:
+
+* delays below a minute (its schedule sources have minute resolution and need a separate scheduler
+  process): a delayed task, and a retry after its backoff, is a ready-made taskiq message in the
+  sorted set ``<ns>delayed`` scored by due time; a Lua script moves due messages into the stream
+  (remove and ``XADD`` in one step, so a due message is delivered once, by whichever worker moves it);
+* reclaiming when the stream is idle: the broker only looks for abandoned messages after a read that
+  returned new ones, so when messages have been pending too long the loop adds a no-op message.
+
+Cancelling a running task is published on ``<ns>cancel``; the worker running it cancels it.
+
+Keys: XCore's own keys live in the service's namespace (``<app>:tasks:``): ``task:<id>`` (a hash: the
+record), ``key:<plugin>:<key>`` (idempotency key -> id), ``index`` (ids by enqueue time), ``dead``
+(dead letters), ``delayed``; the stream is ``<ns>queue`` and its consumer group ``<ns>workers``.
 """
 
 from __future__ import annotations
@@ -19,13 +32,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncGenerator
 from typing import Any
+from uuid import uuid4
 
-from arq.connections import ArqRedis
-from arq.constants import abort_jobs_ss
-from arq.worker import Retry, Worker, func
-from redis.asyncio import ConnectionPool
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from taskiq import AckableMessage, AcknowledgeType, Context, TaskiqDepends, TaskiqMessage
+from taskiq.receiver import Receiver
+from taskiq_redis import RedisStreamBroker
 
 from xcore.builtin_services.tasks.model import TaskRecord, TaskUnavailableError
 from xcore.builtin_services.tasks.service import TasksService
@@ -36,7 +51,8 @@ from xcore.services import ServiceSetup
 
 log = logging.getLogger("xcore.tasks")
 
-ARQ_FUNCTION = "xcore_task"
+TASKIQ_TASK = "xcore.task"
+"""The one taskiq task: its argument is an XCore task id, which :meth:`TasksService.run` resolves."""
 INDEX_SIZE = 10_000
 """How many task ids ``xcore tasks`` can list (the most recently enqueued)."""
 _BEGIN = """
@@ -54,8 +70,40 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 """A task's start and its success, each one round trip (the worker's hot path)."""
-MAX_DELIVERIES = 1000
-"""arq counts every start (retries and restarts after a worker died); XCore's ``retries`` decide."""
+_PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
+for _, message in ipairs(due) do
+  redis.call('ZREM', KEYS[1], message)
+  redis.call('XADD', KEYS[2], '*', 'data', message)
+end
+return #due
+"""
+"""Move due delayed messages into the stream, each exactly once (a Lua script runs alone)."""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _StreamBroker(RedisStreamBroker):
+    """taskiq-redis's stream broker, noting which task is reading: a cancel can land while redis-py
+    swallows it mid-command, and taskiq's receiver cancels a pending read once, so a stopping worker
+    repeats the cancel until the read ends (see :meth:`RedisTasks.run_worker`)."""
+
+    reading: asyncio.Task[Any] | None = None
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        messages = super().listen()
+        try:
+            while True:
+                self.reading = asyncio.current_task()
+                try:
+                    message = await anext(messages)
+                finally:
+                    self.reading = None
+                yield message
+        finally:
+            await messages.aclose()
 
 
 class RedisTasks(TasksService):
@@ -67,39 +115,60 @@ class RedisTasks(TasksService):
         self.queue = self.namespace + "queue"
         self._index = self.namespace + "index"
         self._dead = self.namespace + "dead"
+        self._delayed = self.namespace + "delayed"
+        self._cancel_channel = self.namespace + "cancel"
         self._ttl_ms = max(1, round(settings.result_ttl * 1000))
+        self.reclaim_after = 2 * settings.timeout + 10
         try:
-            pool = ConnectionPool.from_url(
+            self.broker = _StreamBroker(
                 settings.url,
+                queue_name=self.queue,
+                consumer_group_name=self.namespace + "workers",
+                consumer_id="0",  # a group created after tasks were enqueued still delivers them
+                xread_block=1000,
+                xread_count=settings.concurrency,
+                idle_timeout=round(self.reclaim_after * 1000),
+                unacknowledged_lock_timeout=5.0,
+                max_connection_pool_size=settings.concurrency + 16,
                 socket_timeout=max(5.0, settings.timeout + 5),
                 socket_connect_timeout=2.0,
-                decode_responses=False,
+                timeout=10,  # how long a caller waits for a free pooled connection
             )
         except ValueError as exc:
             raise ConfigError(f"{setup.key_path}.url: not a usable Redis URL: {redact_text(str(exc))}") from None
-        self.redis = ArqRedis(pool, default_queue_name=self.queue)
+        self.redis = Redis(connection_pool=self.broker.connection_pool)
+
+        async def deliver(task_id: str, context: Context = TaskiqDepends()) -> None:  # noqa: B008
+            await self._deliver(task_id, context)
+
+        self._entry = self.broker.register_task(deliver, task_name=TASKIQ_TASK)
         self._begin_script = self.redis.register_script(_BEGIN)
         self._succeed_script = self.redis.register_script(_SUCCEED)
-        self.worker: Worker | None = None
+        self._promote_script = self.redis.register_script(_PROMOTE)
+        self._running: dict[str, asyncio.Task[float | None]] = {}
+        self.consuming = False
+        self._stopping = False
 
     def _record_key(self, task_id: str) -> str:
         return f"{self.namespace}task:{task_id}"
 
     async def start(self) -> None:
         await self.health()
+        await self.broker.startup()  # creates the stream and its consumer group
 
     async def health(self) -> dict[str, Any]:
         try:
             await self.redis.ping()
-            queued = await self.redis.zcard(self.queue)
+            queued = await self.redis.xlen(self.queue)
+            delayed = await self.redis.zcard(self._delayed)
             dead = await self.redis.zcard(self._dead)
         except (RedisError, OSError) as exc:
             raise TaskUnavailableError(f"Redis for tasks: {redact_text(str(exc))}") from None
-        return {"backend": "redis", "queued": queued, "dead": dead, "consuming": self.worker is not None}
+        return {"backend": "redis", "stream": queued, "delayed": delayed, "dead": dead, "consuming": self.consuming}
 
     async def close(self) -> None:
         await super().close()
-        await self.redis.aclose(close_connection_pool=True)
+        await self.broker.connection_pool.disconnect()
 
     # ------------------------------------------------------------------ storage
 
@@ -109,34 +178,35 @@ class RedisTasks(TasksService):
                 claim = f"{self.namespace}key:{record.plugin}:{record.key}"
                 if not await self.redis.set(claim, record.id, nx=True, px=self._ttl_ms):
                     existing = await self.redis.get(claim)
-                    if existing is not None and await self.redis.exists(self._record_key(existing.decode())):
-                        return str(existing.decode())
+                    if existing is not None and await self.redis.exists(self._record_key(_text(existing))):
+                        return _text(existing)
                     await self.redis.set(claim, record.id, px=self._ttl_ms)  # its task expired: the key is free
-            record.job = self.namespace + record.id
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hset(self._record_key(record.id), mapping=record.fields())  # type: ignore[arg-type]
                 pipe.zadd(self._index, {record.id: record.enqueued_at})
                 pipe.zremrangebyrank(self._index, 0, -INDEX_SIZE - 1)
                 await pipe.execute()
-            await self._enqueue_job(record.id, record.job, delay)
+            await self._send(record.id, delay)
         except (RedisError, OSError) as exc:
             raise TaskUnavailableError(
                 f"task {record.plugin}.{record.name} was not enqueued: Redis: {redact_text(str(exc))}"
             ) from None
         return None
 
-    async def _enqueue_job(self, task_id: str, job_id: str, delay: float) -> None:
-        job = await self.redis.enqueue_job(
-            ARQ_FUNCTION, task_id, _job_id=job_id, _defer_by=delay or None, _queue_name=self.queue
-        )
-        if job is None:
-            raise TaskUnavailableError(f"arq refused job {job_id!r}: a job with that id exists")
+    async def _send(self, task_id: str, delay: float) -> None:
+        """Deliver ``task_id`` now (taskiq's ``kiq``), or put its message in ``delayed`` until it is due."""
+        if delay <= 0:
+            await self._entry.kiq(task_id)
+            return
+        message = TaskiqMessage(task_id=uuid4().hex, task_name=TASKIQ_TASK, labels={}, args=[task_id], kwargs={})
+        data = self.broker.formatter.dumps(message).message
+        await self.redis.zadd(self._delayed, {data: time.time() + delay})
 
     async def _load(self, task_id: str) -> TaskRecord | None:
         raw = await self.redis.hgetall(self._record_key(task_id))  # type: ignore[misc]
         if not raw:
             return None
-        return TaskRecord.from_fields({k.decode(): v.decode() for k, v in raw.items()})
+        return TaskRecord.from_fields({_text(k): _text(v) for k, v in raw.items()})
 
     async def _begin(self, task_id: str) -> TaskRecord | None:
         flat = await self._begin_script(keys=[self._record_key(task_id)], args=[str(time.time())])
@@ -158,19 +228,18 @@ class RedisTasks(TasksService):
             await pipe.execute()
 
     async def _redeliver(self, record: TaskRecord) -> None:
-        job = f"{self.namespace}{record.id}:retry{int(time.time() * 1000)}"
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.persist(self._record_key(record.id))
-            pipe.hset(self._record_key(record.id), "job", job)
             pipe.zrem(self._dead, record.id)
             await pipe.execute()
-        await self._enqueue_job(record.id, job, 0)
+        await self._send(record.id, 0)
 
     async def _abort(self, record: TaskRecord) -> None:
-        await self.redis.zadd(abort_jobs_ss, {record.job: int(time.time() * 1000)})
+        # queued or delayed: its delivery finds it cancelled and does nothing; running: its worker cancels it
+        await self.redis.publish(self._cancel_channel, record.id)
 
     async def _recent(self, limit: int) -> list[TaskRecord]:
-        ids = [i.decode() for i in await self.redis.zrevrange(self._index, 0, limit - 1)]
+        ids = [_text(i) for i in await self.redis.zrevrange(self._index, 0, limit - 1)]
         records = []
         for task_id in ids:
             record = await self._load(task_id)
@@ -182,46 +251,94 @@ class RedisTasks(TasksService):
 
     # ------------------------------------------------------------------ the worker
 
-    async def _arq_entry(self, ctx: dict[str, Any], task_id: str) -> None:
-        delay = await self.run(task_id)
-        if delay is not None:
-            raise Retry(defer=delay)
+    async def _deliver(self, task_id: str, context: Context) -> None:
+        """The taskiq task: run one delivery and acknowledge it (a failure to retry goes back in after its
+        backoff first). A run cut short by the worker stopping is not acknowledged: another worker gets it."""
+        if task_id:
+            run = asyncio.ensure_future(self.run(task_id))
+            self._running[task_id] = run
+            try:
+                delay = await asyncio.shield(run)
+            except asyncio.CancelledError:
+                if not run.done() or self._stopping:
+                    run.cancel()
+                    raise
+                delay = None  # cancelled by handle.cancel(): its record says so
+            finally:
+                self._running.pop(task_id, None)
+            if delay is not None:
+                await self._send(task_id, delay)
+        await context.ack()
+
+    async def _listen_for_cancels(self) -> None:
+        async with self.redis.pubsub() as pubsub:
+            await pubsub.subscribe(self._cancel_channel)
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None:
+                    run = self._running.get(message["data"].decode())
+                    if run is not None:
+                        run.cancel()
+
+    async def _housekeeping(self, interval: float) -> None:
+        """Promote due delayed messages; wake the broker when messages wait to be reclaimed."""
+        group = self.namespace + "workers"
+        next_look = 0.0
+        while True:
+            try:
+                await self._promote_script(keys=[self._delayed, self.queue], args=[str(time.time())])
+                if time.monotonic() >= next_look:
+                    next_look = time.monotonic() + 1.0
+                    idle_ms = round(self.reclaim_after * 1000)
+                    stale = await self.redis.xpending_range(self.queue, group, "-", "+", 1, idle=idle_ms)
+                    if stale:
+                        await self._entry.kiq("")
+            except (RedisError, OSError) as exc:
+                log.warning("tasks housekeeping: Redis: %s", redact_text(str(exc)))
+            await asyncio.sleep(interval)
 
     async def run_worker(self, concurrency: int, stop: asyncio.Event, drain_timeout: float = 30.0) -> None:
-        """Consume this app's queue until ``stop`` is set, then stop taking tasks and let the running
+        """Consume this app's stream until ``stop`` is set, then stop taking tasks and let the running
         ones finish (at most ``drain_timeout`` seconds; the rest are cancelled and run again elsewhere)."""
         settings = self.settings
         assert isinstance(settings, RedisTasksSettings)
-        worker = Worker(
-            functions=[func(self._arq_entry, name=ARQ_FUNCTION, max_tries=MAX_DELIVERIES)],  # type: ignore[arg-type]
-            redis_pool=self.redis,
-            queue_name=self.queue,
-            max_jobs=concurrency,
-            job_timeout=settings.timeout + 1,
-            keep_result=1,
-            allow_abort_jobs=True,
-            handle_signals=False,
-            poll_delay=settings.poll_interval,
-            health_check_key=self.namespace + "worker-health",
-            log_results=False,
+        self.broker.is_worker_process = True
+        receiver = Receiver(
+            self.broker,
+            max_async_tasks=concurrency,
+            max_prefetch=0,
+            propagate_exceptions=False,
+            ack_type=AcknowledgeType.MANUAL,
+            wait_tasks_timeout=drain_timeout,
+            run_startup=False,
         )
-        self.worker = worker
-        main = asyncio.create_task(worker.main())
-        worker.main_task = main
+        self.consuming = True
+        self._stopping = False
+        helpers: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self._housekeeping(settings.poll_interval)),
+            asyncio.create_task(self._listen_for_cancels()),
+        ]
+        listening = asyncio.create_task(receiver.listen(stop))
         stopping = asyncio.create_task(stop.wait())
+        helpers.append(stopping)
         try:
-            await asyncio.wait({main, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            worker.allow_pick_jobs = False
-            running = [t for t in worker.tasks.values() if not t.done()]
-            if running:
-                await asyncio.wait(running, timeout=drain_timeout)
+            await asyncio.wait({listening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not listening.done():
+                await asyncio.wait({listening}, timeout=drain_timeout + 1)
+            while not listening.done():
+                reading = self.broker.reading
+                if reading is not None:
+                    reading.cancel()
+                await asyncio.wait({listening}, timeout=0.1)
+            await listening
         finally:
-            stopping.cancel()
-            for task in worker.tasks.values():
-                task.cancel()
-            # a cancel can land while redis-py swallows it mid-command: repeat until arq's loop ends
-            while not main.done():
-                main.cancel()
-                await asyncio.wait({main}, timeout=0.1)
-            await asyncio.gather(main, *worker.tasks.values(), return_exceptions=True)
-            self.worker = None
+            self.consuming = False
+            self._stopping = True
+            for run in list(self._running.values()):
+                run.cancel()
+            # a cancel can land while redis-py swallows it mid-command: repeat until each helper ends
+            while not all(helper.done() for helper in helpers):
+                for helper in helpers:
+                    helper.cancel()
+                await asyncio.wait(helpers, timeout=0.1)
+            await asyncio.gather(*helpers, *self._running.values(), return_exceptions=True)

@@ -33,9 +33,9 @@ class MemoryTasksSettings(TasksSettings):
 
 
 class RedisTasksSettings(TasksSettings):
-    """``backend: redis``: arq on Redis; ``url`` is required, tasks run in ``xcore worker`` processes.
+    """``backend: redis``: taskiq on a Redis stream; ``url`` is required, tasks run in ``xcore worker`` processes.
 
-    ``poll_interval`` is how often an idle worker looks for due tasks (arq's ``poll_delay``).
+    ``poll_interval`` is how often a worker moves due delayed tasks and retries into the stream.
     """
 
     url: RedisUrl
