@@ -2,14 +2,14 @@
 run by ``xcore worker``.
 
 taskiq-redis's ``RedisStreamBroker`` gives the distributed part: a stream read by a consumer group,
-so each message goes to one worker; a message is acknowledged only after its task ran (taskiq's
-manual acknowledgement, so a run cut short by a stopping worker stays unacknowledged), and a
-message left unacknowledged by a worker that died (``kill -9``) is claimed by another worker
-(``XAUTOCLAIM``) once it has been pending for ``2 * timeout + 10`` seconds: a worker fetches at most ``concurrency`` messages ahead, so a live one
-starts each within ``timeout`` and finishes it within another. That is at-least-once delivery;
-:meth:`TasksService.run` makes a repeated delivery of a finished task a no-op, and the idempotency
-key gives a task the means to do an outside effect once. taskiq's ``Receiver`` runs the deliveries
-(``concurrency`` at once) and drains on stop.
+so each message goes to one worker. A message is acknowledged only after its task ran (taskiq's
+manual acknowledgement, so a run cut short by a stopping worker stays unacknowledged). A message
+left unacknowledged by a worker that died (``kill -9``) is claimed by another worker (``XAUTOCLAIM``)
+once it has been pending for ``2 * timeout + 10`` seconds: a worker fetches at most ``concurrency``
+messages ahead, so a live one starts each within ``timeout`` and finishes it within another. That is
+at-least-once delivery; :meth:`TasksService.run` makes a repeated delivery of a finished task a
+no-op, and the idempotency key gives a task the means to do an outside effect once. taskiq's
+``Receiver`` runs the deliveries (``concurrency`` at once) and drains on stop.
 
 Two things taskiq-redis does not do, and what XCore adds in the worker's housekeeping loop:
 
