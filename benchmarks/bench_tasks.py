@@ -1,11 +1,11 @@
-"""The tasks service (backend redis, on arq) against raw arq on the same Redis, side by side in one run.
+"""The tasks service (backend redis, on taskiq) against raw taskiq on the same Redis, side by side in one run.
 
-* enqueue latency: ``await tasks.enqueue("noop", {...})`` from a plugin against arq's own
-  ``ArqRedis.enqueue_job`` of a function with the same argument (alternating rounds, medians). XCore
-  writes the task record (a hash) and its index entry besides arq's job, so it pays one more round trip;
-* throughput per worker: tasks per second one worker drains from a queue of ``COUNT`` no-op tasks,
-  XCore's worker loop (``RedisTasks.run_worker``: record status writes, plugin lookup) against a bare
-  arq ``Worker`` with a no-op function, both with concurrency 10.
+* enqueue latency: ``await tasks.enqueue("noop", {...})`` from a plugin against taskiq's own ``kiq`` of
+  a task with the same argument on a ``RedisStreamBroker`` (alternating rounds, medians). XCore writes
+  the task record (a hash) and its index entry besides taskiq's message, so it pays more round trips;
+* throughput per worker: tasks per second one worker drains from a stream of ``COUNT`` no-op tasks,
+  XCore's worker (``RedisTasks.run_worker``: record status writes, plugin lookup, manual acks) against
+  a bare taskiq ``Receiver`` with a no-op task, both with concurrency 10.
 
 The benchmark starts its own redis-server on 127.0.0.1.
 """
@@ -17,9 +17,9 @@ import statistics
 import time
 from typing import Any
 
-from arq.connections import ArqRedis
-from arq.worker import Worker, func
-from redis.asyncio import ConnectionPool
+from redis.asyncio import Redis
+from taskiq.receiver import Receiver
+from taskiq_redis import RedisStreamBroker
 
 from benchmarks.common import Result, paired_async
 from benchmarks.failures import CasesFailed, on_server
@@ -35,10 +35,6 @@ class BenchPlugin(TrustedBase):
     @task
     async def noop(self, payload: dict[str, Any]) -> None:
         return None
-
-
-async def raw_noop(ctx: dict[str, Any], value: int) -> None:
-    return None
 
 
 async def boot(url: str) -> Xcore:
@@ -62,11 +58,32 @@ async def drain_rate(start: Any, queued: Any, count: int) -> float:
     return count / elapsed
 
 
+def raw_broker(url: str) -> Any:
+    """taskiq-redis's stream broker with a no-op task: the same engine XCore's ``redis`` backend uses."""
+    broker = RedisStreamBroker(url, queue_name="raw:queue", consumer_group_name="raw", consumer_id="0", xread_count=10)
+
+    @broker.task(task_name="raw_noop")
+    async def raw_noop(value: int) -> None:
+        return None
+
+    return broker, raw_noop
+
+
+async def left(redis: Redis, stream: str, group: str) -> int:
+    """Messages of ``stream`` its group has not yet acknowledged (delivered or not)."""
+    for info in await redis.xinfo_groups(stream):
+        if info["name"] in (group, group.encode()):
+            return int(info["pending"]) + int(info["lag"] or 0)
+    return 0
+
+
 async def on_redis(server: RedisServer, quick: bool) -> list[Result]:
     ops, rounds = (50, 7) if quick else (100, 21)
     count = 300 if quick else 1000
     host = await boot(server.url)
-    raw = ArqRedis(ConnectionPool.from_url(server.url), default_queue_name="raw:queue")
+    broker, raw_noop = raw_broker(server.url)
+    await broker.startup()
+    redis = Redis.from_url(server.url)
     results = []
     try:
         service = host.get_service("tasks")
@@ -75,27 +92,25 @@ async def on_redis(server: RedisServer, quick: bool) -> list[Result]:
             return await service.enqueue_as("bench", "noop", {"n": 1})
 
         async def raw_enqueue() -> Any:
-            return await raw.enqueue_job("raw_noop", 1)
+            return await raw_noop.kiq(1)
 
         x, b, _ = await paired_async(xcore_enqueue, raw_enqueue, ops, rounds)
         results.append(
             Result(
                 AREA,
-                "enqueue (redis) vs arq enqueue_job",
+                "enqueue (redis) vs taskiq kiq",
                 x / 1000,
                 b / 1000,
                 "us/op",
                 note="XCore also writes the task record and its index entry",
             )
         )
-        await raw.flushdb()
-
         xs, bs = [], []
         for _ in range(3 if quick else 5):
             for _ in range(count):
                 await service.enqueue_as("bench", "noop", {"n": 1})
             for _ in range(count):
-                await raw.enqueue_job("raw_noop", 1)
+                await raw_noop.kiq(1)
 
             async def start_xcore() -> Any:
                 stop = asyncio.Event()
@@ -108,30 +123,26 @@ async def on_redis(server: RedisServer, quick: bool) -> list[Result]:
                 return halt
 
             async def start_raw() -> Any:
-                worker = Worker(
-                    [func(raw_noop, name="raw_noop")],
-                    redis_pool=raw,
-                    queue_name="raw:queue",
-                    max_jobs=10,
-                    handle_signals=False,
-                    poll_delay=0.01,
-                    keep_result=1,
-                    log_results=False,
-                )
-                running = asyncio.create_task(worker.main())
+                stop = asyncio.Event()
+                receiver = Receiver(broker, max_async_tasks=10, run_startup=False, wait_tasks_timeout=5)
+                running = asyncio.create_task(receiver.listen(stop))
 
                 async def halt() -> None:
+                    stop.set()
+                    await asyncio.wait({running}, timeout=3)
                     running.cancel()
                     await asyncio.gather(running, return_exceptions=True)
 
                 return halt
 
-            xs.append(await drain_rate(start_xcore, lambda: raw.zcard(service.queue), count))
-            bs.append(await drain_rate(start_raw, lambda: raw.zcard("raw:queue"), count))
+            xs.append(
+                await drain_rate(start_xcore, lambda: left(redis, service.queue, service.namespace + "workers"), count)
+            )
+            bs.append(await drain_rate(start_raw, lambda: left(redis, "raw:queue", "raw"), count))
         results.append(
             Result(
                 AREA,
-                "throughput per worker (concurrency 10) vs arq Worker",
+                "throughput per worker (concurrency 10) vs taskiq Receiver",
                 statistics.median(xs),
                 statistics.median(bs),
                 "tasks/s",
@@ -140,7 +151,8 @@ async def on_redis(server: RedisServer, quick: bool) -> list[Result]:
             )
         )
     finally:
-        await raw.aclose(close_connection_pool=True)
+        await redis.aclose()
+        await broker.shutdown()
         await host.shutdown()
     return results
 
