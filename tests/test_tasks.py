@@ -4,6 +4,7 @@ progress, idempotency keys, kernel events, the plugin scope; on Redis with a rea
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +17,7 @@ from xcore.builtin_services.tasks import (
     TaskNotFoundError,
     UnknownTaskError,
 )
+from xcore.errors import ServiceError
 from xcore.events import kernel
 from xcore.sdk import TrustedBase, current_task, report_progress, task
 from xcore.testing.harness import boot_xcore
@@ -198,3 +200,12 @@ async def test_a_plugin_sees_only_its_own_tasks(env: tuple[Any, Worky]) -> None:
     await mine.result(timeout=10)
     with pytest.raises(TaskNotFoundError):
         await xt.host.get_service("tasks").record("no-such-id")
+
+
+async def test_without_the_tasks_extra_the_error_names_it(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "taskiq", None)  # what an environment without xcore-host[tasks] looks like
+    with pytest.raises(ServiceError) as caught:
+        async with boot_xcore({"worky": Worky}, config("redis", redis_url)):
+            pass
+    assert "services.tasks" in str(caught.value)
+    assert "pip install 'xcore-host[tasks]'" in str(caught.value)

@@ -85,6 +85,17 @@ def build_memory(settings: MemoryTasksSettings, setup: ServiceSetup) -> MemoryTa
 
 
 def build_redis(settings: RedisTasksSettings, setup: ServiceSetup) -> RedisTasks:
+    # imported here so that XCore without the tasks extra never imports taskiq
+    try:
+        import taskiq
+        import taskiq_redis
+    except ImportError as exc:
+        raise ModuleNotFoundError(
+            "the redis tasks backend needs the optional packages taskiq and taskiq-redis, which are not "
+            "installed; install them with: pip install 'xcore-host[tasks]'",
+            name=exc.name,
+        ) from exc
+    del taskiq, taskiq_redis
     from xcore.builtin_services.tasks.redis import RedisTasks
 
     return RedisTasks(settings, setup)
@@ -94,7 +105,7 @@ def build_redis(settings: RedisTasksSettings, setup: ServiceSetup) -> RedisTasks
 def xcore_register_service() -> list[ServiceType]:
     factories: list[tuple[str, Any, Any, str]] = [
         ("memory", MemoryTasksSettings, build_memory, "tasks run in the process that enqueued them (embedded)"),
-        ("redis", RedisTasksSettings, build_redis, "tasks on taskiq + a Redis stream, run by `xcore worker` processes"),
+        ("redis", RedisTasksSettings, build_redis, "taskiq on Redis, run by `xcore worker` (needs xcore-host[tasks])"),
     ]
     return [
         ServiceType(kind="tasks", name=name, config=config, factory=factory, description=description)

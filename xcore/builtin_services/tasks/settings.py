@@ -15,7 +15,7 @@ class TasksSettings(ServiceSettings):
     (``retries=``); the n-th retry waits ``backoff * 2**(n-1)`` seconds, at most ``max_backoff``.
     ``concurrency`` is how many tasks one process runs at once (``xcore worker --concurrency``
     overrides it). ``timeout`` bounds one run of a task; on ``redis`` it also decides how soon a task
-    whose worker died is given to another worker (``timeout + 10`` seconds). ``result_ttl`` is how
+    whose worker died is given to another worker (``2 * timeout + 10`` seconds after it took it). ``result_ttl`` is how
     long a finished task's record (status, result, error) is kept.
     """
 
