@@ -209,3 +209,32 @@ async def test_without_the_tasks_extra_the_error_names_it(redis_url: str, monkey
             pass
     assert "services.tasks" in str(caught.value)
     assert "pip install 'xcore-host[tasks]'" in str(caught.value)
+
+
+async def test_a_stopping_worker_hands_its_unfinished_tasks_to_another_at_once(redis_url: str) -> None:
+    settings = {"app": {"name": "handback"}, "services": {"tasks": {"backend": "redis", "url": redis_url}}}
+    async with boot_xcore({"worky": Worky}, settings) as xt:
+        service = xt.host.get_service("tasks")
+        plugin = xt.plugin("worky")
+        tasks = xt.get_service("tasks", plugin="worky")
+        slow = await tasks.enqueue("slow", {})
+        quick = [await tasks.enqueue("add", {"a": i, "b": 1}) for i in range(3)]
+        stop = asyncio.Event()
+        first = asyncio.create_task(service.run_worker(1, stop, 0.2))  # runs `slow`, holds the others
+        for _ in range(500):
+            if await slow.status() == "running":
+                break
+            await asyncio.sleep(0.01)
+        assert await slow.status() == "running"
+        stop.set()
+        await first
+        # timeout is 300 s: without the hand-back another worker would claim them 610 s from now
+        again = asyncio.Event()
+        second = asyncio.create_task(service.run_worker(4, again, 2.0))
+        try:
+            plugin.gate.set()
+            assert await slow.result(timeout=10) == "done"
+            assert [await h.result(timeout=10) for h in quick] == [1, 2, 3]
+        finally:
+            again.set()
+            await second

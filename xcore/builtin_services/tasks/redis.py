@@ -11,12 +11,14 @@ at-least-once delivery; :meth:`TasksService.run` makes a repeated delivery of a 
 no-op, and the idempotency key gives a task the means to do an outside effect once. taskiq's
 ``Receiver`` runs the deliveries (``concurrency`` at once) and drains on stop.
 
-Two things taskiq-redis does not do, and what XCore adds in the worker's housekeeping loop:
+What taskiq-redis does not do, and what XCore's worker adds:
 
 * delays below a minute (its schedule sources have minute resolution and need a separate scheduler
   process): a delayed task, and a retry after its backoff, is a ready-made taskiq message in the
   sorted set ``<ns>delayed`` scored by due time; a Lua script moves due messages into the stream
   (remove and ``XADD`` in one step, so a due message is delivered once, by whichever worker moves it);
+* handing back on a graceful stop: the messages a stopping worker fetched but did not finish go back
+  into the stream at once (copied, and the old entries acknowledged);
 * reclaiming when the stream is idle: the broker only looks for abandoned messages after a read that
   returned new ones, so when messages have been pending too long the loop adds a no-op message.
 
@@ -342,3 +344,28 @@ class RedisTasks(TasksService):
                     helper.cancel()
                 await asyncio.wait(helpers, timeout=0.1)
             await asyncio.gather(*helpers, *self._running.values(), return_exceptions=True)
+            try:
+                handed = await self._hand_back()
+            except (RedisError, OSError) as exc:
+                log.warning("tasks: could not hand back this worker's unfinished messages: %s", redact_text(str(exc)))
+            else:
+                if handed:
+                    log.info("tasks: handed %d unfinished message(s) back to the stream", handed)
+
+    async def _hand_back(self) -> int:
+        """Put the messages this worker fetched but did not finish back in the stream (and acknowledge
+        the old copies), so another worker takes them now rather than ``2 * timeout + 10`` s later."""
+        group = self.namespace + "workers"
+        name = self.broker.consumer_name
+        pending = await self.redis.xpending_range(self.queue, group, "-", "+", 10_000, consumername=name)
+        ids: list[Any] = [entry["message_id"] for entry in pending]
+        if not ids:
+            return 0
+        claimed: list[Any] = await self.redis.xclaim(self.queue, group, name, 0, ids)  # type: ignore[assignment]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for message_id, fields in claimed:
+                if fields:
+                    pipe.xadd(self.queue, {b"data": fields[b"data"]})
+                pipe.xack(self.queue, group, message_id)
+            await pipe.execute()
+        return len(claimed)
