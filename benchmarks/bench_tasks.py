@@ -19,11 +19,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 from taskiq.receiver import Receiver
-from taskiq_redis import RedisStreamBroker
 
 from benchmarks.common import Result, paired_async
 from benchmarks.failures import CasesFailed, on_server
 from xcore import Xcore
+from xcore.builtin_services.tasks.redis import _StreamBroker
 from xcore.sdk import TrustedBase, task
 from xcore.testing.configs import no_services
 from xcore.testing.servers import RedisServer
@@ -60,7 +60,8 @@ async def drain_rate(start: Any, queued: Any, count: int) -> float:
 
 def raw_broker(url: str) -> Any:
     """taskiq-redis's stream broker with a no-op task: the same engine XCore's ``redis`` backend uses."""
-    broker = RedisStreamBroker(url, queue_name="raw:queue", consumer_group_name="raw", consumer_id="0", xread_count=10)
+    # taskiq-redis's RedisStreamBroker, noting its reading task: redis-py can swallow the receiver's one cancel
+    broker = _StreamBroker(url, queue_name="raw:queue", consumer_group_name="raw", consumer_id="0", xread_count=10)
 
     @broker.task(task_name="raw_noop")
     async def raw_noop(value: int) -> None:
@@ -133,9 +134,11 @@ async def on_redis(server: RedisServer, quick: bool) -> list[Result]:
 
                 async def halt() -> None:
                     stop.set()
-                    await asyncio.wait({running}, timeout=3)
-                    running.cancel()
-                    await asyncio.gather(running, return_exceptions=True)
+                    await asyncio.wait({running}, timeout=1)
+                    while not running.done():
+                        if broker.reading is not None:
+                            broker.reading.cancel()
+                        await asyncio.wait({running}, timeout=0.1)
 
                 return halt
 
