@@ -19,6 +19,7 @@ What taskiq-redis does not do, and what XCore's worker adds:
   (remove and ``XADD`` in one step, so a due message is delivered once, by whichever worker moves it);
 * handing back on a graceful stop: the messages a stopping worker fetched but did not finish go back
   into the stream at once (copied, and the old entries acknowledged);
+* trimming: entries delivered and acknowledged are removed from the stream;
 * reclaiming when the stream is idle: the broker only looks for abandoned messages after a read that
   returned new ones, so when messages have been pending too long the loop adds a no-op message.
 
@@ -85,6 +86,11 @@ return #due
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 class _StreamBroker(RedisStreamBroker):
@@ -161,12 +167,22 @@ class RedisTasks(TasksService):
     async def health(self) -> dict[str, Any]:
         try:
             await self.redis.ping()
-            queued = await self.redis.xlen(self.queue)
+            waiting = await self._waiting()
             delayed = await self.redis.zcard(self._delayed)
             dead = await self.redis.zcard(self._dead)
         except (RedisError, OSError) as exc:
             raise TaskUnavailableError(f"Redis for tasks: {redact_text(str(exc))}") from None
-        return {"backend": "redis", "stream": queued, "delayed": delayed, "dead": dead, "consuming": self.consuming}
+        return {"backend": "redis", "waiting": waiting, "delayed": delayed, "dead": dead, "consuming": self.consuming}
+
+    async def _waiting(self) -> int:
+        """Messages not yet acknowledged: never delivered (the group's lag) or delivered and running."""
+        group = self.namespace + "workers"
+        if not await self.redis.exists(self.queue):
+            return 0
+        for info in await self.redis.xinfo_groups(self.queue):
+            if _text(info["name"]) == group:
+                return int(info["pending"]) + int(info.get("lag") or 0)
+        return int(await self.redis.xlen(self.queue))
 
     async def close(self) -> None:
         await super().close()
@@ -295,9 +311,22 @@ class RedisTasks(TasksService):
                     stale = await self.redis.xpending_range(self.queue, group, "-", "+", 1, idle=idle_ms)
                     if stale:
                         await self._entry.kiq("")
+                    await self._trim(group)
             except (RedisError, OSError) as exc:
                 log.warning("tasks housekeeping: Redis: %s", redact_text(str(exc)))
             await asyncio.sleep(interval)
+
+    async def _trim(self, group: str) -> None:
+        """Drop the stream's entries that are delivered and acknowledged: those older than both the
+        group's last delivered entry and its oldest pending one (the stream has one group). taskiq's
+        ``maxlen`` would trim by count, unacknowledged entries included."""
+        groups = await self.redis.xinfo_groups(self.queue)
+        delivered = next((_text(g["last-delivered-id"]) for g in groups if _text(g["name"]) == group), None)
+        if delivered is None or delivered == "0-0":
+            return
+        oldest = await self.redis.xpending_range(self.queue, group, "-", "+", 1)
+        bound = min((_text(oldest[0]["message_id"]), delivered), key=_stream_id) if oldest else delivered
+        await self.redis.xtrim(self.queue, minid=bound, approximate=False)
 
     async def run_worker(self, concurrency: int, stop: asyncio.Event, drain_timeout: float = 30.0) -> None:
         """Consume this app's stream until ``stop`` is set, then stop taking tasks and let the running
@@ -305,6 +334,7 @@ class RedisTasks(TasksService):
         settings = self.settings
         assert isinstance(settings, RedisTasksSettings)
         self.broker.is_worker_process = True
+        await self.broker.startup()  # again: Redis may have been down when the service started
         receiver = Receiver(
             self.broker,
             max_async_tasks=concurrency,
