@@ -100,9 +100,10 @@ async def test_redis_down_the_local_tier_serves_within_its_ttl_and_recovers(redi
         async with asyncio.timeout(10):
             while not (a.subscribed.is_set() and b.subscribed.is_set()):
                 await asyncio.sleep(0.02)
-            while await a.remote.get("probe") is None:  # the Redis tier answers again (its breaker probes it)
-                await a.remote.set("probe", 1)
-                await asyncio.sleep(0.05)
+            for cache in (a, b):  # each one's Redis tier answers again (its own breaker probes it)
+                while await cache.remote.get("probe") is None:
+                    await cache.remote.set("probe", 1)
+                    await asyncio.sleep(0.05)
         before = b.invalidations
         assert await b.get("k2") is None
         await delivered(b, before, lambda: a.set("k2", "after"))
