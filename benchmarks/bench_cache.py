@@ -6,6 +6,10 @@
   private snapshot, containers only), raw cachetools hands out the shared object; and ``copy.deepcopy``
   instead, which is the alternative the memory backend deliberately does not use;
 * Redis get/set through the service against raw ``redis.asyncio`` on the same server (target <= 1.15x);
+* tiered: a local-tier hit through the service against the memory backend's hit (target <= 1.5x), and
+  the invalidation latency, from ``set`` in this process to the other process's local tier dropping
+  the key, p99 over 200 writes, against a raw Redis PUBLISH -> subscriber in another process (target
+  p99 <= 5 ms);
 * the stampede: 1,000 concurrent ``get_or_set`` on one cold key with a 5 ms factory, against the naive
   get / compute / set a plugin would write without it (which calls the factory 1,000 times).
 
@@ -121,6 +125,92 @@ async def redis_cases(quick: bool, url: str) -> list[Result]:
     return results
 
 
+INVALIDATION_WRITES = 200
+
+LISTENER = """
+import asyncio, sys, time
+from xcore.builtin_services.cache.settings import TieredCacheSettings
+from xcore.builtin_services.cache.tiered import TieredCache
+from xcore.services import ServiceSetup
+
+class Timed(TieredCache):
+    def _apply(self, raw):
+        super()._apply(raw)
+        print(time.monotonic(), flush=True)
+
+async def raw_listener(url):
+    from redis.asyncio import Redis
+    client = Redis.from_url(url)
+    async with client.pubsub() as pubsub:
+        await pubsub.subscribe("raw:invalidate")
+        print("ready", flush=True)
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                print(time.monotonic(), flush=True)
+
+async def main(url, mode):
+    if mode == "raw":
+        await raw_listener(url)
+        return
+    cache = Timed(TieredCacheSettings(url=url), ServiceSetup.standalone("cache", "services.cache", app_name="bench"))
+    await cache.start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def invalidation_latencies(url: str, mode: str, write: Callable[[int], Awaitable[Any]]) -> list[float]:
+    """Milliseconds from each ``write(i)`` to its message arriving in a listener process (``mode``)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", LISTENER, url, mode], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert (await asyncio.to_thread(child.stdout.readline)).strip() == "ready"
+        sent = []
+        for index in range(INVALIDATION_WRITES):
+            sent.append(time.monotonic())  # CLOCK_MONOTONIC: one clock for every process of the machine
+            await write(index)
+            await asyncio.sleep(0.002)
+        received = [float(await asyncio.to_thread(child.stdout.readline)) for _ in sent]
+    finally:
+        child.kill()
+        child.wait()
+    return [(r - s) * 1000 for s, r in zip(sent, received, strict=True)]
+
+
+async def tiered_cases(quick: bool, url: str) -> list[Result]:
+    from benchmarks.common import percentile
+
+    ops, rounds = (2_000, 31) if quick else (3_000, 101)
+    tiered_host = await boot({"backend": "tiered", "url": url})
+    memory_host = await boot({"backend": "memory"})
+    raw = Redis.from_url(url)
+    try:
+        tiered, memory = tiered_host.get_service("cache"), memory_host.get_service("cache")
+        await tiered.set("hit", "value")
+        await memory.set("hit", "value")
+        tget, mget = tiered.get, memory.get
+        results = []
+        x, b, d = await paired_async(lambda: tget("hit"), lambda: mget("hit"), ops, rounds)
+        results.append(Result(AREA, "tiered get local hit vs memory backend hit", x, b, "ns/op", target=1.5,
+                              note=ratio_note(d)))
+        xs = await invalidation_latencies(url, "tiered", lambda i: tiered.set("hit", i))
+        bs = await invalidation_latencies(url, "raw", lambda i: raw.publish("raw:invalidate", "x"))
+        results.append(Result(AREA, "tiered invalidation to another process, p99 vs raw PUBLISH", percentile(xs, 99),
+                              percentile(bs, 99), "ms", target=None,
+                              note=f"p50 {statistics.median(xs):.2f} ms vs {statistics.median(bs):.2f} ms; "
+                                   f"goal p99 <= 5 ms; {INVALIDATION_WRITES} writes"))
+    finally:
+        await raw.aclose()
+        await tiered_host.shutdown()
+        await memory_host.shutdown()
+    return results
+
+
 async def timed_burst(call: Callable[[], Awaitable[Any]]) -> float:
     """Milliseconds for ``STAMPEDE_CALLERS`` concurrent ``call()`` to all finish."""
     began = time.perf_counter()
@@ -185,6 +275,7 @@ async def run(quick: bool) -> list[Result]:
 
     async def on_redis(server: RedisServer) -> list[Result]:
         found = await redis_cases(quick, server.url)
+        found += await tiered_cases(quick, server.url)
         pool = BlockingConnectionPool.from_url(server.url, max_connections=50)  # as the service's pool
         raw = Redis.from_pool(pool)
 

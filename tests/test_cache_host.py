@@ -333,5 +333,5 @@ def test_the_spec_config_block_is_valid_for_both_backends() -> None:
 def test_both_backends_are_registered_through_the_entry_point() -> None:
     host = prepare({"backend": "memory"})
     known = host.service_types.of_kind("cache")
-    assert sorted(known) == ["memory", "redis"]
+    assert sorted(known) == ["memory", "redis", "tiered"]
     assert {reg.provider for reg in known.values()} == {"cache"}

@@ -51,3 +51,9 @@ async def test_the_suite_fails_a_backend_that_ignores_its_namespace(redis_url: s
             await CacheConformance().test_clear_and_any_pattern_stay_inside_the_namespace(
                 service, config, plugins, "conformance:leaky"
             )
+
+
+class TestTieredCache(CacheConformance):
+    @pytest.fixture
+    def service_config(self, redis_url: str) -> dict[str, Any]:
+        return {"backend": "tiered", "url": redis_url}

@@ -18,15 +18,23 @@ from xcore.builtin_services.sql import SqlDatabase
 from xcore.builtin_services.sqlasync import AsyncSqlDatabase, SqliteConnection
 from xcore.builtin_services.storage.base import Storage
 from xcore.builtin_services.storage.s3 import S3Storage
+from xcore.builtin_services.tasks.view import PluginTasks
 from xcore.events.view import EventsView
 from xcore.host import Xcore
 from xcore.services.types import ServiceType
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "services.md"
-BUILTIN = ("sql", "sqlasync", "redis", "cache", "events", "scheduler", "email", "storage")
+BUILTIN = ("sql", "sqlasync", "redis", "cache", "events", "scheduler", "email", "storage", "tasks")
 CHAPTER = {"database": "## Databases", "extension": "## Extensions", "cache": "## Cache", "events": "## Events",
-           "scheduler": "## Scheduler"}  # fmt: skip
-SELECTOR = {"database": "type", "extension": "type", "cache": "backend", "events": "backend", "scheduler": "backend"}
+           "scheduler": "## Scheduler", "tasks": "## Tasks"}  # fmt: skip
+SELECTOR = {
+    "database": "type",
+    "extension": "type",
+    "cache": "backend",
+    "events": "backend",
+    "scheduler": "backend",
+    "tasks": "backend",
+}
 LIFECYCLE = {"start", "health", "close", "error", "for_plugin", "plugin_unloaded"}
 
 
@@ -72,6 +80,7 @@ def test_every_setting_is_documented(service_type: ServiceType) -> None:
 API = {
     Cache: "## Cache",
     PluginScheduler: "## Scheduler",
+    PluginTasks: "## Tasks",
     EventsView: "## Events",
     SmtpEmail: "`type: smtp`",
     Storage: "`type: local`",

@@ -624,7 +624,7 @@ def test_kernel_event_names_are_in_the_host_namespace_and_documented() -> None:
     from pathlib import Path
 
     docs = (Path(__file__).parent.parent / "docs" / "events.md").read_text()
-    assert len(kernel.KERNEL_EVENTS) == 10
+    assert len(kernel.KERNEL_EVENTS) == 11
     for name, payload in kernel.PAYLOADS.items():
         assert name.startswith("xcore.")
         assert f"`{name}`" in docs, f"{name} is not documented in docs/events.md"

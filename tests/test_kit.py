@@ -68,7 +68,7 @@ async def test_the_host_boots_the_plugins_on_embedded_defaults_in_tmp_path(xcore
     assert type(xcore_host.plugin("greeter")) is Greeter
     report = await xcore_host.health()
     assert report["status"] == "ok"
-    assert set(report["services"]) == {"default", "cache", "events", "scheduler", "ext.storage"}
+    assert set(report["services"]) == {"default", "cache", "events", "tasks", "scheduler", "ext.storage"}
 
 
 async def test_the_client_talks_to_the_app(xcore_client: Any) -> None:

@@ -156,6 +156,7 @@ def test_services_lists_the_embedded_defaults_with_provider_and_health(site: Sit
         "cache": ("cache", "memory", "xcore-host", "ok"),
         "events": ("events", "memory", "xcore-host", "ok"),
         "scheduler": ("scheduler", "memory", "xcore-host", "ok"),
+        "tasks": ("tasks", "memory", "xcore-host", "ok"),
         "ext.storage": ("extension", "local", "xcore-host", "ok"),
     }
 

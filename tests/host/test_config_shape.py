@@ -22,7 +22,7 @@ def test_config_sections_reverse_service_specs() -> None:
     )
     host.prepare()
     sections = config_sections(host.registry.checked_services)
-    assert set(sections) == {"databases", "cache", "events", "extensions"}
+    assert set(sections) == {"databases", "cache", "events", "tasks", "extensions"}
     assert sections["databases"]["main"]["type"] == "sqlite" and sections["cache"]["backend"] == "memory"
     assert sections["extensions"]["files"]["type"] == "local"
     problems: list[str] = []

@@ -98,6 +98,7 @@ class ServicesConfig(Strict):
     cache: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
     events: dict[str, Any] | None = None
+    tasks: dict[str, Any] | None = None
     extensions: dict[str, dict[str, Any]] | None = None
 
 
@@ -116,6 +117,7 @@ EMBEDDED_DEFAULTS: dict[str, Any] = {
     "cache": {"backend": "memory"},
     "scheduler": {"backend": "memory"},
     "events": {"backend": "memory"},
+    "tasks": {"backend": "memory"},
     "extensions": {"storage": {"type": "local", "root": f"{EMBEDDED_DATA_DIR}/storage"}},
 }
 """What a missing ``services`` section means: a SQLite file, memory cache, scheduler and events,

@@ -17,6 +17,7 @@ SERVICE_UNHEALTHY = "xcore.service.unhealthy"
 SERVICE_RECOVERED = "xcore.service.recovered"
 SCHEDULER_JOB_FAILED = "xcore.scheduler.job_failed"
 LOOP_STALLED = "xcore.loop.stalled"
+TASK_FAILED = "xcore.tasks.task_failed"
 HOST_STARTED = "xcore.host.started"
 HOST_STOPPING = "xcore.host.stopping"
 BOOTED = "xcore.booted"
@@ -77,6 +78,17 @@ class LoopStalled(TypedDict):
     where: str | None
 
 
+class TaskFailed(TypedDict):
+    """A run of a task raised; ``dead`` is true when its retries are used up (it is now a dead letter)."""
+
+    plugin: str
+    task: str
+    task_id: str
+    attempt: int
+    error: str
+    dead: bool
+
+
 class HostStarted(TypedDict):
     """Boot finished: ``plugins`` lists the loaded plugins in load order (failures came as PLUGIN_FAILED)."""
 
@@ -95,6 +107,7 @@ PAYLOADS: dict[str, type[Any]] = {
     SERVICE_RECOVERED: ServiceRecovered,
     SCHEDULER_JOB_FAILED: SchedulerJobFailed,
     LOOP_STALLED: LoopStalled,
+    TASK_FAILED: TaskFailed,
     HOST_STARTED: HostStarted,
     HOST_STOPPING: HostStopping,
     BOOTED: HostStarted,

@@ -13,6 +13,7 @@ from xcore.sdk.guards import require_service, validate_payload
 from xcore.sdk.mixins import AutoDispatchMixin, RoutedPlugin, route
 from xcore.sdk.responses import ActionNotFound, error, ok
 from xcore.sdk.scheduling import cron, interval
+from xcore.sdk.tasks import current_task, report_progress, task
 
 __all__ = [
     "ActionNotFound",
@@ -24,11 +25,14 @@ __all__ = [
     "action",
     "cached",
     "cron",
+    "current_task",
     "error",
     "interval",
     "ok",
     "on_event",
+    "report_progress",
     "require_service",
     "route",
+    "task",
     "validate_payload",
 ]

@@ -99,10 +99,17 @@ def schedule_marked(instance: object, ctx: PluginContext) -> int:
         )
         return 0
     scheduler = ctx.services["scheduler"]
+    from xcore.builtin_services.scheduler.errors import DuplicateJobError
+
     for attr, mark in found:
-        scheduler.add_job(
-            getattr(instance, attr), mark.trigger, id=mark.id or attr, replace_existing=True, **mark.fields
-        )
+        method, job_id = getattr(instance, attr), mark.id or attr
+        try:
+            # An identical job already stored (another process, an earlier start) is kept as it is, so its
+            # next run stays where it was: replacing it at every boot would re-anchor an interval and
+            # shift (or skip) a due run each time a process of the cluster starts.
+            scheduler.add_job(method, mark.trigger, id=job_id, **mark.fields)
+        except DuplicateJobError:  # the mark changed (a new release): the new definition wins
+            scheduler.add_job(method, mark.trigger, id=job_id, replace_existing=True, **mark.fields)
     return len(found)
 
 

@@ -119,6 +119,7 @@ class ServiceSpec:
 
 SELECTOR: dict[ServiceKind, str] = {
     "database": "type", "extension": "type", "cache": "backend", "events": "backend", "scheduler": "backend",
+    "tasks": "backend",
 }
 """The key of a section naming its type: ``services.databases.main.type``, ``services.cache.backend``."""
 
@@ -163,7 +164,7 @@ def service_specs(services: ServicesConfig, problems: list[str]) -> list[Service
 
     for db_name, raw in section("databases").items():
         add(db_name, "database", raw)
-    for single, kind in (("cache", "cache"), ("events", "events"), ("scheduler", "scheduler")):
+    for single, kind in (("cache", "cache"), ("events", "events"), ("tasks", "tasks"), ("scheduler", "scheduler")):
         raw = section(single)
         if isinstance(raw, Mapping) and raw.get("enabled", True) in (False, "false", "False", "0", 0):
             continue

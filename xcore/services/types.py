@@ -21,8 +21,8 @@ from xcore.services.namespaces import service_namespace
 if TYPE_CHECKING:
     from xcore.sdk.context import PluginHandle
 
-ServiceKind = Literal["database", "cache", "scheduler", "extension", "events"]
-SERVICE_KINDS: tuple[ServiceKind, ...] = ("database", "cache", "scheduler", "extension", "events")
+ServiceKind = Literal["database", "cache", "scheduler", "extension", "events", "tasks"]
+SERVICE_KINDS: tuple[ServiceKind, ...] = ("database", "cache", "scheduler", "extension", "events", "tasks")
 
 
 class ServiceSettings(BaseModel):

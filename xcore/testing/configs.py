@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-SECTIONS = ("databases", "cache", "events", "scheduler", "extensions")
+SECTIONS = ("databases", "cache", "events", "tasks", "scheduler", "extensions")
 """The sections of ``services``, in build order."""
 
 
 def no_services(**sections: Any) -> dict[str, Any]:
     """A ``services`` section with every service off except ``sections`` (given as written in YAML).
 
-    ``databases`` and ``extensions`` are empty mappings, ``cache``, ``events`` and ``scheduler`` say
+    ``databases`` and ``extensions`` are empty mappings, ``cache``, ``events``, ``tasks`` and ``scheduler`` say
     ``enabled: false``. Each call returns a new dict, so a caller may change it freely. An unknown
     section name raises ``TypeError`` here rather than a config error at boot.
     """
@@ -31,6 +31,7 @@ def no_services(**sections: Any) -> dict[str, Any]:
         "databases": {},
         "cache": {"enabled": False},
         "events": {"enabled": False},
+        "tasks": {"enabled": False},
         "scheduler": {"enabled": False},
         "extensions": {},
     }

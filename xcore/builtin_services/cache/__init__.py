@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from xcore.builtin_services.cache.settings import CacheSettings, MemoryCacheSettings, RedisCacheSettings
+from xcore.builtin_services.cache.settings import (
+    CacheSettings,
+    MemoryCacheSettings,
+    RedisCacheSettings,
+    TieredCacheSettings,
+)
 from xcore.hookspecs import hookimpl
 from xcore.services import ServiceSetup, ServiceType
 
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
     from xcore.builtin_services.cache.decorator import CachedFunction
     from xcore.builtin_services.cache.memory import MemoryCache
     from xcore.builtin_services.cache.redis import RedisCache
+    from xcore.builtin_services.cache.tiered import TieredCache
 else:
     # Importing the backend declares it; redis-py loads only when a Redis cache is built.
     from xcore.builtin_services.lazy_exports import lazy_exports
@@ -35,6 +41,7 @@ else:
             "CachedFunction": ".decorator",
             "MemoryCache": ".memory",
             "RedisCache": ".redis",
+            "TieredCache": ".tiered",
         },
     )
 
@@ -47,6 +54,8 @@ __all__ = [
     "MemoryCacheSettings",
     "RedisCache",
     "RedisCacheSettings",
+    "TieredCache",
+    "TieredCacheSettings",
     "UnsupportedValueError",
 ]
 
@@ -63,11 +72,23 @@ def build_redis(settings: RedisCacheSettings, setup: ServiceSetup) -> RedisCache
     return RedisCache(settings, setup)
 
 
+def build_tiered(settings: TieredCacheSettings, setup: ServiceSetup) -> TieredCache:
+    from xcore.builtin_services.cache.tiered import TieredCache
+
+    return TieredCache(settings, setup)
+
+
 @hookimpl
 def xcore_register_service() -> list[ServiceType]:
     factories: list[tuple[str, Any, Any, str]] = [
         ("memory", MemoryCacheSettings, build_memory, "per-process LRU cache with per-key TTL"),
         ("redis", RedisCacheSettings, build_redis, "Redis cache shared by every process, in <app>:cache:"),
+        (
+            "tiered",
+            TieredCacheSettings,
+            build_tiered,
+            "per-process memory tier in front of Redis, pub/sub invalidation",
+        ),
     ]
     return [
         ServiceType(kind="cache", name=name, config=config, factory=factory, description=description)

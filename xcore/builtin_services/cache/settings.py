@@ -47,3 +47,14 @@ class RedisCacheSettings(CacheSettings):
     """``backend: redis``: ``url`` is required (``redis://``, ``rediss://`` or ``unix://``)."""
 
     url: RedisUrl
+
+
+class TieredCacheSettings(RedisCacheSettings):
+    """``backend: tiered``: Redis (``url``) with a per-process memory tier of ``max_size`` keys in front.
+
+    ``local_ttl`` is the longest a process keeps a value in its memory tier (never longer than the key
+    lives in Redis): the bound on how stale a read can be if an invalidation message is lost (while
+    Redis is down, or between two subscriptions). ``0`` keeps nothing locally.
+    """
+
+    local_ttl: float = Field(30.0, ge=0, le=10**6)

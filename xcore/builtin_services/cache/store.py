@@ -89,6 +89,10 @@ class ExpiringLRU:
         now = self._timer()
         return iter([key for key, entry in self.entries.items() if entry[1] > now])
 
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` has a live entry (without making it the most recently used)."""
+        return isinstance(key, str) and self.peek(key) is not None
+
     def __len__(self) -> int:
         """The number of live keys (expired ones are dropped first)."""
         self.expire()

@@ -16,6 +16,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from xcore.builtin_services.scheduler.outcomes import JobFailure, JobOutcome
 from xcore.builtin_services.scheduler.targets import JobTarget
+from xcore.services import ServiceSetup
 
 
 class SchedulerCore(Protocol):
@@ -23,6 +24,11 @@ class SchedulerCore(Protocol):
 
     @property
     def scheduler(self) -> BaseScheduler: ...
+
+    @property
+    def setup(self) -> ServiceSetup:
+        """What the host handed the service (``run_in="tasks"`` finds the tasks service through it)."""
+        ...
 
     @property
     def timezone(self) -> tzinfo: ...

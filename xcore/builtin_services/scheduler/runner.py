@@ -97,7 +97,7 @@ class JobRunner(BaseExecutor):  # type: ignore[misc]
             await service.record_outcome(job.id, JobOutcome("missed", run_time, error=f"late by {late:.1f}s"))
             return
         try:
-            func = service.resolve(target)
+            func = service.resolve(target) if not target.run_in else self._enqueuer(owner, job_id, run_time, target)
             args, kwargs = target.arguments()
         except Unresolved as exc:
             service.report_skip(job.id, str(exc))
@@ -154,6 +154,18 @@ class JobRunner(BaseExecutor):  # type: ignore[misc]
             span.__exit__(type(failure) if failure else None, failure, None)
             if metrics is not None and counted is not None:
                 metrics.job_finished(counted, time.perf_counter() - began, failed)
+
+    def _enqueuer(self, owner: str, job_id: str, run_time: datetime, target: JobTarget) -> Callable[..., Any]:
+        """A ``run_in="tasks"`` job's run: enqueue its task, keyed by the due time (one task per due run)."""
+        try:
+            tasks = self._service.setup.services("tasks")
+        except KeyError as exc:
+            raise Unresolved(f"run_in='tasks' but no tasks service is configured: {exc}") from None
+
+        async def enqueue(**payload: Any) -> None:
+            await tasks.enqueue_as(owner, target.run_in, payload, key=f"scheduler:{job_id}:{run_time.isoformat()}")
+
+        return enqueue
 
     async def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for running jobs, then cancel those still running."""

@@ -60,6 +60,8 @@ class JobTarget:
     obj: Callable[..., Any] | None = None
     _blob: bytes | None = None
     from_config: bool = False
+    run_in: str = ""
+    """The task name when the job hands each due run to the tasks service (``add_job(run_in="tasks")``)."""
 
     def describe(self) -> str:
         if self.kind == "method":
@@ -78,7 +80,7 @@ class JobTarget:
 
     def same_as(self, other: JobTarget) -> bool:
         """Same callable and arguments (how a re-registration after a restart is recognised)."""
-        if (self.owner, self.kind, self.ref) != (other.owner, other.kind, other.ref):
+        if (self.owner, self.kind, self.ref, self.run_in) != (other.owner, other.kind, other.ref, other.run_in):
             return False
         if self.kind == "callable" and self.obj is not other.obj:
             return False
@@ -91,12 +93,20 @@ class JobTarget:
         if self.kind == "callable":
             raise pickle.PicklingError(f"{self.ref} has no importable name and cannot be stored")
         blob = self._blob if self._blob is not None else pickle.dumps((tuple(self._args), dict(self._kwargs)))
-        return {"owner": self.owner, "kind": self.kind, "ref": self.ref, "blob": blob, "config": self.from_config}
+        return {
+            "owner": self.owner,
+            "kind": self.kind,
+            "ref": self.ref,
+            "blob": blob,
+            "config": self.from_config,
+            "run_in": self.run_in,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.owner, self.kind, self.ref = state["owner"], state["kind"], state["ref"]
         self._args, self._kwargs, self.obj, self._blob = (), {}, None, state["blob"]
         self.from_config = bool(state.get("config", False))
+        self.run_in = str(state.get("run_in", ""))
 
 
 @lru_cache(maxsize=4096)

@@ -143,6 +143,8 @@ class JobRequest:
     next_run_time: datetime | str | object | None = undefined
     replace_existing: bool = False
     from_config: bool = False
+    run_in: str = ""
+    """A task name: each due run is enqueued on the tasks service instead of running here."""
 
 
 class PluginScheduler:
@@ -193,6 +195,7 @@ class PluginScheduler:
         executor: str = "default",
         replace_existing: bool = False,
         job_id: str | None = None,
+        run_in: str | None = None,
         **trigger_args: Any,
     ) -> ScheduledJob:
         """Schedule ``func``; see APScheduler's ``add_job``. Bad input raises :class:`InvalidJobError`.
@@ -204,7 +207,15 @@ class PluginScheduler:
         and that is identical (same function, trigger and arguments) is kept as it is: a plugin that
         adds its jobs in ``on_load`` works unchanged across restarts and with several worker processes.
         ``jobstore`` and ``executor`` exist for APScheduler compatibility; only ``"default"`` is valid.
+
+        ``run_in="tasks"`` hands each due run to the tasks service instead of running it here: ``func``
+        is one of the plugin's ``@task`` methods (or its task name) and ``kwargs`` its payload. The run
+        is enqueued with the idempotency key ``scheduler:<job id>:<due time>``, so it is enqueued once
+        per due time across processes, and runs on a worker.
         """
+        task_name = ""
+        if run_in is not None:
+            func, task_name = self._task_target(func, run_in, args)
         if job_id is not None:
             if id is not None and id != job_id:
                 raise InvalidJobError(
@@ -221,7 +232,7 @@ class PluginScheduler:
             JobRequest(
                 func=func, trigger=trigger, trigger_args=trigger_args, args=args, kwargs=kwargs, id=id, name=name,
                 misfire_grace_time=misfire_grace_time, coalesce=coalesce, max_instances=max_instances,
-                next_run_time=next_run_time, replace_existing=replace_existing,
+                next_run_time=next_run_time, replace_existing=replace_existing, run_in=task_name,
             )
         )
 
@@ -237,6 +248,7 @@ class PluginScheduler:
             request.func, self._owner, self._instance, request.args, request.kwargs, service.persistent
         )
         target.from_config = request.from_config
+        target.run_in = request.run_in
         options = _job_options(request.misfire_grace_time, request.coalesce, request.max_instances)
         if request.next_run_time is undefined:
             first = built.get_next_fire_time(None, datetime.now(service.timezone))
@@ -270,6 +282,29 @@ class PluginScheduler:
                 raise InvalidJobError(f"job {job_id!r}: {exc}") from None
             service.registered.add(stored)
         return ScheduledJob(job, self)
+
+    def _task_target(self, func: Any, run_in: str, args: Any) -> tuple[Any, str]:
+        """``add_job(run_in="tasks")``: the task's name, and a callable taking its payload as kwargs."""
+        from xcore.builtin_services.tasks.lookup import task_names
+
+        if run_in != "tasks":
+            raise InvalidJobError(f"run_in={run_in!r}: the only place a job can be handed to is 'tasks'")
+        if args:
+            raise InvalidJobError("a job with run_in='tasks' takes its payload as kwargs, not args")
+        if self._instance is None:
+            raise InvalidJobError("run_in='tasks' needs a plugin: tasks are a plugin's @task methods")
+        names = task_names(self._instance)
+        wanted = (
+            func
+            if isinstance(func, str)
+            else next((n for n, attr in names.items() if getattr(self._instance, attr, None) == func), None)
+        )
+        if wanted not in names:
+            raise InvalidJobError(
+                f"run_in='tasks': {func!r} is not a @task of plugin {self._owner!r} "
+                f"(its tasks: {', '.join(sorted(names)) or 'none'})"
+            )
+        return _hand_to_tasks, wanted
 
     def _keep_identical(self, stored: str, job_id: str, target: JobTarget, trigger: BaseTrigger) -> ScheduledJob | None:
         existing = self._service.scheduler.get_job(stored)
@@ -378,3 +413,11 @@ def _job_options(misfire_grace_time: Any, coalesce: Any, max_instances: Any) -> 
             raise InvalidJobError(f"max_instances must be a positive integer, not {max_instances!r}")
         options["max_instances"] = max_instances
     return options
+
+
+def hand_to_tasks(**payload: Any) -> None:
+    """Stands for a ``run_in="tasks"`` job's function: the runner enqueues the task instead of calling it."""
+    raise RuntimeError("a run_in='tasks' job runs only through the XCore scheduler's job runner")
+
+
+_hand_to_tasks = hand_to_tasks
