@@ -144,7 +144,8 @@ class TieredCache(Cache, ServiceBase):
     def _keep(self, key: str, value: Any, remote_ttl: float | None) -> None:
         seconds = self._local_ttl if remote_ttl is None else min(self._local_ttl, remote_ttl)
         if seconds > 0:
-            self._data.put(key, (pack(value), self.local._timer() + seconds))
+            stored, plan = pack(value)
+            self._data.put(key, (stored, self.local._timer() + seconds, plan))
 
     # ------------------------------------------------------------------ reads
 
