@@ -8,6 +8,8 @@ docs/writing-a-service-backend.md. The names here are the backend contract: anyt
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xcore._commands import fail, run_host, table
 from xcore.errors import ConfigError, ServiceError, XcoreError
 from xcore.redaction import describe_exception, redact_text
@@ -36,6 +38,27 @@ from xcore.services.types import (
     SettingsContext,
 )
 
+if TYPE_CHECKING:
+    from xcore.builtin_services.email.message import compose
+    from xcore.builtin_services.storage.base import Storage, UploadData, read_all
+    from xcore.builtin_services.storage.errors import StorageError, StorageNotFoundError, StoragePathError
+else:
+    # a storage backend's base class and helpers, and email's message builder, loaded on first use
+    from xcore.builtin_services.lazy_exports import lazy_exports
+
+    __getattr__ = lazy_exports(
+        __name__,
+        {
+            "Storage": "xcore.builtin_services.storage.base",
+            "UploadData": "xcore.builtin_services.storage.base",
+            "read_all": "xcore.builtin_services.storage.base",
+            "StorageError": "xcore.builtin_services.storage.errors",
+            "StorageNotFoundError": "xcore.builtin_services.storage.errors",
+            "StoragePathError": "xcore.builtin_services.storage.errors",
+            "compose": "xcore.builtin_services.email.message",
+        },
+    )
+
 __all__ = [
     "LIFECYCLE_PROTOCOLS",
     "SERVICE_KINDS",
@@ -51,15 +74,22 @@ __all__ = [
     "ServiceSetup",
     "ServiceType",
     "SettingsContext",
+    "Storage",
+    "StorageError",
+    "StorageNotFoundError",
+    "StoragePathError",
+    "UploadData",
     "WatchesHostStarted",
     "WatchesHostStopping",
     "WatchesPluginLoaded",
     "WatchesPluginLoading",
     "WatchesPluginUnloaded",
     "XcoreError",
+    "compose",
     "describe_exception",
     "fail",
     "lifecycle_methods",
+    "read_all",
     "redact_text",
     "reraise_if_cancelled",
     "run_host",
