@@ -37,6 +37,41 @@ def test_public_modules_declare_their_names(module: str) -> None:
         assert getattr(imported, name) is not None, f"{module}.{name}"
 
 
+PUBLIC_MODULES = {"xcore", "xcore.sdk", "xcore.backends", "xcore.web", "xcore.testing"}
+
+
+def test_every_other_module_is_private_by_name() -> None:
+    """The public surface is deliberate: a module outside it has an underscore somewhere in its path,
+    so ``from xcore.<x> import ...`` of an implementation module reads as what it is."""
+    public = []
+    for info in pkgutil.walk_packages([str(XCORE)], "xcore."):
+        name = info.name
+        if name in PUBLIC_MODULES or name.startswith("xcore.testing."):
+            continue
+        if not any(part.startswith("_") for part in name.split(".")[1:]):
+            public.append(name)
+    assert public == []
+
+
+def test_the_documented_imports_come_from_public_modules() -> None:
+    """What the docs tell plugin and backend authors to import is there, under the public names."""
+    import xcore.backends
+    import xcore.sdk
+
+    for name in ("on", "SqlDatabase", "AsyncSqlDatabase", "RedisDatabase", "Cache", "PluginScheduler", "SmtpEmail",
+                 "Storage", "EventsView", "XcoreError", "ServiceNotFoundError", "kernel_events"):
+        assert getattr(xcore.sdk, name) is not None, name
+    for name in ("Storage", "UploadData", "read_all", "StorageNotFoundError", "compose", "redact_text"):
+        assert getattr(xcore.backends, name) is not None, name
+    assert xcore.load_config is not None
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    private_imports = [f"{page.name}: {line.strip()}" for page in docs.glob("*.md")
+                       for line in page.read_text().splitlines()
+                       if line.lstrip().startswith(("from xcore._", "import xcore._"))
+                       or line.lstrip().startswith(("from xcore.sdk._", "import xcore.sdk._"))]
+    assert private_imports == []
+
+
 def test_hookimpl_has_one_public_home() -> None:
     import xcore.backends
     import xcore.sdk

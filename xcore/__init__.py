@@ -1,8 +1,9 @@
 """XCore: a FastAPI host whose features and service backends arrive as pip-installed plugins.
 
-The public surface: this package (``Xcore``, ``hookimpl``), :mod:`xcore.sdk` for plugin authors,
-:mod:`xcore.backends` for service backend authors, :mod:`xcore.testing` for tests. The other modules
-are the implementation (private by convention; ``xcore._host`` and ``xcore._commands`` by name).
+The public surface: this package (``Xcore``, ``hookimpl``, ``load_config``), :mod:`xcore.sdk` for
+plugin authors, :mod:`xcore.backends` for service backend authors, :mod:`xcore.web` for applications
+that serve or embed a host, :mod:`xcore.testing` for tests. Every other module is the implementation
+and private by name (a leading underscore): it may change in any release.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 from xcore.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from xcore.config import load_config
     from xcore.host import Xcore
 
 try:
@@ -18,7 +20,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-__all__ = ["TrustedBase", "Xcore", "__version__", "action", "error", "hookimpl", "ok"]
+__all__ = ["TrustedBase", "Xcore", "__version__", "action", "error", "hookimpl", "load_config", "ok"]
 
 _SDK_NAMES = frozenset({"TrustedBase", "action", "error", "ok"})
 
@@ -31,6 +33,10 @@ def __getattr__(name: str) -> object:
         from xcore.host import Xcore
 
         return Xcore
+    if name == "load_config":
+        from xcore.config import load_config
+
+        return load_config
     if name in _SDK_NAMES:
         from xcore import sdk
 

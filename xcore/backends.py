@@ -8,6 +8,8 @@ docs/writing-a-service-backend.md. The names here are the backend contract: anyt
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xcore._commands import fail, run_host, table
 from xcore.errors import ConfigError, ServiceError, XcoreError
 from xcore.redaction import describe_exception, redact_text
@@ -36,6 +38,38 @@ from xcore.services.types import (
     SettingsContext,
 )
 
+if TYPE_CHECKING:
+    from xcore.builtin_services.email.message import compose
+    from xcore.builtin_services.storage.base import Storage, UploadData, read_all
+    from xcore.builtin_services.storage.errors import StorageError, StorageNotFoundError, StoragePathError
+    from xcore.observability.metrics import Metrics
+else:
+    # a storage backend's base class and helpers, and email's message builder, loaded on first use
+    from xcore.builtin_services.lazy_exports import lazy_exports
+
+    __getattr__ = lazy_exports(
+        __name__,
+        {
+            "Storage": "xcore.builtin_services.storage.base",
+            "UploadData": "xcore.builtin_services.storage.base",
+            "read_all": "xcore.builtin_services.storage.base",
+            "StorageError": "xcore.builtin_services.storage.errors",
+            "StorageNotFoundError": "xcore.builtin_services.storage.errors",
+            "StoragePathError": "xcore.builtin_services.storage.errors",
+            "compose": "xcore.builtin_services.email.message",
+        },
+    )
+
+
+def active_metrics() -> Metrics | None:
+    """The host's metrics while ``app.metrics`` is on, else ``None``: where a backend counts its cache
+    hits, misses and stampede waits and its pool waits, so its users get the built-ins' series
+    (docs/observability.md). Looked up per call: the host turns metrics on after backends are imported."""
+    from xcore.observability import metrics
+
+    return metrics.ACTIVE
+
+
 __all__ = [
     "LIFECYCLE_PROTOCOLS",
     "SERVICE_KINDS",
@@ -51,15 +85,23 @@ __all__ = [
     "ServiceSetup",
     "ServiceType",
     "SettingsContext",
+    "Storage",
+    "StorageError",
+    "StorageNotFoundError",
+    "StoragePathError",
+    "UploadData",
     "WatchesHostStarted",
     "WatchesHostStopping",
     "WatchesPluginLoaded",
     "WatchesPluginLoading",
     "WatchesPluginUnloaded",
     "XcoreError",
+    "active_metrics",
+    "compose",
     "describe_exception",
     "fail",
     "lifecycle_methods",
+    "read_all",
     "redact_text",
     "reraise_if_cancelled",
     "run_host",

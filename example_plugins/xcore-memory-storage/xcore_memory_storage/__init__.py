@@ -1,7 +1,7 @@
 """``type: memory`` storage for XCore: objects in a dict, gone at shutdown.
 
 The whole backend: a settings model, a ``Storage`` subclass, and one ``xcore_register_service``
-hook. Subclassing ``xcore.builtin_services.storage.Storage`` gives it the same key checks and the
+hook. Subclassing ``xcore.backends.Storage`` gives it the same key checks and the
 same errors as XCore's own backends, which the conformance suite verifies.
 """
 
@@ -13,10 +13,15 @@ from typing import Any
 from pydantic import Field
 
 from xcore import hookimpl
-from xcore.backends import ServiceSettings, ServiceSetup, ServiceType
-from xcore.builtin_services.storage import Storage, UploadData
-from xcore.builtin_services.storage.base import read_all
-from xcore.builtin_services.storage.errors import StorageNotFoundError
+from xcore.backends import (
+    ServiceSettings,
+    ServiceSetup,
+    ServiceType,
+    Storage,
+    StorageNotFoundError,
+    UploadData,
+    read_all,
+)
 
 
 class MemoryStorageSettings(ServiceSettings):
