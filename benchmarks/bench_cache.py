@@ -129,9 +129,9 @@ INVALIDATION_WRITES = 200
 
 LISTENER = """
 import asyncio, sys, time
-from xcore.builtin_services.cache.settings import TieredCacheSettings
-from xcore.builtin_services.cache.tiered import TieredCache
-from xcore.services import ServiceSetup
+from xcore._builtin_services.cache.settings import TieredCacheSettings
+from xcore._builtin_services.cache.tiered import TieredCache
+from xcore._services import ServiceSetup
 
 class Timed(TieredCache):
     def _apply(self, raw):

@@ -30,8 +30,8 @@ from redis.asyncio import Redis
 from benchmarks.common import Result, paired_async, percentile
 from benchmarks.failures import CasesFailed, on_server
 from xcore import Xcore
+from xcore._services import ServiceSetup
 from xcore.sdk import PluginHandle, TrustedBase
-from xcore.services import ServiceSetup
 from xcore.testing.configs import no_services
 from xcore.testing.servers import RedisServer
 
@@ -93,7 +93,7 @@ async def local_cases(quick: bool) -> list[Result]:
 
 
 def events_service(url: str) -> Any:
-    from xcore.builtin_services.events import RedisEventsSettings, xcore_register_service
+    from xcore._builtin_services.events import RedisEventsSettings, xcore_register_service
 
     (redis_type,) = [t for t in xcore_register_service() if t.name == "redis"]
     setup = ServiceSetup.standalone("events", "services.events", "bench")

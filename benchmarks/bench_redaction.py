@@ -2,7 +2,7 @@
 passing through XCore's redacting log-record factory, against the same with the plain factory.
 
 ``xcore serve`` logs one uvicorn access line per request, and every log record of the process goes
-through :func:`xcore.redaction.redact_text` (issue 13: the old pattern made that quadratic). Here the
+through :func:`xcore.backends.redact_text` (issue 13: the old pattern made that quadratic). Here the
 benchmark app of :mod:`benchmarks.http_apps` is called through ASGI in process (no network noise), and
 after each response the access line is logged exactly as uvicorn logs it (same logger, format and
 arguments, to a handler writing to ``/dev/null``). Both sides serve and log the same; only the record

@@ -27,7 +27,7 @@ from typing import Any
 from benchmarks.bench_http import child_env, load
 from benchmarks.common import Result, percentile
 from xcore import Xcore
-from xcore.sandbox.framing import encode, read_frame
+from xcore._sandbox.framing import encode, read_frame
 from xcore.testing.servers import free_port, wait_for_port
 
 AREA = "sandbox"

@@ -23,7 +23,7 @@ from taskiq.receiver import Receiver
 from benchmarks.common import Result, paired_async
 from benchmarks.failures import CasesFailed, on_server
 from xcore import Xcore
-from xcore.builtin_services.tasks.redis import _StreamBroker
+from xcore._builtin_services.tasks.redis import _StreamBroker
 from xcore.sdk import TrustedBase, task
 from xcore.testing.configs import no_services
 from xcore.testing.servers import RedisServer

@@ -68,7 +68,7 @@ async def serve_until_stdin_closes(spec: dict[str, Any], calls: dict[str, int]) 
 
     report: dict[str, Any] = {}
     if spec["mode"] == "xcore":
-        from xcore.host import Xcore
+        from xcore._host.facade import Xcore
         from xcore.web import create_app
 
         report["import_ms"] = (time.perf_counter() - began) * 1000

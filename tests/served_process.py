@@ -30,7 +30,7 @@ STOP_SECONDS = 20.0
 
 def xcore_serve_command(config: Path, port: int, *args: str) -> list[str]:
     """``xcore serve`` of this interpreter on ``config`` and ``port``, with more ``args``."""
-    return [sys.executable, "-m", "xcore.cli", "serve", "--config", str(config), "--port", str(port), *args]
+    return [sys.executable, "-m", "xcore", "serve", "--config", str(config), "--port", str(port), *args]
 
 
 def with_pythonpath(*folders: str | Path, env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from xcore.services.breaker import CircuitBreaker
+from xcore._services.breaker import CircuitBreaker
 
 
 class Clock:

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import pytest
 
-from xcore.builtin_services.cache import (
+from xcore._builtin_services.cache import (
     Cache,
     MemoryCache,
     MemoryCacheSettings,
@@ -24,7 +24,7 @@ from xcore.builtin_services.cache import (
     RedisCacheSettings,
     UnsupportedValueError,
 )
-from xcore.services import ServiceSetup
+from xcore._services import ServiceSetup
 
 
 def setup_for(app: str = "testapp") -> ServiceSetup:

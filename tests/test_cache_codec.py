@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from xcore.builtin_services.cache.codec import UnsupportedValueError, decode, encode, encode_plain, storable_as_is
-from xcore.builtin_services.cache.keyglob import compile_glob, escape
+from xcore._builtin_services.cache.codec import UnsupportedValueError, decode, encode, encode_plain, storable_as_is
+from xcore._builtin_services.cache.keyglob import compile_glob, escape
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from xcore.builtin_services.cache import MemoryCache, MemoryCacheSettings
+from xcore._builtin_services.cache import MemoryCache, MemoryCacheSettings
 
 
 class Clock:

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis as sync_redis
 
-from xcore.builtin_services.cache import CacheUnavailableError, RedisCache, RedisCacheSettings
-from xcore.services import ServiceSetup
+from xcore._builtin_services.cache import CacheUnavailableError, RedisCache, RedisCacheSettings
+from xcore._services import ServiceSetup
 from xcore.testing.conformance.boot import settings_error
 from xcore.testing.servers import RedisServer, free_port
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from xcore.builtin_services.cache.settings import TieredCacheSettings
-from xcore.builtin_services.cache.tiered import TieredCache
-from xcore.services import ServiceSetup
+from xcore._builtin_services.cache.settings import TieredCacheSettings
+from xcore._builtin_services.cache.tiered import TieredCache
+from xcore._services import ServiceSetup
 from xcore.testing.servers import RedisServer
 
 
@@ -115,9 +115,9 @@ async def test_redis_down_the_local_tier_serves_within_its_ttl_and_recovers(redi
 
 CHILD = """
 import asyncio, sys
-from xcore.builtin_services.cache.settings import TieredCacheSettings
-from xcore.builtin_services.cache.tiered import TieredCache
-from xcore.services import ServiceSetup
+from xcore._builtin_services.cache.settings import TieredCacheSettings
+from xcore._builtin_services.cache.tiered import TieredCache
+from xcore._services import ServiceSetup
 
 async def main():
     cache = TieredCache(TieredCacheSettings(url=sys.argv[1]), ServiceSetup.standalone("cache", "services.cache",

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from xcore import hookimpl
-from xcore.builtin_services.cache.redis import RedisCache
-from xcore.builtin_services.cache.settings import RedisCacheSettings
-from xcore.services import ServiceSetup, ServiceType
+from xcore._builtin_services.cache.redis import RedisCache
+from xcore._builtin_services.cache.settings import RedisCacheSettings
+from xcore._services import ServiceSetup, ServiceType
 from xcore.testing.conformance import CacheConformance
 from xcore.testing.conformance.boot import running_service
 from xcore.testing.conformance.cache_suite import APP

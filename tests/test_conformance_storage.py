@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from xcore.hookspecs import hookimpl
-from xcore.services import ServiceType
+from xcore._hookspecs import hookimpl
+from xcore._services import ServiceType
 from xcore.testing.conformance import StorageConformance, settings_error
 from xcore.testing.servers import S3Server
 

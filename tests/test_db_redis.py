@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import redis
 
-from xcore.builtin_services.redis_db import RedisDatabase
-from xcore.errors import ConfigError
+from xcore._builtin_services.redis_db import RedisDatabase
+from xcore._errors import ConfigError
 from xcore.sdk import TrustedBase, error, ok
 from xcore.testing.conformance.boot import running_service
 from xcore.testing.servers import RedisServer
@@ -71,7 +71,7 @@ async def test_bad_url_is_a_config_error_naming_the_key(url: str, says: str) -> 
 
 
 async def test_refused_connection_names_the_key() -> None:
-    from xcore.builtin_services.redis_db import RedisSettings, build
+    from xcore._builtin_services.redis_db import RedisSettings, build
     from xcore.testing.servers import free_port
 
     db = build(RedisSettings(url=f"redis://:hunter22@127.0.0.1:{free_port()}/0"), service_setup("sessions"))
@@ -178,7 +178,7 @@ async def test_server_down_at_boot_leaves_the_host_up_then_recovers(
 async def test_required_database_down_at_boot_fails_the_boot(
     xcore_boot: Any, redis_server: RedisServer, redis_url: str
 ) -> None:
-    from xcore.errors import BootError
+    from xcore._errors import BootError
 
     config = redis_config(redis_url)
     config["services"]["databases"]["redis_db"]["required"] = True

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from xcore.builtin_services.sqlasync import AsyncSqlDatabase
+from xcore._builtin_services.sqlasync import AsyncSqlDatabase
 from xcore.testing.conformance.boot import running_service
 from xcore.testing.servers import PostgresServer
 

@@ -19,8 +19,8 @@ import sqlalchemy
 from sqlalchemy import select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from xcore.builtin_services.sql import DatabaseUnavailable, PoolExhausted, SqlDatabase
-from xcore.errors import ConfigError
+from xcore._builtin_services.sql import DatabaseUnavailable, PoolExhausted, SqlDatabase
+from xcore._errors import ConfigError
 from xcore.sdk import TrustedBase, error, ok
 from xcore.testing.conformance.boot import running_service
 from xcore.testing.servers import PostgresServer
@@ -207,7 +207,7 @@ async def test_in_memory_sqlite_is_one_database_for_every_session() -> None:
 
 
 def test_plain_postgresql_url_uses_psycopg_and_honours_pool_settings() -> None:
-    from xcore.builtin_services.sql import SqlSettings, build
+    from xcore._builtin_services.sql import SqlSettings, build
 
     settings = SqlSettings(url="postgresql://u:pw@127.0.0.1:1/db", pool_size=3, max_overflow=2, pool_timeout=4)
     db = build(settings, service_setup("default"))
@@ -217,7 +217,7 @@ def test_plain_postgresql_url_uses_psycopg_and_honours_pool_settings() -> None:
 
 
 def service_setup(name: str) -> Any:
-    from xcore.services import ServiceSetup
+    from xcore._services import ServiceSetup
 
     return ServiceSetup.standalone(name, f"services.databases.{name}")
 
@@ -259,7 +259,7 @@ def refused_url() -> str:
 
 
 async def test_refused_connection_names_the_key_and_masks_the_password() -> None:
-    from xcore.builtin_services.sql import SqlSettings, build
+    from xcore._builtin_services.sql import SqlSettings, build
 
     db = build(SqlSettings(url=refused_url()), service_setup("orders"))
     with pytest.raises(DatabaseUnavailable) as caught:

@@ -18,9 +18,9 @@ from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from xcore.builtin_services.sql import DatabaseUnavailable, PoolExhausted
-from xcore.builtin_services.sqlasync import AsyncSqlDatabase
-from xcore.errors import ConfigError
+from xcore._builtin_services.sql import DatabaseUnavailable, PoolExhausted
+from xcore._builtin_services.sqlasync import AsyncSqlDatabase
+from xcore._errors import ConfigError
 from xcore.sdk import TrustedBase
 from xcore.testing.conformance.boot import running_service
 from xcore.testing.servers import PostgresServer, free_port
@@ -319,7 +319,7 @@ async def test_bad_url_is_a_config_error_naming_the_key(url: str, says: str) -> 
 
 
 async def test_refused_connection_names_the_key_and_masks_the_password() -> None:
-    from xcore.builtin_services.sqlasync import AsyncSqlSettings, build
+    from xcore._builtin_services.sqlasync import AsyncSqlSettings, build
 
     from .test_db_sql import service_setup
 
@@ -340,7 +340,7 @@ async def test_refused_connection_names_the_key_and_masks_the_password() -> None
 
 async def test_unopenable_sqlite_file_names_the_key(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()  # a directory where the database file should be
-    from xcore.builtin_services.sqlasync import AsyncSqlSettings, build
+    from xcore._builtin_services.sqlasync import AsyncSqlSettings, build
 
     from .test_db_sql import service_setup
 

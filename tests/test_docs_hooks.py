@@ -1,4 +1,4 @@
-"""docs/hooks.md documents exactly the hooks of xcore/hookspecs.py, each with its signature and summary."""
+"""docs/hooks.md documents exactly the hooks of xcore/_hookspecs.py, each with its signature and summary."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xcore import hookspecs
+from xcore import _hookspecs as hookspecs
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "hooks.md"
 HEADING = re.compile(r"^### `(xcore_\w+)\((.*)\)`$", re.MULTILINE)

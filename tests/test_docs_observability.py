@@ -7,8 +7,8 @@ from pathlib import Path
 
 from prometheus_client import Counter
 
-from xcore.config.models import AppConfig
-from xcore.observability.metrics import Metrics
+from xcore._config.models import AppConfig
+from xcore._observability.metrics import Metrics
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "observability.md").read_text()
 

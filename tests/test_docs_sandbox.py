@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from xcore.config.loader import load_config
-from xcore.sandbox.confine import PROTECTIONS
-from xcore.sandbox.settings import PERMISSION_KINDS, Limits
+from xcore._config.loader import load_config
+from xcore._sandbox.confine import PROTECTIONS
+from xcore._sandbox.settings import PERMISSION_KINDS, Limits
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "security.md"
 

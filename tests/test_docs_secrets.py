@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from xcore.config import limits
-from xcore.redaction import MASK, is_secret_key, redact_text
+from xcore._config import limits
+from xcore._redaction import MASK, is_secret_key, redact_text
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text()
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from xcore.config.models import AppConfig
-from xcore.http_guard import BodyTooLarge
-from xcore.validation_errors import EXCERPT_CHARS, MAX_ERRORS
-from xcore.watchdog import EXIT_STATUS, GRACE
+from xcore._config.models import AppConfig
+from xcore._http_guard import BodyTooLarge
+from xcore._validation_errors import EXCERPT_CHARS, MAX_ERRORS
+from xcore._watchdog import EXIT_STATUS, GRACE
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "security.md"
 

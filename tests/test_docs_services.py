@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from xcore.builtin_services.cache.base import Cache
-from xcore.builtin_services.email.smtp import SmtpEmail
-from xcore.builtin_services.scheduler.view import PluginScheduler
-from xcore.builtin_services.sql import SqlDatabase
-from xcore.builtin_services.sqlasync import AsyncSqlDatabase, SqliteConnection
-from xcore.builtin_services.storage.base import Storage
-from xcore.builtin_services.storage.s3 import S3Storage
-from xcore.builtin_services.tasks.view import PluginTasks
-from xcore.events.view import EventsView
-from xcore.host import Xcore
-from xcore.services.types import ServiceType
+from xcore._builtin_services.cache.base import Cache
+from xcore._builtin_services.email.smtp import SmtpEmail
+from xcore._builtin_services.scheduler.view import PluginScheduler
+from xcore._builtin_services.sql import SqlDatabase
+from xcore._builtin_services.sqlasync import AsyncSqlDatabase, SqliteConnection
+from xcore._builtin_services.storage.base import Storage
+from xcore._builtin_services.storage.s3 import S3Storage
+from xcore._builtin_services.tasks.view import PluginTasks
+from xcore._events.view import EventsView
+from xcore._host.facade import Xcore
+from xcore._services.types import ServiceType
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "services.md"
 BUILTIN = ("sql", "sqlasync", "redis", "cache", "events", "scheduler", "email", "storage", "tasks")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from xcore.events import (
+from xcore._events import (
     Event,
     EventBus,
     EventsView,

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from xcore import Xcore
-from xcore.builtin_services.events import xcore_register_service
-from xcore.config.expand import expand
+from xcore._builtin_services.events import xcore_register_service
+from xcore._config.expand import expand
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "events.md"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from xcore.events import Event, EventBus
+from xcore._events import Event, EventBus
 
 from .test_events_redis import Inbox, make_service, plugin
 

@@ -9,8 +9,8 @@ import types
 from typing import Any
 
 from xcore import Xcore
-from xcore.events import Event, kernel, on
-from xcore.hookspecs import hookimpl
+from xcore._events import Event, kernel, on
+from xcore._hookspecs import hookimpl
 from xcore.sdk import TrustedBase, ok
 
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from xcore.builtin_services.events import RedisEventsSettings, xcore_register_service
-from xcore.events import Event, EventDataError, kernel
+from xcore._builtin_services.events import RedisEventsSettings, xcore_register_service
+from xcore._events import Event, EventDataError, kernel
+from xcore._services import ServiceSetup
 from xcore.sdk import PluginHandle
-from xcore.services import ServiceSetup
 from xcore.testing.servers import RedisServer, ServerUnavailable
 
 LOG = "xcore.service.events"

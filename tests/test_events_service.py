@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from xcore.builtin_services.events import (
+from xcore._builtin_services.events import (
     EventsService,
     MemoryEventsSettings,
     RedisEventsSettings,
     xcore_register_service,
 )
-from xcore.config.loader import validate
-from xcore.errors import ConfigError
-from xcore.events import Event, EventsView, ReservedEventName, kernel
+from xcore._config.loader import validate
+from xcore._errors import ConfigError
+from xcore._events import Event, EventsView, ReservedEventName, kernel
+from xcore._services import ServiceSetup, ServiceType
 from xcore.sdk import PluginHandle
-from xcore.services import ServiceSetup, ServiceType
 
 
 def service_type(name: str) -> ServiceType:

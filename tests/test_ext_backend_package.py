@@ -24,7 +24,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "example_plugins" / "xcore-memor
 SCRIPT = """
 import asyncio, json
 from xcore import Xcore
-from xcore.errors import ConfigError
+from xcore._errors import ConfigError
 from xcore.testing.configs import no_services
 
 CONFIG = {"services": no_services(

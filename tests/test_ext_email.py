@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import serve
-from xcore.builtin_services.email import EmailError, SmtpEmail, SmtpSettings
-from xcore.errors import ServiceError
+from xcore._builtin_services.email import EmailError, SmtpEmail, SmtpSettings
+from xcore._errors import ServiceError
 from xcore.testing.conformance import running_service, settings_error
 from xcore.testing.servers import SmtpServer
 

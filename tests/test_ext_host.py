@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from xcore import Xcore
-from xcore.errors import ConfigError
+from xcore._errors import ConfigError
 from xcore.sdk import TrustedBase, ok
 from xcore.testing.servers import S3Server, SmtpServer
 

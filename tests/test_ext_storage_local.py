@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from xcore.builtin_services.storage import (
+from xcore._builtin_services.storage import (
     LocalStorage,
     LocalStorageSettings,
     StorageError,
     StorageNotFoundError,
     StoragePathError,
 )
-from xcore.builtin_services.storage.local import STALE_TEMP_SECONDS, TEMP_PREFIX
+from xcore._builtin_services.storage.local import STALE_TEMP_SECONDS, TEMP_PREFIX
 from xcore.testing.conformance import running_service, settings_error
 
 
@@ -215,7 +215,7 @@ async def test_a_process_killed_mid_upload_leaves_no_partial_object(tmp_path: Pa
     script = textwrap.dedent(f"""
         import asyncio, os
         from pathlib import Path
-        from xcore.builtin_services.storage import LocalStorage, LocalStorageSettings
+        from xcore._builtin_services.storage import LocalStorage, LocalStorageSettings
 
         class DiesMidway:
             calls = 0

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from xcore.builtin_services.storage import StorageError
-from xcore.errors import ServiceError
+from xcore._builtin_services.storage import StorageError
+from xcore._errors import ServiceError
 from xcore.testing.conformance import running_service, settings_error
 from xcore.testing.servers import S3Server
 
@@ -87,8 +87,8 @@ async def test_public_url_and_aws_urls(s3_server: S3Server) -> None:
         "extension", s3_server.settings(bucket, public_url="https://cdn.example.com/", prefix="site"), name="storage"
     ) as storage:
         assert await storage.upload(data=b"x", path="logo.png") == "https://cdn.example.com/site/logo.png"
-    from xcore.builtin_services.storage.s3 import S3Storage, load_aioboto3
-    from xcore.builtin_services.storage.settings import S3StorageSettings
+    from xcore._builtin_services.storage.s3 import S3Storage, load_aioboto3
+    from xcore._builtin_services.storage.settings import S3StorageSettings
 
     aws = S3Storage(S3StorageSettings(bucket="my-bucket", region="eu-west-3"), "ext.storage", load_aioboto3())
     assert aws.url("a/b.txt") == "https://my-bucket.s3.eu-west-3.amazonaws.com/a/b.txt"

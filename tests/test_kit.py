@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi import APIRouter
 
-from xcore.errors import ConfigError
+from xcore._errors import ConfigError
+from xcore._services import ServiceBase
 from xcore.sdk import TrustedBase, action, ok
-from xcore.services import ServiceBase
 from xcore.testing.configs import no_services
 from xcore.testing.doubles import LifecycleProxy, config_with_doubles
 from xcore.testing.harness import PluginLoadError, boot_xcore

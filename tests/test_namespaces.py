@@ -17,9 +17,9 @@ import pytest
 import redis as sync_redis
 
 from tests.spec_support import load_example
+from xcore._services import ServiceSetup
+from xcore._services.namespaces import service_namespace
 from xcore.sdk import TrustedBase
-from xcore.services import ServiceSetup
-from xcore.services.namespaces import service_namespace
 
 HOSTILE_PATTERNS = [
     "*", "**", "?*", "*:*", "[", "[*", "]", "\\", "\\*", "*\\", "..", "../*", "..:*", "[a-z]*", "[^x]*",

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi import APIRouter, HTTPException
 
-from xcore.observability import metrics as observed
+from xcore._observability import metrics as observed
 from xcore.sdk import TrustedBase, action, ok
 from xcore.testing.configs import no_services
 from xcore.testing.harness import boot_xcore
@@ -182,7 +182,7 @@ async def test_metrics_are_off_by_default() -> None:
 
 def test_metrics_setting_is_validated() -> None:
     from xcore import Xcore
-    from xcore.errors import ConfigError
+    from xcore._errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"app\.metrics"):
         Xcore(config={"app": {"metrics": "sometimes"}})

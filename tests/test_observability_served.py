@@ -20,7 +20,7 @@ import httpx
 
 from tests.served_process import serving, with_pythonpath, xcore_serve_command
 from tests.test_observability_metrics import value
-from xcore.observability.http_metrics import FLUSH_INTERVAL
+from xcore._observability.http_metrics import FLUSH_INTERVAL
 from xcore.testing.servers import free_port
 
 PLUGINS = """

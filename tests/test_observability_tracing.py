@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from fastapi import APIRouter
 
-from xcore.observability import tracing
+from xcore._observability import tracing
 from xcore.sdk import TrustedBase, action, ok
 from xcore.testing.configs import no_services
 from xcore.testing.harness import boot_xcore
@@ -154,7 +154,7 @@ def test_tracing_without_opentelemetry_is_a_clear_config_error(tmp_path: Path) -
         import asyncio, sys
         sys.modules["opentelemetry.sdk"] = None  # the otel extra not installed: no SDK
         from xcore import Xcore
-        from xcore.errors import ConfigError
+        from xcore._errors import ConfigError
         from xcore.testing.harness import boot_xcore
         from xcore.testing.configs import no_services
 
@@ -162,7 +162,7 @@ def test_tracing_without_opentelemetry_is_a_clear_config_error(tmp_path: Path) -
             async with boot_xcore({}, {"app": {"tracing": True}, "services": no_services()}) as host:
                 assert (await host.client.get("/health")).status_code == 200
         asyncio.run(serve())
-        from xcore.observability import tracing
+        from xcore._observability import tracing
         tracing.disable()
         import opentelemetry  # FastAPI 0.165+ needs the API itself; older ones do not bring it
         del opentelemetry.trace

@@ -14,16 +14,16 @@ import pytest
 
 import xcore
 from xcore import Xcore
+from xcore._config.models import PluginsConfig
+from xcore._discovery import PluginSource
+from xcore._errors import XcoreError
 from xcore._host.registry import is_enabled
-from xcore.config.models import PluginsConfig
-from xcore.discovery import PluginSource
-from xcore.errors import XcoreError
 from xcore.sdk import ActionNotFound
 
 XCORE = Path(xcore.__file__).parent
 
 
-@pytest.mark.parametrize("module", ["xcore.services", "xcore.backends", "xcore.errors"])
+@pytest.mark.parametrize("module", ["xcore._services", "xcore.backends", "xcore._errors"])
 def test_backend_modules_do_not_load_fastapi(module: str) -> None:
     code = f"import sys, {module}; print('fastapi' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
@@ -137,7 +137,7 @@ def test_scheduler_modules_import_each_other_without_a_circle() -> None:
     import ast
 
     package = XCORE / "builtin_services" / "scheduler"
-    prefix = "xcore.builtin_services.scheduler."
+    prefix = "xcore._builtin_services.scheduler."
     graph: dict[str, set[str]] = {}
     for path in package.rglob("*.py"):
         name = ".".join(path.relative_to(package).with_suffix("").parts).removesuffix(".__init__")

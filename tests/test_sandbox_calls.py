@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from xcore import Xcore
-from xcore.errors import ConfigError
+from xcore._errors import ConfigError
 
 sys.path.insert(0, str(Path(__file__).parent / "sandbox_plugins"))
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from xcore import Xcore
-from xcore.sandbox.supervisor import WorkerError
+from xcore._sandbox.supervisor import WorkerError
 
 sys.path.insert(0, str(Path(__file__).parent / "sandbox_plugins"))
 
@@ -208,7 +208,7 @@ async def test_a_transaction_is_bound_to_the_worker_that_began_it(writer: Xcore)
 
 async def test_a_worker_dropped_while_its_transaction_begins_leaves_nothing_open(tmp_path: Path) -> None:
     """SQLite: the second writer's BEGIN waits for the first; its worker dies meanwhile."""
-    from xcore.sandbox.transactions import ConnectionTx, Transactions
+    from xcore._sandbox.transactions import ConnectionTx, Transactions
 
     host = await booted(tmp_path, f"sqlite:///{tmp_path}/ledger.db", "write")
     try:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from xcore import Xcore
-from xcore.sandbox.supervisor import WorkerError
+from xcore._sandbox.supervisor import WorkerError
 
 PLUGINS = str(Path(__file__).parent / "sandbox_plugins")
 sys.path.insert(0, PLUGINS)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from xcore import Xcore
-from xcore.errors import ConfigError
+from xcore._errors import ConfigError
 from xcore.web import create_app
 
 sys.path.insert(0, str(Path(__file__).parent / "sandbox_plugins"))
@@ -118,7 +118,7 @@ async def test_read_grant_is_read_only_in_the_database(tmp_path: Path, postgres_
 
 
 def test_require_refuses_when_a_protection_is_missing() -> None:
-    from xcore.sandbox.confine import Walls, refusal
+    from xcore._sandbox.confine import Walls, refusal
 
     walls = Walls(read_only=[], data_dir="/x", active={"network": "netns"}, missing={"filesystem": "no Landlock"})
     assert refusal(walls, ["network"]) is None
@@ -177,7 +177,7 @@ def test_cli_plugins_shows_granted_against_wanted(tmp_path: Path) -> None:
     import yaml
     from click.testing import CliRunner
 
-    from xcore.cli import cli
+    from xcore._cli import cli
 
     path = tmp_path / "integration.yaml"
     path.write_text(yaml.safe_dump(echo_config(tmp_path, ["cache"])))

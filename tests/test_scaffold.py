@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.venv_support import nested_venv
-from xcore.scaffold import ScaffoldError, create, names_for, render
-from xcore.scaffold.commands import new
+from xcore._scaffold import ScaffoldError, create, names_for, render
+from xcore._scaffold.commands import new
 
 STEP_TIMEOUT = 60
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -91,7 +91,7 @@ def test_generated_code_is_ruff_clean(kind: str, tmp_path: Path) -> None:
 
 
 def test_xcore_new_is_a_command_of_the_xcore_cli(tmp_path: Path) -> None:
-    from xcore.cli import cli
+    from xcore._cli import cli
 
     result = CliRunner().invoke(cli, ["new", "plugin", "from-cli", "--directory", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output

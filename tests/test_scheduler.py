@@ -13,7 +13,7 @@ import pytest
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 
 from tests.test_scheduler_support import LivePlugins, Recorder, make_setup, running, wait_until
-from xcore.builtin_services.scheduler import (
+from xcore._builtin_services.scheduler import (
     DuplicateJobError,
     InvalidJobError,
     JobFailure,
@@ -24,8 +24,8 @@ from xcore.builtin_services.scheduler import (
     current_run,
     xcore_register_service,
 )
-from xcore.config.loader import validate
-from xcore.errors import ConfigError
+from xcore._config.loader import validate
+from xcore._errors import ConfigError
 
 
 def module_level_job(box: list[str]) -> None:

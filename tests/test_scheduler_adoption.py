@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis as sync_redis
 
-from xcore.builtin_services.scheduler.stores.redis import RedisStore
+from xcore._builtin_services.scheduler.stores.redis import RedisStore
 from xcore.sdk import TrustedBase
 from xcore.testing.servers.redis import RedisServer
 

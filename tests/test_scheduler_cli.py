@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from xcore import Xcore
-from xcore.builtin_services.scheduler import xcore_register_commands
+from xcore._builtin_services.scheduler import xcore_register_commands
 from xcore.sdk import TrustedBase
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from xcore import Xcore
-from xcore.events import kernel, on
+from xcore._events import kernel, on
 from xcore.sdk import TrustedBase
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import pickle
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.test_scheduler_support import LivePlugins, Recorder, make_setup, running, wait_until
-from xcore.builtin_services.scheduler import (
+from xcore._builtin_services.scheduler import (
     DatabaseSchedulerSettings,
     DuplicateJobError,
     InvalidJobError,
@@ -25,8 +26,9 @@ from xcore.builtin_services.scheduler import (
     build_database,
     build_redis,
 )
-from xcore.builtin_services.sql import SqlDatabase, SqliteSettings, SqlSettings
-from xcore.services import ServiceSetup
+from xcore._builtin_services.scheduler.stores import load_job_state
+from xcore._builtin_services.sql import SqlDatabase, SqliteSettings, SqlSettings
+from xcore._services import ServiceSetup
 
 
 def stored_function(box: list[str]) -> None:
@@ -120,6 +122,33 @@ async def test_after_a_restart_stored_jobs_run_against_the_newly_loaded_plugin(b
     await running(await backend.build(plugins))
     await wait_until(lambda: new.calls == [("after restart",)])
     assert old.calls == []
+
+
+async def test_jobs_stored_before_the_modules_were_renamed_still_load_and_run(backend: Backend) -> None:
+    """0.1 stored ``xcore.builtin_services...`` in every job (the job function's reference and the
+    pickled target); the modules are private now (``xcore._builtin_services``) and those jobs still run."""
+    first_plugins = LivePlugins()
+    old = Recorder("old")
+    first = await running(await backend.build(first_plugins))
+    first.for_plugin(first_plugins.load("p", old)).add_job(
+        old.tick, "date", args=["stored by 0.1"], id="legacy", run_date=datetime.now(UTC) + timedelta(seconds=0.4)
+    )
+    store = first.store
+    [stored] = store.get_all_jobs()
+    # the same state as written by 0.1: protocol 0 spells every module name out as text
+    legacy = pickle.dumps(load_job_state(store._serialize(stored)), protocol=0).replace(
+        b"xcore._builtin_services.", b"xcore.builtin_services.")
+    assert b"xcore.builtin_services.scheduler.targets" in legacy and b"_builtin_services" not in legacy
+    store._serialize = lambda _job: legacy  # type: ignore[method-assign]
+    store.update_job(stored)
+    await first.host_stopping()
+    await first.close()
+
+    plugins = LivePlugins()
+    new = Recorder("new")
+    plugins.load("p", new)
+    await running(await backend.build(plugins))
+    await wait_until(lambda: new.calls == [("stored by 0.1",)])
 
 
 async def test_a_job_whose_plugin_is_gone_stays_stored_and_is_skipped(
@@ -247,7 +276,7 @@ async def wait_until_healthy(service: SchedulerService) -> None:
 
 
 async def test_a_database_backend_names_a_missing_database(tmp_path: Path) -> None:
-    from xcore.errors import ConfigError
+    from xcore._errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"services\.scheduler\.database: no service named 'reports'"):
         build_database(DatabaseSchedulerSettings(database="reports"), make_setup(LivePlugins()))
@@ -293,7 +322,7 @@ async def test_an_unreadable_stored_job_is_reported_and_left_aside(
 
 async def test_a_host_finds_its_sql_database_by_name(tmp_path: Path) -> None:
     from xcore import Xcore
-    from xcore.errors import ConfigError
+    from xcore._errors import ConfigError
 
     database = {"default": {"type": "sqlite", "url": f"sqlite:///{tmp_path}/app.db"}}
     config = {"databases": database, "extensions": {}, "scheduler": {"backend": "database"}}

@@ -24,8 +24,8 @@ import redis
 
 from tests.test_scheduler_support import LivePlugins, make_setup
 from tests.test_scheduler_worker import BEAT, CounterPlugin, worker_config
-from xcore.builtin_services.scheduler import RedisSchedulerSettings, build_redis
-from xcore.sdk.context import PluginHandle
+from xcore._builtin_services.scheduler import RedisSchedulerSettings, build_redis
+from xcore.sdk._context import PluginHandle
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 3

@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from xcore.builtin_services.scheduler import SchedulerService, current_run
-from xcore.sdk.context import PluginHandle
-from xcore.services import ServiceSetup
+from xcore._builtin_services.scheduler import SchedulerService, current_run
+from xcore._services import ServiceSetup
+from xcore.sdk._context import PluginHandle
 
 WAIT = 10.0
 """Upper bound of every wait for a job to run: a hung scheduler fails the test instead of hanging it."""

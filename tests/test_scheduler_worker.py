@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from xcore.builtin_services.scheduler import current_run
+from xcore._builtin_services.scheduler import current_run
 from xcore.sdk import TrustedBase
 
 BEAT = 0.2

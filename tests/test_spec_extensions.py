@@ -16,7 +16,7 @@ import pytest
 
 from tests import spec_support
 from tests.spec_support import Backend, load_example
-from xcore.errors import ServiceNotFoundError
+from xcore._errors import ServiceNotFoundError
 
 spec_backend = spec_support.spec_backend  # the fixture, made visible to this module's tests
 spec_servers = spec_support.spec_servers  # the fixture, made visible to this module's tests

@@ -19,7 +19,7 @@ import pytest
 
 from tests import spec_support
 from tests.spec_support import Backend, load_example
-from xcore.builtin_services.scheduler.errors import InvalidJobError
+from xcore._builtin_services.scheduler.errors import InvalidJobError
 from xcore.sdk import TrustedBase
 
 spec_backend = spec_support.spec_backend  # the fixture, made visible to this module's tests

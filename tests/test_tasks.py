@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from xcore.builtin_services.tasks import (
+from xcore._builtin_services.tasks import (
     TaskCancelledError,
     TaskFailedError,
     TaskNotFoundError,
     UnknownTaskError,
 )
-from xcore.errors import ServiceError
-from xcore.events import kernel
+from xcore._errors import ServiceError
+from xcore._events import kernel
 from xcore.sdk import TrustedBase, current_task, report_progress, task
 from xcore.testing.harness import boot_xcore
 

@@ -35,7 +35,7 @@ def write_config(tmp_path: Path, tasks: dict[str, Any]) -> Path:
 def xcore(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "xcore.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+        [sys.executable, "-m", "xcore", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from xcore.builtin_services.scheduler import InvalidJobError
+from xcore._builtin_services.scheduler import InvalidJobError
 from xcore.sdk import TrustedBase, current_task, task
 from xcore.testing.harness import boot_xcore
 

@@ -16,10 +16,10 @@ import pytest
 
 import xcore
 from xcore import Xcore
-from xcore.builtin_services.cache import Cache
-from xcore.builtin_services.sql import SqlDatabase
-from xcore.builtin_services.sqlasync import AsyncSqlDatabase
-from xcore.builtin_services.storage import Storage
+from xcore._builtin_services.cache import Cache
+from xcore._builtin_services.sql import SqlDatabase
+from xcore._builtin_services.sqlasync import AsyncSqlDatabase
+from xcore._builtin_services.storage import Storage
 from xcore.sdk import TrustedBase
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ async def test_a_typed_lookup_returns_the_service_or_names_both_types() -> None:
         with pytest.raises(TypeError) as info:
             plugin.get_service("cache", Storage)
         assert str(info.value) == (
-            "service 'cache' is a xcore.builtin_services.cache.memory.MemoryCache, not Storage: "
+            "service 'cache' is a xcore._builtin_services.cache.memory.MemoryCache, not Storage: "
             "check the type configured for it in integration.yaml"
         )
         with pytest.raises(TypeError, match=r"service 'db' is a .*SqlDatabase, not AsyncSqlDatabase or Storage"):
@@ -59,7 +59,7 @@ def test_py_typed_is_shipped_and_declared_as_package_data() -> None:
 PLUGIN_CODE = """
 from typing import Any
 
-from xcore.builtin_services.sql import SqlDatabase
+from xcore._builtin_services.sql import SqlDatabase
 from xcore.sdk import TrustedBase
 
 
@@ -81,10 +81,10 @@ def test_mypy_knows_the_service_types(tmp_path: Path) -> None:
                             str(tmp_path / "typed_plugin.py")])  # fmt: skip
     revealed = [line.split("Revealed type is ")[1].strip('"') for line in stdout.splitlines() if "Revealed" in line]
     assert revealed == [
-        "xcore.builtin_services.cache.base.Cache",
-        "xcore.builtin_services.scheduler.view.PluginScheduler",
-        "xcore.events.view.EventsView",
-        "xcore.builtin_services.sql.service.SqlDatabase",
+        "xcore._builtin_services.cache.base.Cache",
+        "xcore._builtin_services.scheduler.view.PluginScheduler",
+        "xcore._events.view.EventsView",
+        "xcore._builtin_services.sql.service.SqlDatabase",
         "Any",
     ], stdout
     assert 'Too many arguments for "get" of "Cache"' in stdout  # the cache's API is checked

@@ -9,11 +9,11 @@ and private by name (a leading underscore): it may change in any release.
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from xcore.hookspecs import hookimpl
+from xcore._hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from xcore.config import load_config
-    from xcore.host import Xcore
+    from xcore._config import load_config
+    from xcore._host.facade import Xcore
 
 try:
     __version__ = version("xcore-host")
@@ -27,14 +27,14 @@ _SDK_NAMES = frozenset({"TrustedBase", "action", "error", "ok"})
 
 def __getattr__(name: str) -> object:
     """``Xcore`` and the original XCore's spelling of ``xcore.sdk``'s names (``from xcore import
-    TrustedBase, ok, error``), resolved on first use so ``import xcore.services`` (a backend) does not
+    TrustedBase, ok, error``), resolved on first use so ``import xcore._services`` (a backend) does not
     load FastAPI."""
     if name == "Xcore":
-        from xcore.host import Xcore
+        from xcore._host.facade import Xcore
 
         return Xcore
     if name == "load_config":
-        from xcore.config import load_config
+        from xcore._config import load_config
 
         return load_config
     if name in _SDK_NAMES:

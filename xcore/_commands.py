@@ -1,6 +1,6 @@
 """What a command of the ``xcore`` CLI needs: boot a host around some work, print a table, fail cleanly.
 
-Kept apart from :mod:`xcore.cli` so that backends adding commands (``xcore_register_commands``) get these
+Kept apart from :mod:`xcore._cli` so that backends adding commands (``xcore_register_commands``) get these
 from :mod:`xcore.backends` without depending on the application's command line.
 """
 
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from xcore.errors import ConfigError, XcoreError
+from xcore._errors import ConfigError, XcoreError
 
 if TYPE_CHECKING:
-    from xcore.host import Xcore
+    from xcore._host.facade import Xcore
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ def run_host(
     ``inspect_only`` boots a host that only looks (``xcore jobs``): services are told so through
     ``ServiceSetup.inspect_only`` and start no work of their own (the scheduler runs no job).
     """
-    from xcore.host import Xcore
+    from xcore._host.facade import Xcore
 
     async def main() -> T:
         host = Xcore(config_path, inspect_only=inspect_only)

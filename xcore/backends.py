@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from xcore._commands import fail, run_host, table
-from xcore.errors import ConfigError, ServiceError, XcoreError
-from xcore.redaction import describe_exception, redact_text
-from xcore.sdk.context import PluginHandle
-from xcore.services.cancellation import reraise_if_cancelled
-from xcore.services.hooks import (
+from xcore._errors import ConfigError, ServiceError, XcoreError
+from xcore._redaction import describe_exception, redact_text
+from xcore._services.cancellation import reraise_if_cancelled
+from xcore._services.hooks import (
     LIFECYCLE_PROTOCOLS,
     WatchesHostStarted,
     WatchesHostStopping,
@@ -24,8 +23,8 @@ from xcore.services.hooks import (
     WatchesPluginUnloaded,
     lifecycle_methods,
 )
-from xcore.services.namespaces import service_namespace
-from xcore.services.types import (
+from xcore._services.namespaces import service_namespace
+from xcore._services.types import (
     SERVICE_KINDS,
     ConfiguredSection,
     PluginScoped,
@@ -37,26 +36,27 @@ from xcore.services.types import (
     ServiceType,
     SettingsContext,
 )
+from xcore.sdk._context import PluginHandle
 
 if TYPE_CHECKING:
-    from xcore.builtin_services.email.message import compose
-    from xcore.builtin_services.storage.base import Storage, UploadData, read_all
-    from xcore.builtin_services.storage.errors import StorageError, StorageNotFoundError, StoragePathError
-    from xcore.observability.metrics import Metrics
+    from xcore._builtin_services.email.message import compose
+    from xcore._builtin_services.storage.base import Storage, UploadData, read_all
+    from xcore._builtin_services.storage.errors import StorageError, StorageNotFoundError, StoragePathError
+    from xcore._observability.metrics import Metrics
 else:
     # a storage backend's base class and helpers, and email's message builder, loaded on first use
-    from xcore.builtin_services.lazy_exports import lazy_exports
+    from xcore._builtin_services.lazy_exports import lazy_exports
 
     __getattr__ = lazy_exports(
         __name__,
         {
-            "Storage": "xcore.builtin_services.storage.base",
-            "UploadData": "xcore.builtin_services.storage.base",
-            "read_all": "xcore.builtin_services.storage.base",
-            "StorageError": "xcore.builtin_services.storage.errors",
-            "StorageNotFoundError": "xcore.builtin_services.storage.errors",
-            "StoragePathError": "xcore.builtin_services.storage.errors",
-            "compose": "xcore.builtin_services.email.message",
+            "Storage": "xcore._builtin_services.storage.base",
+            "UploadData": "xcore._builtin_services.storage.base",
+            "read_all": "xcore._builtin_services.storage.base",
+            "StorageError": "xcore._builtin_services.storage.errors",
+            "StorageNotFoundError": "xcore._builtin_services.storage.errors",
+            "StoragePathError": "xcore._builtin_services.storage.errors",
+            "compose": "xcore._builtin_services.email.message",
         },
     )
 
@@ -65,7 +65,7 @@ def active_metrics() -> Metrics | None:
     """The host's metrics while ``app.metrics`` is on, else ``None``: where a backend counts its cache
     hits, misses and stampede waits and its pool waits, so its users get the built-ins' series
     (docs/observability.md). Looked up per call: the host turns metrics on after backends are imported."""
-    from xcore.observability import metrics
+    from xcore._observability import metrics
 
     return metrics.ACTIVE
 

@@ -4,7 +4,7 @@ Plugin routers are mounted at boot under ``{app.plugin_prefix}/{name}``. The act
 ``POST {prefix}/{name}/actions/{action}`` exists only when ``app.api_key`` is configured, and
 requires it (``X-API-Key`` header or ``Authorization: Bearer``) before it reads the body.
 Every request passes :class:`~xcore.http_guard.HostGuard` (``app.max_body_size``, JSON 500s);
-``/health/ready`` is :mod:`xcore.readiness`. What this promises a client: ``docs/security.md``.
+``/health/ready`` is :mod:`xcore._readiness`. What this promises a client: ``docs/security.md``.
 """
 
 from __future__ import annotations
@@ -23,22 +23,22 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
 from xcore import __version__
-from xcore.action_endpoint_off import explain_disabled_actions
-from xcore.action_payload import ACTION_BODY, parse_payload
-from xcore.admin import install_admin
-from xcore.api_keys import matches, operator_keys, presented_key
-from xcore.boot_failure import report_boot_failures_briefly
-from xcore.docs_page import add_docs_page
-from xcore.error_log import RepeatedErrors
-from xcore.errors import PluginNotFoundError
-from xcore.host import Xcore
-from xcore.http_guard import HostGuard
-from xcore.observability.endpoint import install as install_metrics
-from xcore.observability.multiprocess import worker_stopped
-from xcore.observability.tracing import fastapi_telemetry
-from xcore.readiness import add_readiness_route
-from xcore.sdk.responses import ActionNotFound, error
-from xcore.validation_errors import validation_error_handler
+from xcore._action_endpoint_off import explain_disabled_actions
+from xcore._action_payload import ACTION_BODY, parse_payload
+from xcore._admin import install_admin
+from xcore._api_keys import matches, operator_keys, presented_key
+from xcore._boot_failure import report_boot_failures_briefly
+from xcore._docs_page import add_docs_page
+from xcore._error_log import RepeatedErrors
+from xcore._errors import PluginNotFoundError
+from xcore._host.facade import Xcore
+from xcore._http_guard import HostGuard
+from xcore._observability.endpoint import install as install_metrics
+from xcore._observability.multiprocess import worker_stopped
+from xcore._observability.tracing import fastapi_telemetry
+from xcore._readiness import add_readiness_route
+from xcore._validation_errors import validation_error_handler
+from xcore.sdk._responses import ActionNotFound, error
 
 log = logging.getLogger("xcore.web")
 

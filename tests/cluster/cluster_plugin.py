@@ -13,7 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter
 
-from xcore.builtin_services.scheduler import current_run
+from xcore._builtin_services.scheduler import current_run
 from xcore.sdk import TrustedBase, current_task, interval, task
 
 EFFECT_ONCE = """

@@ -198,7 +198,7 @@ def cluster(cluster_dir: Path, redis_url: str, postgres_server: Any) -> Iterator
     config_path = cluster_dir / "integration.yaml"
     config_path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "XCORE_CONFIG": str(config_path)}
-    xcore = [sys.executable, "-m", "xcore.cli"]
+    xcore = [sys.executable, "-m", "xcore"]
     ports = [free_port() for _ in range(HOSTS)]
     hosts = [
         Process(

@@ -17,9 +17,9 @@ from fastapi import FastAPI
 
 import xcore
 from xcore import Xcore
-from xcore.builtin_services.cache import Cache
-from xcore.builtin_services.scheduler import InvalidJobError
-from xcore.config import legacy
+from xcore._builtin_services.cache import Cache
+from xcore._builtin_services.scheduler import InvalidJobError
+from xcore._config import legacy
 from xcore.sdk import TrustedBase, cached, cron, error, interval, ok, on_event
 from xcore.testing.configs import no_services
 from xcore.testing.harness import boot_xcore

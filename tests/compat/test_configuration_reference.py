@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from xcore import Xcore
-from xcore.config import legacy
-from xcore.errors import ConfigError
+from xcore._config import legacy
+from xcore._errors import ConfigError
 from xcore.testing.harness import boot_xcore
 
 from .conftest import EXAMPLES

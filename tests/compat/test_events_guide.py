@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from xcore.events import Event
+from xcore._events import Event
 from xcore.sdk import TrustedBase, ok
 from xcore.testing.harness import boot_xcore
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.spec_support import blocks
-from xcore.config import legacy
+from xcore._config import legacy
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = (ROOT / "docs" / "migrating.md").read_text()

@@ -76,7 +76,7 @@ async def test_auto_dispatch_mixin_page() -> None:
 
 
 async def test_require_service_page() -> None:
-    from xcore.errors import ServiceNotFoundError
+    from xcore._errors import ServiceNotFoundError
     from xcore.testing.configs import no_services
 
     async with boot_xcore({"guarded": example("sdk_require_service")}) as xcore:

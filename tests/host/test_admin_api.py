@@ -237,7 +237,7 @@ async def test_the_page_logs_in_escapes_everything_and_checks_csrf() -> None:
 
 
 def test_sessions_expire_and_are_bound_to_the_key() -> None:
-    from xcore.admin.auth import SESSION_SECONDS, AdminAuth
+    from xcore._admin.auth import SESSION_SECONDS, AdminAuth
 
     auth = AdminAuth(ADMIN_KEY)
     token = auth.new_session(now=1000.0)

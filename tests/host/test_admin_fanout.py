@@ -15,8 +15,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from xcore import Xcore
-from xcore.admin import Admin
-from xcore.admin.fanout import COMMAND, Fanout
+from xcore._admin import Admin
+from xcore._admin.fanout import COMMAND, Fanout
 from xcore.sdk import TrustedBase
 from xcore.web import create_app
 

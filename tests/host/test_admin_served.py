@@ -49,7 +49,7 @@ def _site_config(site: Site, **services: Any) -> dict[str, Any]:
 
 def _cli(*args: str, server: ServedProcess, key: str | None = ADMIN_KEY) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "XCORE_ADMIN_KEY": key or ""}
-    return subprocess.run([sys.executable, "-m", "xcore.cli", *args, "--url", server.base], env=env,
+    return subprocess.run([sys.executable, "-m", "xcore", *args, "--url", server.base], env=env,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
 
 
@@ -184,7 +184,7 @@ def test_the_cli_reads_the_running_servers_jobs_services_and_health(site: Site, 
         [job] = json.loads(jobs.stdout)
         assert (job["plugin"], job["id"]) == ("ticker", "every-second") and job["last_outcome"] != "never run"
         # without --url, the command boots its own copy: its memory scheduler has run nothing
-        copy = subprocess.run([sys.executable, "-m", "xcore.cli", "jobs", "--json", "--config",
+        copy = subprocess.run([sys.executable, "-m", "xcore", "jobs", "--json", "--config",
                                str(site.root.parent / "server.yaml")], env=_environment(site.root),
                               capture_output=True, text=True, timeout=120)  # fmt: skip
         assert copy.returncode == 0, copy.stderr
@@ -203,7 +203,7 @@ def test_the_cli_reads_the_running_servers_jobs_services_and_health(site: Site, 
         for result in (jobs, services, health, no_key):
             assert ADMIN_KEY not in result.stdout + result.stderr and password not in result.stdout + result.stderr
     assert ADMIN_KEY not in server.log_text() and password not in server.log_text()
-    unreachable = subprocess.run([sys.executable, "-m", "xcore.cli", "plugins", "--url", server.base],
+    unreachable = subprocess.run([sys.executable, "-m", "xcore", "plugins", "--url", server.base],
                                  env={**os.environ, "XCORE_ADMIN_KEY": ADMIN_KEY}, capture_output=True, text=True,
                                  timeout=60)  # fmt: skip
     assert unreachable.returncode == 1 and "cannot reach" in unreachable.stderr

@@ -38,7 +38,7 @@ def xcore(site: Site, *args: str, env: dict[str, str] | None = None) -> subproce
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "xcore.cli", *args],
+        [sys.executable, "-m", "xcore", *args],
         capture_output=True,
         text=True,
         env=environment,
@@ -238,7 +238,7 @@ def test_serve_runs_uvloop_and_httptools_by_default_and_the_options_choose(
     port = free_port()
     environment = {**os.environ, "PYTHONPATH": f"{site.root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "xcore.cli", "serve", "--config", str(path), "--port", str(port), *options],
+        [sys.executable, "-m", "xcore", "serve", "--config", str(path), "--port", str(port), *options],
         env=environment,
         cwd=tmp_path,
         stdout=subprocess.PIPE,

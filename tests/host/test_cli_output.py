@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xcore.cli_output import fitted_table
+from xcore._cli_output import fitted_table
 
 from .support import NO_SERVICES, Site
 from .test_cli import write_config, xcore

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from xcore import Xcore
-from xcore.config import load_config
-from xcore.errors import ConfigError
-from xcore.redaction import MASK, redact
+from xcore._config import load_config
+from xcore._errors import ConfigError
+from xcore._redaction import MASK, redact
 
 from .support import Site, config
 
@@ -89,7 +89,7 @@ def test_local_plugin_must_be_module_colon_attr() -> None:
 BACKEND = """
 from pydantic import Field
 from xcore import hookimpl
-from xcore.services import ServiceBase, ServiceSettings, ServiceType
+from xcore._services import ServiceBase, ServiceSettings, ServiceType
 
 class Settings(ServiceSettings):
     port: int = 25

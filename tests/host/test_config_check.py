@@ -13,8 +13,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from xcore import Xcore
-from xcore.cli import cli
-from xcore.errors import ConfigError
+from xcore._cli import cli
+from xcore._errors import ConfigError
 from xcore.testing.configs import no_services
 
 CACHE_URL = "redis://:cache-pw@127.0.0.1:6390/0"

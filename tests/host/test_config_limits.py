@@ -1,5 +1,5 @@
 """Hostile configuration files fail in one paragraph naming the file and the limit, promptly and
-without exhausting memory or the stack (issue 13, item 7; limits in ``xcore.config.limits``)."""
+without exhausting memory or the stack (issue 13, item 7; limits in ``xcore._config.limits``)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xcore.config.expand import expand
-from xcore.config.limits import MAX_CONFIG_BYTES, MAX_DEFAULT_NESTING, MAX_DEPTH, MAX_TEXT_CHARS, MAX_VALUES
-from xcore.config.loader import load_config
-from xcore.errors import ConfigError
+from xcore._config.expand import expand
+from xcore._config.limits import MAX_CONFIG_BYTES, MAX_DEFAULT_NESTING, MAX_DEPTH, MAX_TEXT_CHARS, MAX_VALUES
+from xcore._config.loader import load_config
+from xcore._errors import ConfigError
 
 from .support import NO_SERVICES
 
@@ -40,7 +40,7 @@ def check(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
 
     try:
         return subprocess.run(
-            [sys.executable, "-m", "xcore.cli", "config", "check", "--config", str(path)],
+            [sys.executable, "-m", "xcore", "config", "check", "--config", str(path)],
             capture_output=True,
             text=True,
             timeout=60,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from xcore import Xcore
-from xcore.config.models import ServicesConfig
-from xcore.services.container import config_sections, service_specs
+from xcore._config.models import ServicesConfig
+from xcore._services.container import config_sections, service_specs
 
 
 def test_config_sections_reverse_service_specs() -> None:

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from xcore import Xcore
-from xcore.errors import BootError, PluginNotFoundError
+from xcore._errors import BootError, PluginNotFoundError
 
 from .support import Site, config
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from xcore import Xcore, hookimpl
-from xcore.errors import PluginNotFoundError
+from xcore._errors import PluginNotFoundError
+from xcore._services import ServiceType
 from xcore.sdk import TrustedBase, action, ok
-from xcore.services import ServiceType
 
 from .support import config
 from .test_services import Probe, ProbeBackend, ProbeSettings

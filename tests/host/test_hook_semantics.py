@@ -12,7 +12,8 @@ from typing import Any
 import pluggy
 import pytest
 
-from xcore import Xcore, hookimpl, hookspecs
+from xcore import Xcore, hookimpl
+from xcore import _hookspecs as hookspecs
 from xcore.sdk import TrustedBase, action, ok
 
 from .support import config

@@ -13,12 +13,12 @@ import pytest
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from xcore.error_log import RepeatedErrors
-from xcore.errors import ConfigError
-from xcore.host import Xcore
-from xcore.http_guard import RERAISE, HostGuard
+from xcore._error_log import RepeatedErrors
+from xcore._errors import ConfigError
+from xcore._host.facade import Xcore
+from xcore._http_guard import RERAISE, HostGuard
+from xcore._validation_errors import EXCERPT_CHARS, MAX_ERRORS, excerpt
 from xcore.sdk import TrustedBase, action, ok
-from xcore.validation_errors import EXCERPT_CHARS, MAX_ERRORS, excerpt
 
 from .support import config
 from .test_http import client

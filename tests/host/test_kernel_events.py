@@ -1,4 +1,4 @@
-"""The host announces its lifecycle on the event bus (``xcore.events.kernel``)."""
+"""The host announces its lifecycle on the event bus (``xcore._events.kernel``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from xcore import Xcore, hookimpl
-from xcore.errors import BootError
-from xcore.events import kernel
+from xcore._errors import BootError
+from xcore._events import kernel
 from xcore.sdk import TrustedBase
 
 from .support import config
@@ -62,7 +62,7 @@ async def test_plugin_lifecycle_and_service_health_transitions_are_announced() -
 
 
 async def test_event_handlers_without_an_events_service_are_reported(caplog: pytest.LogCaptureFixture) -> None:
-    from xcore.events import on
+    from xcore._events import on
 
     class Deaf(TrustedBase):
         @on("user.created")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from xcore import Xcore
-from xcore.errors import ConfigError
+from xcore._errors import ConfigError
 
 from .support import Site, config
 from .test_cli import write_config, xcore

@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # the one in-process client speaking WebSocket;
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from xcore.plugin_routes import directly_mountable, mount_plugin_router
+from xcore._plugin_routes import directly_mountable, mount_plugin_router
 from xcore.sdk import TrustedBase
 from xcore.web import create_app
 

@@ -10,9 +10,9 @@ import pytest
 import redis.asyncio as redis
 from pydantic import SecretStr
 
-from xcore.api_keys import matches, operator_keys
-from xcore.config.models import AppConfig
-from xcore.readiness import SharedChecks
+from xcore._api_keys import matches, operator_keys
+from xcore._config.models import AppConfig
+from xcore._readiness import SharedChecks
 from xcore.sdk import TrustedBase
 from xcore.web import create_app
 

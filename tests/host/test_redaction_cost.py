@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from xcore.redaction import MASK, redact_text
+from xcore._redaction import MASK, redact_text
 
 from .serving import xcore_serve
 from .support import NO_SERVICES
@@ -33,7 +33,7 @@ HOSTILE_SHAPES = {
 
 MEASURE = textwrap.dedent("""
     import json, sys, time
-    from xcore.redaction import redact_text
+    from xcore._redaction import redact_text
 
     def cost(text, rounds):
         best = float("inf")
@@ -89,7 +89,7 @@ def test_a_config_with_a_long_string_value_is_checked_promptly(tmp_path: Path) -
         )
     )
     result = subprocess.run(
-        [sys.executable, "-m", "xcore.cli", "config", "check", "--config", str(path)],
+        [sys.executable, "-m", "xcore", "config", "check", "--config", str(path)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,4 +1,4 @@
-"""What :mod:`xcore.redaction` masks, and how log records stay usable once masked."""
+"""What :mod:`xcore._redaction` masks, and how log records stay usable once masked."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from uvicorn.logging import AccessFormatter
 
-from xcore.redaction import MASK, install_redaction, is_secret_key, redact, redact_text, secret_values
+from xcore._redaction import MASK, install_redaction, is_secret_key, redact, redact_text, secret_values
 
 
 def test_a_credential_quoted_inside_another_parameter_is_masked() -> None:

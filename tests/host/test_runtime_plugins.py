@@ -12,10 +12,10 @@ import pytest
 from fastapi import APIRouter, FastAPI
 
 from xcore import Xcore
+from xcore._errors import PluginNotFoundError
+from xcore._events import kernel, on
 from xcore._host.reimport import ReloadRefused
 from xcore._host.runtime import PluginStateError
-from xcore.errors import PluginNotFoundError
-from xcore.events import kernel, on
 from xcore.sdk import TrustedBase, action, ok
 from xcore.testing.distributions import remove_distribution
 from xcore.web import create_app
@@ -293,7 +293,7 @@ class Configured(TrustedBase):
 async def test_a_reloaded_configuration_applies_plugins_and_reports_what_needs_a_restart(tmp_path: Any) -> None:
     import yaml
 
-    from xcore.errors import ConfigError
+    from xcore._errors import ConfigError
 
     path = tmp_path / "integration.yaml"
 

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from xcore import Xcore
-from xcore.redaction import MASK
+from xcore._redaction import MASK
 from xcore.testing.configs import no_services
 
 from .serving import xcore_serve
@@ -92,8 +92,8 @@ class Plugin(TrustedBase):
 """
 
 BACKEND = """
-from xcore.hookspecs import hookimpl
-from xcore.services import ServiceBase, ServiceSettings, ServiceType
+from xcore._hookspecs import hookimpl
+from xcore._services import ServiceBase, ServiceSettings, ServiceType
 
 
 class LeakySettings(ServiceSettings):
@@ -144,7 +144,7 @@ class Setup:
         """stdout and stderr of ``xcore <args>`` (its log lines are output too)."""
         environment = {**os.environ, "PYTHONPATH": f"{self.site.root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
         result = subprocess.run(
-            [sys.executable, "-m", "xcore.cli", *args, "--config", str(self.config)],
+            [sys.executable, "-m", "xcore", *args, "--config", str(self.config)],
             capture_output=True,
             text=True,
             env=environment,

@@ -27,12 +27,12 @@ def serve(tmp_path: Path, config: str, *args: str) -> subprocess.CompletedProces
     (tmp_path / "broken_on_load.py").write_text(BROKEN)
     (tmp_path / "integration.yaml").write_text(config)
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "XCORE_DATA": str(tmp_path / "data")}
-    command = [sys.executable, "-m", "xcore.cli", "serve", "--port", str(free_port()), *args]
+    command = [sys.executable, "-m", "xcore", "serve", "--port", str(free_port()), *args]
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90)
 
 
 def test_help_documents_the_exit_codes() -> None:
-    result = subprocess.run([sys.executable, "-m", "xcore.cli", "serve", "--help"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "xcore", "serve", "--help"], capture_output=True,
                             text=True, timeout=60)  # fmt: skip
     text = " ".join(result.stdout.split())
     assert "Exit codes: 0 when stopped" in text and "2 when the config is invalid" in text

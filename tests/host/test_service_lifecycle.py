@@ -1,4 +1,4 @@
-"""Services learn about the host through the optional protocols of xcore.services.hooks, and only those."""
+"""Services learn about the host through the optional protocols of xcore._services.hooks, and only those."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from xcore import Xcore, hookimpl
+from xcore._events import on
 from xcore.backends import PluginHandle, ServiceBase, ServiceSettings, ServiceSetup, ServiceType, lifecycle_methods
-from xcore.events import on
 from xcore.sdk import TrustedBase
 from xcore.testing.conformance.base import ConformanceSuite
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from xcore import Xcore, hookimpl
-from xcore.errors import BootError, ServiceError
+from xcore._errors import BootError, ServiceError
+from xcore._services import ServiceBase, ServiceSettings, ServiceSetup, ServiceType
 from xcore.sdk import PluginHandle, TrustedBase
-from xcore.services import ServiceBase, ServiceSettings, ServiceSetup, ServiceType
 
 from .support import config
 

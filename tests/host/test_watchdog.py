@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from tests.served_process import stop
-from xcore import watchdog
-from xcore.host import Xcore
-from xcore.watchdog import GRACE, Activity, LoopWatchdog
+from xcore import _watchdog as watchdog
+from xcore._host.facade import Xcore
+from xcore._watchdog import GRACE, Activity, LoopWatchdog
 
 from .serving import start
 from .support import NO_SERVICES, Site, config

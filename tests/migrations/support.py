@@ -150,6 +150,6 @@ def xcore(site: Path, config_path: Path, *args: str) -> subprocess.CompletedProc
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command, *rest = args
     return subprocess.run(
-        [sys.executable, "-m", "xcore.cli", "db", command, "--config", str(config_path), *rest],
+        [sys.executable, "-m", "xcore", "db", command, "--config", str(config_path), *rest],
         capture_output=True, text=True, env=env, cwd=site.parent, timeout=120, check=False,
     )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xcore.scaffold import names_for, render
+from xcore._scaffold import names_for, render
 
 from .support import CREATE_NOTES, Database, Package, config, write_config, xcore
 

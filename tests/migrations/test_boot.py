@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from xcore.errors import ConfigError
-from xcore.host import Xcore
+from xcore._errors import ConfigError
+from xcore._host.facade import Xcore
 
 from .support import ADD_TITLE, CREATE_NOTES, Database, Package, config, revision
 

@@ -31,7 +31,7 @@ SLOW_SECOND = revision(
 HOST = """
 import asyncio, json, os, sys, time
 from pathlib import Path
-from xcore.host import Xcore
+from xcore._host.facade import Xcore
 
 async def main():
     go = Path(sys.argv[2])

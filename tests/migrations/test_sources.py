@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from xcore.discovery import PLUGINS_GROUP, scan_entry_points
-from xcore.migrations import MIGRATIONS_GROUP, MigrationError, plugin_migrations, version_table
+from xcore._discovery import PLUGINS_GROUP, scan_entry_points
+from xcore._migrations import MIGRATIONS_GROUP, MigrationError, plugin_migrations, version_table
 from xcore.testing.distributions import write_distribution
 
 from .support import CREATE_NOTES, Database, Package, config, write_config, xcore

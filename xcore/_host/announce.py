@@ -1,11 +1,11 @@
-"""Kernel events (:mod:`xcore.events.kernel`): what the host tells plugins about itself, through ``events``."""
+"""Kernel events (:mod:`xcore._events.kernel`): what the host tells plugins about itself, through ``events``."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from xcore.services.container import ServiceContainer
+from xcore._services.container import ServiceContainer
 
 log = logging.getLogger("xcore")
 

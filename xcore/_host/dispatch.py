@@ -12,12 +12,12 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from xcore.errors import PluginNotFoundError
-from xcore.observability import metrics as observed
-from xcore.observability import tracing
-from xcore.plugins import PluginRecord
-from xcore.sdk.base import TrustedBase
-from xcore.sdk.context import PluginContext
+from xcore._errors import PluginNotFoundError
+from xcore._observability import metrics as observed
+from xcore._observability import tracing
+from xcore._plugins import PluginRecord
+from xcore.sdk._base import TrustedBase
+from xcore.sdk._context import PluginContext
 
 ActionHandler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 

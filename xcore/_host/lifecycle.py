@@ -1,7 +1,7 @@
 """The plugin lifecycle: the one place that decides how a plugin is loaded and unloaded.
 
 Loading (``load_all``): the registered plugins in dependency order (``requires`` / ``load_after``);
-a plugin whose required plugin failed fails too; the migrations gate (:mod:`xcore.migrations.boot`)
+a plugin whose required plugin failed fails too; the migrations gate (:mod:`xcore._migrations.boot`)
 holds back a plugin whose schema is not current; then, per plugin, :meth:`PluginLifecycle.load`:
 context, ``@on`` event handlers, ``on_load`` (bounded by ``app.load_timeout``, with the loop
 watchdog naming a plugin that blocks the loop), router (mounted under ``app.plugin_prefix``), actions.
@@ -9,7 +9,7 @@ A failing plugin is recorded with its error; the others load regardless.
 
 Unloading (``unload_all``, :meth:`PluginLifecycle.unload`): in reverse load order, ``on_unload``
 (bounded by ``app.shutdown_timeout``), then the services are told the plugin is gone
-(:meth:`~xcore.services.container.ServiceContainer.plugin_unloaded`) so they drop its jobs and
+(:meth:`~xcore._services.container.ServiceContainer.plugin_unloaded`) so they drop its jobs and
 subscriptions. Runtime enable/disable and sandboxed plugins plug in here: :meth:`load` and
 :meth:`unload` work on one record at any time; :meth:`load_one` adds the checks ``load_all`` makes
 (requirements, migrations) for a plugin loaded while the host serves, and :meth:`unmount` takes
@@ -26,22 +26,22 @@ from types import MappingProxyType
 from fastapi import APIRouter, FastAPI
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from xcore._config.models import XcoreConfig
+from xcore._discovery import PluginSource
+from xcore._events import kernel
+from xcore._events.marks import marked_handlers
 from xcore._host.announce import announce
 from xcore._host.dispatch import ActionDispatcher
 from xcore._host.gate import PluginGate
-from xcore.config.models import XcoreConfig
-from xcore.discovery import PluginSource
-from xcore.events import kernel
-from xcore.events.marks import marked_handlers
-from xcore.migrations.boot import SchemaGate
-from xcore.ordering import resolve_order
-from xcore.plugin_routes import mount_plugin_router
-from xcore.plugins import PluginRecord
-from xcore.redaction import describe_exception, redact_text
-from xcore.sdk.context import PluginContext, PluginSettings
-from xcore.services.cancellation import reraise_if_cancelled
-from xcore.services.container import CheckedSpec, ServiceContainer, ServiceView
-from xcore.watchdog import Activity, LoopWatchdog
+from xcore._migrations.boot import SchemaGate
+from xcore._ordering import resolve_order
+from xcore._plugin_routes import mount_plugin_router
+from xcore._plugins import PluginRecord
+from xcore._redaction import describe_exception, redact_text
+from xcore._services.cancellation import reraise_if_cancelled
+from xcore._services.container import CheckedSpec, ServiceContainer, ServiceView
+from xcore._watchdog import Activity, LoopWatchdog
+from xcore.sdk._context import PluginContext, PluginSettings
 
 log = logging.getLogger("xcore")
 

@@ -14,12 +14,12 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any
 
+from xcore._events import kernel
 from xcore._host.announce import announce
-from xcore.events import kernel
-from xcore.plugins import PluginRecord
-from xcore.redaction import describe_exception, redact_text
-from xcore.services.cancellation import reraise_if_cancelled
-from xcore.services.container import ServiceContainer
+from xcore._plugins import PluginRecord
+from xcore._redaction import describe_exception, redact_text
+from xcore._services.cancellation import reraise_if_cancelled
+from xcore._services.container import ServiceContainer
 
 log = logging.getLogger("xcore")
 

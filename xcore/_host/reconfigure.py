@@ -19,13 +19,13 @@ import logging
 import signal
 from typing import Any
 
+from xcore._config.loader import LoadedConfig, load_config
+from xcore._config.models import XcoreConfig
+from xcore._errors import ConfigError, XcoreError
 from xcore._host.registry import PluginRegistry
 from xcore._host.runtime import PluginRuntime
-from xcore.config.loader import LoadedConfig, load_config
-from xcore.config.models import XcoreConfig
-from xcore.errors import ConfigError, XcoreError
-from xcore.redaction import secret_values
-from xcore.services.container import ServiceContainer
+from xcore._redaction import secret_values
+from xcore._services.container import ServiceContainer
 
 log = logging.getLogger("xcore")
 

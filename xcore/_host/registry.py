@@ -20,20 +20,21 @@ from typing import Any
 
 import pluggy
 
-from xcore import hookspecs, sandbox
-from xcore.config.models import PluginsConfig, XcoreConfig
-from xcore.config.plugin_names import unknown_plugin_names
-from xcore.discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_source, local_source, scan_entry_points
-from xcore.errors import ConfigError
-from xcore.hookcalls import BROADCAST_HOOKS, BroadcastRecorder, culprit, option_problems
-from xcore.migrations import MIGRATIONS_GROUP
-from xcore.plugin_directory import directory_sources
-from xcore.plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
-from xcore.redaction import describe_exception
-from xcore.sdk.context import PluginHandle
-from xcore.services.cancellation import reraise_if_cancelled
-from xcore.services.container import CheckedSpec, ServiceContainer, ServiceTypeRegistry, service_specs
-from xcore.services.types import ServiceType
+from xcore import _hookspecs as hookspecs
+from xcore import _sandbox as sandbox
+from xcore._config.models import PluginsConfig, XcoreConfig
+from xcore._config.plugin_names import unknown_plugin_names
+from xcore._discovery import PLUGINS_GROUP, SERVICES_GROUP, PluginSource, given_source, local_source, scan_entry_points
+from xcore._errors import ConfigError
+from xcore._hookcalls import BROADCAST_HOOKS, BroadcastRecorder, culprit, option_problems
+from xcore._migrations import MIGRATIONS_GROUP
+from xcore._plugin_directory import directory_sources
+from xcore._plugins import PluginHooks, PluginRecord, declared_dependencies, unknown_hooks
+from xcore._redaction import describe_exception
+from xcore._services.cancellation import reraise_if_cancelled
+from xcore._services.container import CheckedSpec, ServiceContainer, ServiceTypeRegistry, service_specs
+from xcore._services.types import ServiceType
+from xcore.sdk._context import PluginHandle
 
 log = logging.getLogger("xcore")
 
@@ -280,7 +281,7 @@ class PluginRegistry:
         return obj() if isinstance(obj, type) else obj
 
     def _check_hook_options(self, record: PluginRecord, key: str) -> None:
-        """Refuse what the host cannot honour (see :mod:`xcore.hookcalls`); guard broadcast implementations."""
+        """Refuse what the host cannot honour (see :mod:`xcore._hookcalls`); guard broadcast implementations."""
         assert record.hooks is not None
         problems = option_problems(record.hooks.impls)
         if problems:

@@ -21,7 +21,7 @@ import importlib
 import sys
 from collections.abc import Iterable
 
-from xcore.errors import XcoreError
+from xcore._errors import XcoreError
 
 PROTECTED = frozenset({"xcore", "fastapi", "starlette", "pydantic", "pluggy", "builtins", "__main__"})
 """Top-level packages a plugin reload never purges, whatever its entry point says."""

@@ -27,14 +27,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from xcore._config.models import XcoreConfig
+from xcore._errors import PluginNotFoundError, XcoreError
 from xcore._host.dispatch import ActionDispatcher
 from xcore._host.gate import PluginGate
 from xcore._host.lifecycle import PluginLifecycle
 from xcore._host.registry import PluginRegistry, is_enabled
 from xcore._host.reimport import check_purge, purge, top_package
-from xcore.config.models import XcoreConfig
-from xcore.errors import PluginNotFoundError, XcoreError
-from xcore.plugins import PluginRecord
+from xcore._plugins import PluginRecord
 
 log = logging.getLogger("xcore")
 

@@ -10,41 +10,41 @@ does not load SQLAlchemy, redis-py or APScheduler. ``kernel_events`` names the h
 
 from typing import TYPE_CHECKING
 
-from xcore.errors import PluginNotFoundError, ServiceError, ServiceNotFoundError, XcoreError
-from xcore.events import kernel as kernel_events
-from xcore.events.marks import on
-from xcore.events.marks import on as on_event
-from xcore.events.view import EventsView
-from xcore.sdk.base import TrustedBase, action
-from xcore.sdk.caching import cached
-from xcore.sdk.context import PluginContext, PluginHandle
-from xcore.sdk.guards import require_service, validate_payload
-from xcore.sdk.mixins import AutoDispatchMixin, RoutedPlugin, route
-from xcore.sdk.responses import ActionNotFound, error, ok
-from xcore.sdk.scheduling import cron, interval
-from xcore.sdk.tasks import current_task, report_progress, task
+from xcore._errors import PluginNotFoundError, ServiceError, ServiceNotFoundError, XcoreError
+from xcore._events import kernel as kernel_events
+from xcore._events.marks import on
+from xcore._events.marks import on as on_event
+from xcore._events.view import EventsView
+from xcore.sdk._base import TrustedBase, action
+from xcore.sdk._caching import cached
+from xcore.sdk._context import PluginContext, PluginHandle
+from xcore.sdk._guards import require_service, validate_payload
+from xcore.sdk._mixins import AutoDispatchMixin, RoutedPlugin, route
+from xcore.sdk._responses import ActionNotFound, error, ok
+from xcore.sdk._scheduling import cron, interval
+from xcore.sdk._tasks import current_task, report_progress, task
 
 if TYPE_CHECKING:
-    from xcore.builtin_services.cache.base import Cache
-    from xcore.builtin_services.email.smtp import SmtpEmail
-    from xcore.builtin_services.redis_db.service import RedisDatabase
-    from xcore.builtin_services.scheduler.view import PluginScheduler
-    from xcore.builtin_services.sql.service import SqlDatabase
-    from xcore.builtin_services.sqlasync.service import AsyncSqlDatabase
-    from xcore.builtin_services.storage.base import Storage
+    from xcore._builtin_services.cache.base import Cache
+    from xcore._builtin_services.email.smtp import SmtpEmail
+    from xcore._builtin_services.redis_db.service import RedisDatabase
+    from xcore._builtin_services.scheduler.view import PluginScheduler
+    from xcore._builtin_services.sql.service import SqlDatabase
+    from xcore._builtin_services.sqlasync.service import AsyncSqlDatabase
+    from xcore._builtin_services.storage.base import Storage
 else:
-    from xcore.builtin_services.lazy_exports import lazy_exports
+    from xcore._builtin_services.lazy_exports import lazy_exports
 
     __getattr__ = lazy_exports(
         __name__,
         {
-            "AsyncSqlDatabase": "xcore.builtin_services.sqlasync.service",
-            "Cache": "xcore.builtin_services.cache.base",
-            "PluginScheduler": "xcore.builtin_services.scheduler.view",
-            "RedisDatabase": "xcore.builtin_services.redis_db.service",
-            "SmtpEmail": "xcore.builtin_services.email.smtp",
-            "SqlDatabase": "xcore.builtin_services.sql.service",
-            "Storage": "xcore.builtin_services.storage.base",
+            "AsyncSqlDatabase": "xcore._builtin_services.sqlasync.service",
+            "Cache": "xcore._builtin_services.cache.base",
+            "PluginScheduler": "xcore._builtin_services.scheduler.view",
+            "RedisDatabase": "xcore._builtin_services.redis_db.service",
+            "SmtpEmail": "xcore._builtin_services.email.smtp",
+            "SqlDatabase": "xcore._builtin_services.sql.service",
+            "Storage": "xcore._builtin_services.storage.base",
         },
     )
 

@@ -13,9 +13,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from xcore.config.models import EMBEDDED_DEFAULTS
-from xcore.hookspecs import hookimpl
-from xcore.services.types import SERVICE_KINDS, ServiceBase, ServiceSettings, ServiceSetup, ServiceType
+from xcore._config.models import EMBEDDED_DEFAULTS
+from xcore._hookspecs import hookimpl
+from xcore._services.types import SERVICE_KINDS, ServiceBase, ServiceSettings, ServiceSetup, ServiceType
 
 DOUBLE_TYPE = "test-double"
 """The service type name a replaced service's config section is given."""

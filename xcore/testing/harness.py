@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from xcore.errors import XcoreError
-from xcore.host import Xcore
-from xcore.http_guard import reraising
-from xcore.plugins import PluginRecord
+from xcore._errors import XcoreError
+from xcore._host.facade import Xcore
+from xcore._http_guard import reraising
+from xcore._plugins import PluginRecord
 from xcore.testing.doubles import PROVIDER_NAME, config_with_doubles
 from xcore.web import create_app
 

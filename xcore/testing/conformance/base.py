@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import pytest
 import pytest_asyncio
 
-from xcore.services.hooks import LIFECYCLE_PROTOCOLS, lifecycle_methods
-from xcore.services.types import ServiceKind
+from xcore._services.hooks import LIFECYCLE_PROTOCOLS, lifecycle_methods
+from xcore._services.types import ServiceKind
 from xcore.testing.conformance.boot import running_service
 
 
@@ -51,7 +51,7 @@ class ConformanceSuite:
         return uuid.uuid4().hex[:12]
 
     async def test_lifecycle_methods_follow_the_protocols(self, service: Any) -> None:
-        """A method named like a lifecycle protocol (``xcore.services.hooks``) is one: same coroutine shape.
+        """A method named like a lifecycle protocol (``xcore._services.hooks``) is one: same coroutine shape.
 
         The container calls a service's ``plugin_unloaded``, ``host_started``... only when the service
         matches the protocol; a method with the right name and the wrong shape would be called and fail.

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from xcore.errors import ConfigError, ServiceError
-from xcore.host import Xcore
-from xcore.services.types import ServiceKind
+from xcore._errors import ConfigError, ServiceError
+from xcore._host.facade import Xcore
+from xcore._services.types import ServiceKind
 from xcore.testing.configs import no_services
 
 SELECTOR: dict[ServiceKind, str] = {

@@ -1,7 +1,7 @@
 """The cache conformance suite: what plugins may rely on from any ``cache`` backend.
 
 The API is the spec's (``get``, ``set``, ``delete``, ``get_or_set``, ``delete_pattern``, ``clear``,
-``ttl``, ``incr``) with the contract written in ``xcore.builtin_services.cache.base``::
+``ttl``, ``incr``) with the contract written in ``xcore._builtin_services.cache.base``::
 
     class TestMyCache(CacheConformance):
         @pytest.fixture
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from xcore.services.namespaces import service_namespace
+from xcore._services.namespaces import service_namespace
 from xcore.testing.conformance.base import ConformanceSuite
 from xcore.testing.conformance.boot import CONFORMANCE_APP, running_service
 

@@ -16,7 +16,7 @@ has returned. For a backend that speaks SMTP, point it at
             return lambda: smtp_server.messages
 
 A backend that hands mail to an HTTP API returns what the API (or a local stand-in) received.
-Builders such as :func:`xcore.builtin_services.email.compose` give a new backend the same message
+Builders such as :func:`xcore._builtin_services.email.compose` give a new backend the same message
 layout and the same refusals as the built-in ``smtp`` type.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from xcore.builtin_services.email.message import Attachment
+from xcore._builtin_services.email.message import Attachment
 from xcore.testing.conformance.base import ConformanceSuite
 from xcore.testing.servers import Delivered
 

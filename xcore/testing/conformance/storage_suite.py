@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from xcore.builtin_services.storage.errors import StorageError, StorageNotFoundError, StoragePathError
+from xcore._builtin_services.storage.errors import StorageError, StorageNotFoundError, StoragePathError
 from xcore.testing.conformance.base import ConformanceSuite
 
 BAD_PATHS = ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "a\\..\\b", "", "a//b", "a/", "./a", "a/\x00b"]

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import time
 
-from xcore.errors import XcoreError
+from xcore._errors import XcoreError
 
 
 class ServerUnavailable(XcoreError, RuntimeError):

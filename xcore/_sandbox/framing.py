@@ -1,0 +1,156 @@
+"""The one wire format between the host and a worker: length-prefixed frames over a socketpair.
+
+A frame is ``!II`` (total length, header length), a JSON header, then raw bytes (an HTTP body
+chunk, a stored file) that never pass through JSON. Both lengths are checked against
+:data:`MAX_FRAME` before anything is read, so a worker cannot make the host buffer an unbounded
+frame; a malformed frame is a protocol violation that ends the connection (and the host restarts
+the worker), never a guess at where the next frame starts.
+
+Headers carry either ``id`` (a request from this side: ``op`` names it) or ``re`` (the answer to
+the other side's request ``id``). The two sides number their requests independently; the host's
+ids are random, so a worker cannot answer a request it has not been sent yet. An answer is matched
+only against a request still waiting: a late, duplicate or forged answer is dropped and counted,
+never handed to another caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from xcore._errors import XcoreError
+
+MAX_FRAME = 8 * 1024 * 1024
+"""Largest frame either side accepts (header + bytes); larger bodies are streamed in chunks."""
+CHUNK = 256 * 1024
+"""HTTP bodies travel in chunks of at most this size."""
+
+_PREFIX = struct.Struct("!II")
+
+
+class ProtocolError(XcoreError):
+    """The peer broke the framing rules; the connection cannot be trusted any further."""
+
+
+def encode(header: dict[str, Any], blob: bytes = b"") -> bytes:
+    data = json.dumps(header, separators=(",", ":"), default=str).encode()
+    total = len(data) + len(blob)
+    if total > MAX_FRAME:
+        raise ProtocolError(f"frame of {total} bytes exceeds the {MAX_FRAME}-byte limit")
+    return _PREFIX.pack(total, len(data)) + data + blob
+
+
+def _lengths(prefix: bytes) -> tuple[int, int]:
+    total, head = _PREFIX.unpack(prefix)
+    if total > MAX_FRAME or head > total or head == 0:
+        raise ProtocolError(f"bad frame lengths (total {total}, header {head}, limit {MAX_FRAME})")
+    return total, head
+
+
+def _decode(body: bytes, head: int) -> tuple[dict[str, Any], bytes]:
+    try:
+        header = json.loads(body[:head])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"frame header is not JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("frame header is not a JSON object")
+    return header, body[head:]
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, Any], bytes] | None:
+    """The next frame, or ``None`` at a clean end of stream; ``ProtocolError`` for anything malformed."""
+    try:
+        prefix = await reader.readexactly(_PREFIX.size)
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None
+        raise ProtocolError("connection closed inside a frame prefix") from None
+    total, head = _lengths(prefix)
+    try:
+        body = await reader.readexactly(total)
+    except asyncio.IncompleteReadError:
+        raise ProtocolError("connection closed inside a frame") from None
+    return _decode(body, head)
+
+
+def read_frame_blocking(sock: socket.socket) -> tuple[dict[str, Any], bytes]:
+    """The next frame from a blocking socket (the worker's synchronous channel); ``ProtocolError``
+    at end of stream or for anything malformed, ``TimeoutError`` past the socket's timeout."""
+
+    def exact(size: int) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            part = sock.recv(size - len(data))
+            if not part:
+                raise ProtocolError("connection closed")
+            data += part
+        return bytes(data)
+
+    total, head = _lengths(exact(_PREFIX.size))
+    return _decode(exact(total), head)
+
+
+FrameHandler = Callable[[dict[str, Any], bytes], None]
+CloseHandler = Callable[[str], None]
+
+
+class FrameProtocol(asyncio.streams.FlowControlMixin, asyncio.Protocol):
+    """Frames parsed as bytes arrive and handed to ``on_frame`` at once, in the loop's callback.
+
+    The hot path of every call: no reader task to wake and no ``readexactly`` awaits, so a frame
+    costs one callback instead of two task steps. The buffer holds at most one incomplete frame
+    (its size is checked before it is buffered further), so memory stays bounded whatever the peer
+    sends. ``on_close`` is called once, with why the connection ended (``ProtocolError`` included:
+    the connection is then closed). Writing goes through a ``StreamWriter`` (flow control, ``drain``).
+    """
+
+    def __init__(self, on_frame: FrameHandler, on_close: CloseHandler) -> None:
+        super().__init__()
+        self._on_frame = on_frame
+        self._on_close: CloseHandler | None = on_close
+        self._buffer = bytearray()
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # uvloop's transports are not asyncio.Transport subclasses
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        try:
+            while len(buffer) >= _PREFIX.size:
+                total, head = _lengths(bytes(buffer[: _PREFIX.size]))
+                end = _PREFIX.size + total
+                if len(buffer) < end:
+                    return
+                body = bytes(buffer[_PREFIX.size : end])
+                del buffer[:end]
+                self._on_frame(*_decode(body, head))
+        except ProtocolError as exc:
+            self._close(f"protocol violation: {exc}")
+            if self.transport is not None:
+                self.transport.close()
+
+    def eof_received(self) -> bool:
+        self._close("connection closed inside a frame" if self._buffer else "peer closed the connection")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._close(f"connection lost: {exc}" if exc is not None else "peer closed the connection")
+
+    def _close(self, reason: str) -> None:
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close(reason)
+
+
+async def open_frames(sock: socket.socket, on_frame: FrameHandler, on_close: CloseHandler) -> asyncio.StreamWriter:
+    """Serve ``sock`` with a :class:`FrameProtocol`; the writer to send frames on it."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_connection(lambda: FrameProtocol(on_frame, on_close), sock=sock)
+    return asyncio.StreamWriter(transport, protocol, None, loop)
