@@ -64,3 +64,28 @@ class Site:
     def cleanup(self) -> None:
         for name in self.modules:
             sys.modules.pop(name, None)
+
+
+SHOP_SOURCE = """
+from fastapi import APIRouter
+from xcore.sdk import TrustedBase
+
+class Plugin(TrustedBase):
+    def get_router(self):
+        router = APIRouter()
+
+        @router.get("/items")
+        async def items():
+            return ["apple"]
+
+        return router
+"""
+"""A plugin module with one route, ``GET /items`` -> ``["apple"]``: what the admin tests disable and enable."""
+
+
+def shop_plugin() -> type:
+    """:data:`SHOP_SOURCE`'s plugin class, for hosts built in process."""
+    namespace: dict[str, Any] = {"__name__": __name__}
+    exec(compile(SHOP_SOURCE, "<shop>", "exec"), namespace)
+    plugin: type = namespace["Plugin"]
+    return plugin

@@ -10,28 +10,20 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from xcore import Xcore
 from xcore.sdk import TrustedBase
 from xcore.web import create_app
 
-from .support import config
+from .support import config, shop_plugin
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
 API_KEY = "action-key-9876543210"
 PLUGIN_SECRET = "plugin-secret-value-42"
 
 
-class Shop(TrustedBase):
-    def get_router(self) -> APIRouter:
-        router = APIRouter()
-
-        @router.get("/items")
-        async def items() -> list[str]:
-            return ["apple"]
-
-        return router
+Shop = shop_plugin()
 
 
 class Leaky(TrustedBase):

@@ -12,29 +12,19 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter
-
 from xcore import Xcore
 from xcore._admin import Admin
 from xcore._admin.fanout import COMMAND, Fanout
 from xcore.sdk import TrustedBase
 from xcore.web import create_app
 
-from .support import config
+from .support import config, shop_plugin
 
 KEY = "fanout-admin-key-31b7"
 CAPTURED: list[Any] = []
 
 
-class Shop(TrustedBase):
-    def get_router(self) -> APIRouter:
-        router = APIRouter()
-
-        @router.get("/items")
-        async def items() -> list[str]:
-            return ["apple"]
-
-        return router
+Shop = shop_plugin()
 
 
 class Spy(TrustedBase):

@@ -13,23 +13,10 @@ from pathlib import Path
 from tests.cdp import browser_page
 
 from .serving import served
+from .support import SHOP_SOURCE as SHOP
 from .support import Site, config
 
 ADMIN_KEY = "browser-admin-key-77c1"
-SHOP = """
-from fastapi import APIRouter
-from xcore.sdk import TrustedBase
-
-class Plugin(TrustedBase):
-    def get_router(self):
-        router = APIRouter()
-
-        @router.get("/items")
-        async def items():
-            return ["apple"]
-
-        return router
-"""
 HOSTILE = """
 from xcore.sdk import TrustedBase
 

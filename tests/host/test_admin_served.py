@@ -22,23 +22,10 @@ from tests.served_process import ServedProcess, serving, xcore_serve_command
 from xcore.testing.servers import free_port
 
 from .serving import _environment, served
+from .support import SHOP_SOURCE as SHOP
 from .support import Site, config
 
 ADMIN_KEY = "served-admin-key-5f2a9c"
-SHOP = """
-from fastapi import APIRouter
-from xcore.sdk import TrustedBase
-
-class Plugin(TrustedBase):
-    def get_router(self):
-        router = APIRouter()
-
-        @router.get("/items")
-        async def items():
-            return ["apple"]
-
-        return router
-"""
 
 
 def _site_config(site: Site, **services: Any) -> dict[str, Any]:
