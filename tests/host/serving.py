@@ -86,8 +86,9 @@ def raw_post(
             answer = sock.recv(65536)
             return int(answer.split(b" ", 2)[1]), 0
         deadline = time.monotonic() + timeout
+        closed = False  # the server closed its side: stop writing, read what it answered
         while time.monotonic() < deadline:
-            readable, writable, _ = select.select([sock], [sock] if sent < size else [], [], 1.0)
+            readable, writable, _ = select.select([sock], [sock] if sent < size and not closed else [], [], 1.0)
             if readable:
                 try:
                     chunk = sock.recv(65536)
@@ -100,7 +101,7 @@ def raw_post(
                 try:
                     sock.sendall(frame)
                 except (BrokenPipeError, ConnectionResetError):
-                    sent = size  # the server closed its side: read what it answered
+                    closed = True  # ``sent`` stays what the server let through before it closed
                     continue
                 sent += piece
                 if sent >= size and chunked:
