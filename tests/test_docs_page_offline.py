@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -19,10 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cdp import chromium_path
 from tests.served_process import serving, xcore_serve_command
 from xcore.testing.servers import free_port
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 PLUGIN = """
 from fastapi import APIRouter
@@ -39,15 +37,6 @@ class Plugin(TrustedBase):
 
         return router
 """
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if IN_CI:
-            pytest.fail("chromium is not installed (CI=true: .ci/run installs it with apt)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return found
 
 
 @pytest.fixture
@@ -72,7 +61,7 @@ def test_the_docs_page_references_only_its_own_server(server: str) -> None:
 
 
 def test_the_docs_page_renders_the_plugin_operations_without_network(server: str, tmp_path: Path) -> None:
-    browser = chromium()
+    browser = chromium_path()
     command = [
         browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",

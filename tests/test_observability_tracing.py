@@ -19,16 +19,15 @@ from typing import Any
 
 import pytest
 from fastapi import APIRouter
+from opentelemetry import trace as otel_trace  # the otel extra, installed with dev: missing is a failure
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from xcore._observability import tracing
 from xcore.sdk import TrustedBase, action, ok
 from xcore.testing.configs import no_services
 from xcore.testing.harness import boot_xcore
-
-otel_trace = pytest.importorskip("opentelemetry.trace", reason="the otel extra (installed with dev)")
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
 SECRET = "tok-91b2-never-in-a-span"
 EXPORTER = InMemorySpanExporter()

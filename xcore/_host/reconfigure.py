@@ -110,7 +110,9 @@ class ConfigReloader:
         try:
             loop.add_signal_handler(signal.SIGHUP, self._on_signal)
         except (NotImplementedError, RuntimeError, ValueError, AttributeError):
-            return  # Windows, or a loop outside the main thread (an embedded host): no signal
+            # Windows, or a loop outside the main thread (an embedded host): the admin call still works
+            log.info("SIGHUP does not reload the configuration in this process; use xcore config reload --url")
+            return
         self._signal_loop = loop
 
     def stop_watching(self) -> None:

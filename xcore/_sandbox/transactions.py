@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 from xcore._builtin_services.sql.text import cached_text
@@ -61,7 +62,7 @@ def _result(result: Any) -> dict[str, Any]:
     return {"keys": [], "rows": None, "rowcount": result.rowcount}
 
 
-class _AsyncTx:
+class _AsyncTx(ABC):
     """Ends a transaction once: the connection goes back to its pool exactly once, whoever calls."""
 
     _finished = False
@@ -75,11 +76,13 @@ class _AsyncTx:
         finally:
             await self._release()
 
+    @abstractmethod
     async def _end(self, commit: bool) -> None:
-        raise NotImplementedError
+        """Commit or roll back."""
 
+    @abstractmethod
     async def _release(self) -> None:
-        raise NotImplementedError
+        """Give the connection back to its pool."""
 
 
 class ConnectionTx(_AsyncTx):
