@@ -18,7 +18,7 @@ import yaml
 from xcore import __version__
 from xcore._admin.client import CHANGE_COMMANDS, admin_key_option, print_results, remote, url_option
 from xcore._cli_output import configure_cli_logging, fitted_table, one_line
-from xcore._commands import fail, run_host
+from xcore._commands import config_option, fail, run_host
 from xcore._config.loader import load_config
 from xcore._discovery import PLUGINS_GROUP, SERVICES_GROUP, scan_entry_points
 from xcore._errors import XcoreError
@@ -30,10 +30,6 @@ from xcore._redaction import redact, secret_values
 from xcore._scaffold.commands import new
 from xcore._services.container import config_sections
 
-config_option = click.option(
-    "--config", "-c", "config_path", type=click.Path(dir_okay=False), envvar="XCORE_CONFIG",
-    help="integration.yaml to use (default: $XCORE_CONFIG, ./integration.yaml, else embedded defaults).",
-)
 strict_option = click.option("--strict", is_flag=True, help="Any plugin failure fails the boot (exit 1).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 

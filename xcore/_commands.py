@@ -23,6 +23,17 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+config_option = click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="XCORE_CONFIG",
+    help="integration.yaml to use (default: $XCORE_CONFIG, ./integration.yaml, else embedded defaults).",
+)
+"""``--config``/``-c`` as every ``xcore`` command spells it, for commands that boot a host."""
+
+
 def configure_logging(level: str) -> None:
     """Plain log lines on stderr at the config's ``app.log_level`` (uvicorn keeps its own format)."""
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from xcore._commands import fail, run_host, table
+from xcore._commands import config_option, fail, run_host, table
 from xcore._errors import ConfigError, ServiceError, XcoreError
 from xcore._redaction import describe_exception, redact_text
 from xcore._services.cancellation import reraise_if_cancelled
@@ -98,6 +98,7 @@ __all__ = [
     "XcoreError",
     "active_metrics",
     "compose",
+    "config_option",
     "describe_exception",
     "fail",
     "lifecycle_methods",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from xcore._commands import config_option
 from xcore._errors import XcoreError
 from xcore._host.facade import Xcore
 from xcore._ordering import resolve_order
@@ -28,10 +29,6 @@ if TYPE_CHECKING:  # Alembic and SQLAlchemy load when a db command runs, not wit
 
     from .runner import PluginSchema
 
-config_option = click.option(
-    "--config", "-c", "config_path", type=click.Path(dir_okay=False), envvar="XCORE_CONFIG",
-    help="integration.yaml to use (default: $XCORE_CONFIG, ./integration.yaml, else embedded defaults).",
-)  # fmt: skip
 plugin_argument = click.argument("plugin", required=False)
 
 

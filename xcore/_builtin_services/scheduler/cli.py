@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from xcore._admin.client import admin_key_option, remote, url_option
+from xcore.backends import config_option
 
 COLUMNS = ["plugin", "id", "trigger", "next_run", "last_outcome"]
 
@@ -34,14 +35,7 @@ async def list_jobs(host: Any) -> list[dict[str, Any]]:
 
 
 @click.command("jobs")
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="XCORE_CONFIG",
-    help="integration.yaml to use (default: $XCORE_CONFIG, ./integration.yaml, else embedded defaults).",
-)
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--plugin", "-p", "plugin", default=None, help="Only the jobs of this plugin.")
 @url_option

@@ -10,17 +10,10 @@ from typing import Any
 import click
 
 from xcore._builtin_services.tasks.model import LISTED_AS
+from xcore.backends import config_option
 
 COLUMNS = ["id", "plugin", "task", "status", "attempts", "progress", "error"]
 
-config_option = click.option(
-    "--config",
-    "-c",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="XCORE_CONFIG",
-    help="integration.yaml to use (default: $XCORE_CONFIG, ./integration.yaml, else embedded defaults).",
-)
 
 
 def tasks_service(host: Any) -> Any:
