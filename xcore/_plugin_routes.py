@@ -54,8 +54,8 @@ def directly_mountable(router: APIRouter) -> bool:
     return all(isinstance(route, APIRoute | APIWebSocketRoute) for route in router.routes)
 
 
-def mount_plugin_router(app: FastAPI, router: APIRouter, prefix: str, tag: str) -> list[BaseRoute]:
-    """Serve ``router``'s routes under ``prefix``, tagged ``tag``, as if declared on ``app`` itself.
+def mount_plugin_router(app: FastAPI, router: APIRouter, prefix: str, tag: str | None) -> list[BaseRoute]:
+    """Serve ``router``'s routes under ``prefix``, tagged ``tag`` (if given), as if declared on ``app`` itself.
 
     Returns the route objects added to ``app.router.routes``: exactly what a runtime disable removes
     again (:mod:`xcore._host.runtime`).
@@ -65,11 +65,11 @@ def mount_plugin_router(app: FastAPI, router: APIRouter, prefix: str, tag: str) 
     return [route for route in app.router.routes if id(route) not in before]
 
 
-def _mount(app: FastAPI, router: APIRouter, prefix: str, tag: str) -> None:
+def _mount(app: FastAPI, router: APIRouter, prefix: str, tag: str | None) -> None:
     if not directly_mountable(router):
         kinds = sorted({type(r).__name__ for r in router.routes if not isinstance(r, APIRoute | APIWebSocketRoute)})
         log.debug("router for %s holds %s: included with include_router", prefix, ", ".join(kinds))
-        app.include_router(router, prefix=prefix, tags=[tag])
+        app.include_router(router, prefix=prefix, tags=[tag] if tag else None)
         return
     form_limits = getattr(router, "form_limits", None)
     for route in router.routes:
@@ -82,11 +82,11 @@ def _mount(app: FastAPI, router: APIRouter, prefix: str, tag: str) -> None:
             )
 
 
-def _api_route_options(route: APIRoute, tag: str, router_form_limits: Any) -> dict[str, Any]:
+def _api_route_options(route: APIRoute, tag: str | None, router_form_limits: Any) -> dict[str, Any]:
     """``add_api_route`` keywords reproducing ``route`` (its router's options are already folded into it)."""
     accepted = _accepted(type(route))
     options: dict[str, Any] = {name: getattr(route, name) for name in _ROUTE_OPTIONS if name in accepted}
-    options["tags"] = [tag, *route.tags]
+    options["tags"] = [tag, *route.tags] if tag else list(route.tags)
     options["dependencies"] = list(route.dependencies)
     if "form_limits" in accepted:
         # A router's form limits apply to its requests at inclusion; a route's own ones are more specific.

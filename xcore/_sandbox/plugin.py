@@ -37,7 +37,18 @@ MAX_BODY = MAX_FRAME - 64 * 1024
 """Largest request body forwarded to a worker (one frame); larger requests get 413."""
 MAX_PATHS = 500
 """Routes taken from a worker's OpenAPI fragment; a larger fragment is not shown (routes still work)."""
-_HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"}
+_FRAMING_HEADERS = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer", "content-length"}
+
+
+def _length(method: str, status: int, size: int, first: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """The ``content-length`` of a whole response: its real size (a HEAD answer keeps the worker's
+    figure, the size a GET would have had; no length on statuses without a body)."""
+    if status < 200 or status in (204, 304):
+        return []
+    if method == "HEAD":
+        given = [v for k, v in first.get("headers", []) if k.lower() == "content-length" and v.isdigit()]
+        return [(b"content-length", given[0].encode())] if given else []
+    return [(b"content-length", str(size).encode())]
 
 
 def code_root(target: str) -> str:
@@ -390,24 +401,33 @@ class SandboxedPlugin:
             "headers": [[k, v] for k, v in request.headers.items()],
         }
         try:
-            frames = self._live().stream(header, bytes(body))
-            first, _ = await anext(frames)
-        except (WorkerError, TimeoutError, StopAsyncIteration) as exc:
+            first, data, rest = await self._live().http(header, bytes(body))
+        except (WorkerError, TimeoutError) as exc:
             return JSONResponse({"detail": f"sandboxed plugin {self.name!r} unavailable: {exc}"}, status_code=502)
         if "error" in first:
             return JSONResponse(
                 {"detail": f"sandboxed plugin {self.name!r} failed: {first['error'].get('message', '')}"},
                 status_code=502,
             )
-        headers = [(k, v) for k, v in first.get("headers", []) if k.lower() not in _HOP_HEADERS]
+        # The host frames the response itself: the worker's own length and hop-by-hop headers are
+        # dropped, so a plugin cannot make the connection to the client carry a body of another size.
+        raw_headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in first.get("headers", [])
+            if k.lower() not in _FRAMING_HEADERS
+        ]
+        status = int(first.get("status", 500))
+        if rest is None:
+            response = Response(data, status_code=status)
+            response.raw_headers = raw_headers + _length(request.method, status, len(data), first)
+            return response
 
         async def body_chunks() -> AsyncIterator[bytes]:
-            async for frame, data in frames:
-                if "error" in frame:
-                    return
-                if data:
-                    yield data
+            if data:
+                yield data
+            async for chunk in rest:
+                yield chunk
 
-        response = StreamingResponse(body_chunks(), status_code=int(first.get("status", 500)))
-        response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        return response
+        streamed = StreamingResponse(body_chunks(), status_code=status)
+        streamed.raw_headers = raw_headers
+        return streamed

@@ -25,7 +25,7 @@ from typing import Any
 
 from xcore._errors import XcoreError
 from xcore._sandbox.egress import EgressRelay
-from xcore._sandbox.framing import ProtocolError, encode, open_frames, read_frame
+from xcore._sandbox.framing import FrameWriter, ProtocolError, encode, open_frames, read_frame
 from xcore._sandbox.zygote import ForkedWorker, Zygote
 
 log = logging.getLogger("xcore.sandbox")
@@ -66,13 +66,32 @@ class Spawn:
     start_timeout: float
 
 
-@dataclass
 class _Stream:
-    """An HTTP response arriving in frames."""
+    """An HTTP response arriving in frames: the first (status, headers, first body chunk) resolves
+    ``first``; the rest of a streamed body queues up behind it."""
 
-    queue: asyncio.Queue[tuple[dict[str, Any], bytes]] = field(
-        default_factory=lambda: asyncio.Queue(MAX_STREAM_FRAMES + 1)
-    )
+    __slots__ = ("first", "queue")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.first: asyncio.Future[tuple[dict[str, Any], bytes]] = loop.create_future()
+        self.queue: asyncio.Queue[tuple[dict[str, Any], bytes]] = asyncio.Queue(MAX_STREAM_FRAMES + 1)
+
+    def put(self, header: dict[str, Any], blob: bytes) -> None:
+        if not self.first.done():
+            self.first.set_result((header, blob))
+        else:
+            self.queue.put_nowait((header, blob))
+
+    def fail(self, error: BaseException) -> None:
+        if not self.first.done():
+            self.first.set_exception(error)
+        else:
+            self.queue.put_nowait(({"error": {"type": type(error).__name__, "message": str(error)}}, b""))
+
+
+def _last(header: dict[str, Any]) -> bool:
+    """Whether a response frame ends its response (an error, or a body part with nothing after it)."""
+    return "error" in header or not header.get("more", True)
 
 
 class WorkerProcess:
@@ -92,7 +111,7 @@ class WorkerProcess:
         self.process: asyncio.subprocess.Process | ForkedWorker | None = None
         self.hello: dict[str, Any] = {}
         self.stray_answers = 0
-        self._writer: asyncio.StreamWriter | None = None
+        self._writer: FrameWriter | None = None
         self._sync_writer: asyncio.StreamWriter | None = None
         self._waiting: dict[int, asyncio.Future[tuple[dict[str, Any], bytes]] | _Stream] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -209,8 +228,9 @@ class WorkerProcess:
             if waiting.queue.full():
                 self._die(f"protocol violation: over {MAX_STREAM_FRAMES} unread response frames")
                 return
-            waiting.queue.put_nowait((header, blob))
-            if "error" in header or (header.get("http") == "body" and not header.get("more")):
+            self._deadlines.pop(ident, None)
+            waiting.put(header, blob)
+            if _last(header):
                 self._waiting.pop(ident, None)
         elif waiting is not None and not waiting.done():
             self._waiting.pop(ident, None)
@@ -304,7 +324,7 @@ class WorkerProcess:
         for waiting in self._waiting.values():
             error = WorkerError(f"sandboxed plugin {self.spawn.name!r}: worker stopped ({reason})")
             if isinstance(waiting, _Stream):
-                waiting.queue.put_nowait(({"error": {"type": "WorkerError", "message": str(error)}}, b""))
+                waiting.fail(error)
             elif not waiting.done():
                 waiting.set_exception(error)
         self._waiting.clear()
@@ -362,34 +382,61 @@ class WorkerProcess:
                 if deadline > now:
                     continue
                 future = self._waiting.pop(ident, None)
-                if isinstance(future, asyncio.Future) and not future.done():
-                    future.set_exception(
-                        TimeoutError(
-                            f"sandboxed plugin {self.spawn.name!r}: {op} did not answer within "
-                            f"{self.spawn.timeout:g}s (limits.timeout); the worker was restarted"
-                        )
-                    )
+                error = TimeoutError(
+                    f"sandboxed plugin {self.spawn.name!r}: {op} did not answer within "
+                    f"{self.spawn.timeout:g}s (limits.timeout); the worker was restarted"
+                )
+                if isinstance(future, _Stream):
+                    future.fail(error)
+                elif future is not None and not future.done():
+                    future.set_exception(error)
                 await self.kill(f"request {op} unanswered past its deadline")
                 return
 
-    async def stream(self, header: dict[str, Any], blob: bytes) -> AsyncIterator[tuple[dict[str, Any], bytes]]:
-        """Send an HTTP request; yield its response frames (start, then body chunks)."""
-        if self._dead is not None or self._writer is None:
+    async def http(
+        self, header: dict[str, Any], blob: bytes
+    ) -> tuple[dict[str, Any], bytes, AsyncIterator[bytes] | None]:
+        """Send an HTTP request; its first response frame (status, headers, first body chunk) and,
+        for a body the worker streams, an iterator over the rest (``None`` when the first frame holds
+        it all, the usual case: one frame each way, no stream to set up).
+
+        The first frame is awaited on a plain future under the per-worker deadline watch, like
+        :meth:`request`; each later chunk must come within ``limits.timeout`` or the worker is killed.
+        """
+        loop = self._loop
+        if self._dead is not None or self._writer is None or loop is None:
             raise WorkerError(f"sandboxed plugin {self.spawn.name!r}: worker is not running ({self._dead})")
         ident = self._new_id()
-        stream = _Stream()
+        stream = _Stream(loop)
         self._waiting[ident] = stream
+        self._deadlines[ident] = (loop.time() + self.spawn.timeout + GRACE, "HTTP request")
         try:
             self._writer.write(encode({**header, "id": ident}, blob))
-            while True:
-                async with asyncio.timeout(self.spawn.timeout + GRACE):
-                    frame = await stream.queue.get()
-                yield frame
-                if "error" in frame[0] or not frame[0].get("more", True):
-                    return
-        except TimeoutError:
-            await self.kill(f"HTTP request {ident} unanswered")
+            first, data = await stream.first
+        except BaseException:
+            self._waiting.pop(ident, None)
+            self._deadlines.pop(ident, None)
             raise
+        if _last(first):
+            return first, data, None
+        return first, data, self._rest(ident, stream)
+
+    async def _rest(self, ident: int, stream: _Stream) -> AsyncIterator[bytes]:
+        """The body chunks after the first frame; ends quietly at an error (the response is cut)."""
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.spawn.timeout + GRACE):
+                        header, data = await stream.queue.get()
+                except TimeoutError:
+                    await self.kill(f"HTTP request {ident} stopped sending its body")
+                    return
+                if "error" in header:
+                    return
+                if data:
+                    yield data
+                if _last(header):
+                    return
         finally:
             self._waiting.pop(ident, None)
 

@@ -30,28 +30,17 @@ from xcore import _hookspecs as hookspecs
 from xcore._events.marks import subscribe_marked
 from xcore._sandbox import confine
 from xcore._sandbox.egress import PROXY_PORT, EgressProxy
-from xcore._sandbox.framing import CHUNK, ProtocolError, encode, open_frames, read_frame_blocking
+from xcore._sandbox.framing import CHUNK, FrameWriter, ProtocolError, encode, open_frames, read_frame_blocking
 from xcore._sandbox.remote import RemoteEvents, RemoteServices, raise_remote
 from xcore.sdk._context import PluginContext, PluginHandle
 
 
 def _read_bootstrap(sock: socket.socket) -> dict[str, Any]:
-    def exact(n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            part = sock.recv(n - len(data))
-            if not part:
-                raise SystemExit(3)
-            data += part
-        return data
-
-    import json
-    import struct
-
-    total, head = struct.unpack("!II", exact(8))
-    body = exact(total)
-    result: dict[str, Any] = json.loads(body[:head])
-    return result
+    """The host's first frame; the worker exits (code 3) if the host is gone before sending it."""
+    try:
+        return read_frame_blocking(sock)[0]
+    except ProtocolError:
+        raise SystemExit(3) from None
 
 
 WATCH_INTERVAL = 0.05
@@ -96,7 +85,7 @@ class Worker:
         self.sync_sock = sync_sock
         self._sync_lock = threading.Lock()
         self._sync_id = 0
-        self.writer: asyncio.StreamWriter  # set by ``_main`` once the connection serves this worker
+        self.writer: FrameWriter  # set by ``_main`` once the connection serves this worker
         # The loop, kept: on Python 3.11 every ``asyncio.get_running_loop()`` costs a getpid() system
         # call, several per call on the hot path otherwise.
         self.loop = asyncio.get_running_loop()
@@ -117,6 +106,7 @@ class Worker:
         self.trusted_base = False
         self.ctx: PluginContext | None = None
         self.egress: EgressProxy | None = None
+        self.watchdog_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ talking to the host
 
@@ -218,8 +208,12 @@ class Worker:
         if router is not None:
             from fastapi import FastAPI
 
-            self.app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-            self.app.include_router(router)
+            from xcore._observability.tracing import fastapi_telemetry
+            from xcore._plugin_routes import mount_plugin_router
+
+            # Declared directly, as the host declares a trusted plugin's routes: no lazy included router.
+            self.app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **fastapi_telemetry())
+            mount_plugin_router(self.app, router, "", None)
             openapi = _inline_openapi(self.app.openapi())
         wanted = getattr(obj, "permissions", None)
         return {
@@ -356,8 +350,16 @@ class Worker:
     async def http(self, ident: Any, header: dict[str, Any], body: bytes) -> None:
         """Run one HTTP request through the plugin's router; stream the response back in frames."""
         if self.app is None:
-            self.send({"re": ident, "http": "start", "status": 404, "headers": [["content-type", "application/json"]]})
-            self.send({"re": ident, "http": "body", "more": False}, b'{"detail":"Not Found"}')
+            self.send(
+                {
+                    "re": ident,
+                    "http": "start",
+                    "status": 404,
+                    "headers": [["content-type", "application/json"]],
+                    "more": False,
+                },
+                b'{"detail":"Not Found"}',
+            )
             return
         scope = {
             "type": "http",
@@ -384,17 +386,24 @@ class Worker:
             await disconnected.wait()
             return {"type": "http.disconnect"}
 
+        start: dict[str, Any] | None = None
+
         async def send(message: dict[str, Any]) -> None:
+            # The start travels with the first body part: a whole response is one frame.
+            nonlocal start
             if message["type"] == "http.response.start":
                 headers = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in message.get("headers", [])]
-                self.send({"re": ident, "http": "start", "status": message["status"], "headers": headers})
+                start = {"re": ident, "http": "start", "status": message["status"], "headers": headers}
             elif message["type"] == "http.response.body":
                 data = message.get("body", b"")
                 more = message.get("more_body", False)
-                for start in range(0, max(len(data), 1), CHUNK):
-                    last = start + CHUNK >= len(data)
-                    self.send({"re": ident, "http": "body", "more": more or not last}, data[start : start + CHUNK])
-                await self.writer.drain()
+                for offset in range(0, max(len(data), 1), CHUNK):
+                    frame = start if start is not None else {"re": ident, "http": "body"}
+                    start = None
+                    frame["more"] = more or offset + CHUNK < len(data)
+                    self.send(frame, data[offset : offset + CHUNK])
+                if more:
+                    await self.writer.drain()
 
         try:
             self.cpu.renew()
@@ -446,7 +455,7 @@ async def _main(
     root.handlers[:] = [_FrameLogHandler(worker.send)]
     root.setLevel(logging.INFO)
     server = asyncio.create_task(worker.serve())
-    worker._tasks.add(asyncio.create_task(worker.watchdog()))
+    worker.watchdog_task = asyncio.create_task(worker.watchdog())
     if walls.egress_port is not None:
         worker.egress = EgressProxy(worker.request, worker.send)
         await worker.egress.start()
