@@ -18,9 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import uvicorn
 
 from xcore import Xcore
 from xcore._sandbox.supervisor import WorkerError
+from xcore.testing.servers import free_port
+from xcore.web import create_app
 
 PLUGINS = str(Path(__file__).parent / "sandbox_plugins")
 sys.path.insert(0, PLUGINS)
@@ -165,16 +168,53 @@ async def test_ungranted_services_raise_permission_error_with_audit(
     await still_serving(host)
 
 
-async def test_garbage_and_oversized_frames_restart_only_that_worker(host: Xcore) -> None:
-    """On the protocol socket and on the synchronous channel alike."""
+@pytest.mark.parametrize("kind", ["bytes", "oversized", "deep", "deep_stdlib"])
+async def test_garbage_and_oversized_frames_restart_only_that_worker(host: Xcore, kind: str) -> None:
+    """On the protocol socket and on the synchronous channel alike; a header nested past any parser's
+    depth is a protocol violation too, never an exception escaping the host's read callback."""
     plugin = host.records["evil"].handle.instance  # type: ignore[union-attr]
-    for oversized, sync in [(False, False), (True, False), (False, True), (True, True)]:
+    for sync in (False, True):
         first = plugin.worker.pid
         with contextlib.suppress(Exception):
-            await host.call("evil", "garbage", {"oversized": oversized, "sync": sync})
+            await host.call("evil", "garbage", {"kind": kind, "sync": sync})
         await plugin.wait_running()
         assert plugin.worker.pid != first
         await still_serving(host)
+
+
+async def test_a_lying_content_length_cannot_reach_the_client(tmp_path: Path) -> None:
+    """The worker's own framing headers are dropped: the host sends the length of what it got."""
+    config = {
+        "plugins": {
+            "local": {"evil": "sbx_plugins.evil:Evil"},
+            "sandboxed": {"evil": {"sandbox": {"data_dir": str(tmp_path / "evil")}}},
+        },
+        "services": {"databases": {}, "events": {"enabled": False}, "scheduler": {"enabled": False}},
+    }
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(config=config, discover=False), port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:
+                assert not serving.done(), "the server did not start"
+                await asyncio.sleep(0.05)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request = b"GET /plugins/evil/lying-length HTTP/1.1\r\nHost: x\r\n\r\n"
+        writer.write(request + request)  # two requests on one connection: both must parse
+        answers = b""
+        while answers.count(b"hello") < 2:
+            chunk = await asyncio.wait_for(reader.read(65536), 10)
+            assert chunk, answers
+            answers += chunk
+        writer.close()
+        first, second = answers.split(b"hello")[:2]
+        for head in (first, second):
+            assert head.startswith(b"HTTP/1.1 200"), answers
+            assert b"content-length: 5\r\n" in head.lower() and b"chunked" not in head.lower(), answers
+    finally:
+        server.should_exit = True
+        await serving
 
 
 async def test_forged_and_duplicate_answers_never_reach_another_caller(host: Xcore) -> None:

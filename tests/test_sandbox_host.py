@@ -35,6 +35,25 @@ def echo_config(tmp_path: Path, permissions: list[Any], db_url: str | None = Non
     }
 
 
+async def test_values_cross_the_boundary_exactly(tmp_path: Path) -> None:
+    """What JSON can carry arrives unchanged, big integers included (orjson would read them back as
+    floats: those frames are written and read by the standard library); tuples arrive as lists,
+    other keys as strings and NaN as null, as documented."""
+    host = Xcore(config=echo_config(tmp_path, []), discover=False)
+    await host.boot()
+    try:
+        sent = {"big": 2**70, "neg": -(2**64), "f": 0.1, "s": "é\u2028\x00", "t": (1, 2), 3: "x"}
+        answer = (await host.call("echo", "echo", sent))["echo"]
+        assert answer == {"big": 2**70, "neg": -(2**64), "f": 0.1, "s": "é\u2028\x00", "t": [1, 2], "3": "x"}
+        assert type(answer["big"]) is int
+        assert (await host.call("echo", "echo", {"nan": float("nan"), "inf": float("inf")}))["echo"] == {
+            "nan": None,
+            "inf": None,
+        }
+    finally:
+        await host.shutdown()
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [

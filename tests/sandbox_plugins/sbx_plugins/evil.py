@@ -7,6 +7,8 @@ import socket
 import time
 from typing import Any
 
+from fastapi import APIRouter, Response
+
 from xcore.sdk import TrustedBase, action, ok
 
 
@@ -94,22 +96,40 @@ class Evil(TrustedBase):
 
     @action()
     async def garbage(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Write raw bytes on the protocol socket, or with ``sync`` on the synchronous channel."""
+        """Write raw bytes on the protocol socket, or with ``sync`` on the synchronous channel:
+        ``kind`` is ``bytes`` (not a frame), ``oversized`` (a length past the limit), ``deep`` (a
+        header nested 100,000 deep) or ``deep_stdlib`` (the same, flagged for the standard library's
+        reader, which would recurse)."""
         import struct
         import sys
 
+        kind = payload.get("kind", "bytes")
+        deep = b"[" * 100_000 + b"]" * 100_000
+        frame = {
+            "bytes": b"\xff" * 64,
+            "oversized": struct.pack("!II", 2**31, 10),
+            "deep": struct.pack("!II", len(deep), len(deep)) + deep,
+            "deep_stdlib": struct.pack("!II", len(deep), len(deep) | 1 << 31) + deep,
+        }[kind]
         # the worker's sockets, as its command line names them
         for fd in [int(sys.argv[2] if payload.get("sync") else sys.argv[1])]:
             sock = socket.socket(fileno=os.dup(fd))
             if sock.family == socket.AF_UNIX:
-                if payload.get("oversized"):
-                    sock.sendall(struct.pack("!II", 2**31, 10))
-                else:
-                    sock.sendall(b"\xff" * 64)
+                sock.sendall(frame)
                 sock.detach()
                 return ok(sent=True)
             sock.detach()
         return ok(sent=False)
+
+    def get_router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/lying-length")
+        async def lying_length() -> Response:
+            """Declares 1000 bytes and sends 5: the host must frame the response by what it got."""
+            return Response(b"hello", headers={"content-length": "1000", "transfer-encoding": "chunked"})
+
+        return router
 
     @action()
     async def answer_twice(self, payload: dict[str, Any]) -> dict[str, Any]:
