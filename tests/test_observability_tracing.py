@@ -1,9 +1,10 @@
 """``app.tracing: true``: OpenTelemetry spans, recorded with the SDK's in-memory exporter.
 
 A request's span contains the action it calls, the event handlers it reaches and the job it adds (its
-first run continues the request's trace, as a child of the ``scheduler.add_job`` call that added it), each span with the plugin's name; hooks get spans too. With
-the redis events backend the trace crosses into another process through the event's envelope (the
-suite's real Redis, a real second process). No span attribute carries the request's path or query.
+first run continues the request's trace, as a child of the ``scheduler.add_job`` call that added it),
+each span with the plugin's name; hooks get spans too. With the redis events backend the trace crosses
+into another process through the event's envelope (the suite's real Redis, a real second process). No
+span attribute carries the request's path or query.
 """
 
 from __future__ import annotations

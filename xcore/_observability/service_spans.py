@@ -21,8 +21,10 @@ method does (a SQL statement, a job added, an event delivered) nests under it. W
   statements are its children and a commit at the block's exit is inside it. The manager comes back
   as a proxy of its own class, delegating like the service's. Used without ``with`` (``session =
   db.session()``), the span ends at the first use of the object instead;
-- anything else (a value, an async generator): the call only. An iteration is not spanned, since a span
-  current across ``yield`` would leak into the consumer's loop body.
+- anything else (a value, an iterator): the call only.
+
+A generator method (``async def`` with ``yield``) is handed out unwrapped: calling it runs nothing, and
+a span current across its ``yield``s would leak into the consumer's loop body.
 
 A span never records arguments, results or exception messages: a cache key or a storage path may
 hold a secret, and an exception's message often quotes them. A failure sets status ERROR with the
@@ -67,16 +69,6 @@ def current_plugin() -> str | None:
     return plugin if isinstance(plugin, str) else None
 
 
-def failed(span: Any, exc: BaseException) -> None:
-    """Mark ``span`` as failed by ``exc``, naming its type only (its message may quote a key or a value)."""
-    from opentelemetry.trace import Status, StatusCode
-
-    kind = type(exc)
-    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    span.set_status(Status(StatusCode.ERROR, name))
-    span.add_event("exception", {"exception.type": name})
-
-
 class _Site:
     """Where a span comes from: one service method as one plugin calls it."""
 
@@ -112,7 +104,7 @@ def _spanning(site: _Site) -> Iterator[Any]:
     try:
         yield span
     except Exception as exc:
-        failed(span, exc)
+        tracing.failed(span, exc)
         raise
     finally:
         _detach(token)
@@ -153,10 +145,16 @@ def _real(proxy: Any) -> Any:
 
 def _service_getattribute(self: Any, name: str) -> Any:
     value = getattr(_real(self), name)
-    if name[0] == "_" or not isinstance(value, _METHODS):
+    if name[0] == "_" or not isinstance(value, _METHODS) or _generates(value):
         return value
     site = _Site(object.__getattribute__(self, "_xcore_service"), name, object.__getattribute__(self, "_xcore_plugin"))
     return _spanned(value, site)
+
+
+def _generates(method: Any) -> bool:
+    """A generator method: calling it runs nothing, and a span current across its ``yield``s would
+    leak into the consumer's loop body, so it is handed out as it is."""
+    return inspect.isasyncgenfunction(method) or inspect.isgeneratorfunction(method)
 
 
 def _setattr(self: Any, name: str, value: Any) -> None:
@@ -195,7 +193,7 @@ def _spanned(method: Callable[..., Any], site: _Site) -> Callable[..., Any]:
         except BaseException as exc:
             _detach(token)
             if isinstance(exc, Exception):
-                failed(span, exc)
+                tracing.failed(span, exc)
             span.end()
             raise
         _detach(token)
@@ -227,7 +225,7 @@ async def _awaited(coroutine: Any, span: Any, site: _Site) -> Any:
     try:
         return await coroutine
     except Exception as exc:
-        failed(span, exc)
+        tracing.failed(span, exc)
         raise
     finally:
         _detach(token)
@@ -261,7 +259,7 @@ def _opened(self: Any) -> tuple[Any, object]:
 def _closed(span: Any, token: object, error: BaseException | None) -> None:
     _detach(token)
     if isinstance(error, Exception):
-        failed(span, error)
+        tracing.failed(span, error)
     span.end()
 
 

@@ -5,7 +5,7 @@ Named ``sql SELECT`` (the statement's first keyword; ``sql OTHER`` for one outsi
 ``xcore.service`` (the database's configured name) and ``xcore.plugin`` when the statement runs inside
 a plugin's service call or block (:mod:`.service_spans`). Never the statement's text nor its
 parameters: an author may inline a literal (a token, a password hash), and a database error's message
-quotes both, so a failure records only the exception's type (:func:`.service_spans.failed`).
+quotes both, so a failure records only the exception's type (:func:`.tracing.failed`).
 
 Recorded through SQLAlchemy's ``before_cursor_execute``/``after_cursor_execute``/``handle_error``
 events on the engines the services build, attached only when tracing is on (:func:`watch`), so an
@@ -77,10 +77,8 @@ def watch(engine: Engine, service: str) -> None:
     def failed(error: Any) -> None:
         span = getattr(error.execution_context, _SPAN, None)
         if span is not None:
-            from xcore._observability.service_spans import failed as mark
-
             setattr(error.execution_context, _SPAN, None)
-            mark(span, error.original_exception)
+            tracing.failed(span, error.original_exception)
             span.end()
 
     event.listen(engine, "before_cursor_execute", before)
