@@ -1,4 +1,5 @@
-"""OpenTelemetry spans for requests, actions, hook calls, job runs and event deliveries (``app.tracing``).
+"""OpenTelemetry spans for requests, actions, hook calls, job runs, event deliveries, service calls and
+SQL statements (``app.tracing``).
 
 OpenTelemetry is an extra (``pip install "xcore-host[otel]"``): XCore imports and runs without it, and
 with ``app.tracing: false`` (the default) :data:`TRACER` stays ``None``, so every instrumentation point
@@ -15,6 +16,12 @@ Spans and their attributes (every one carries ``xcore.plugin``, the plugin's nam
   whose spans carry the full target. An incoming W3C ``traceparent`` header is honoured.
 - ``action shop.ping``, ``hook shop.xcore_on_load``, ``job shop.nightly`` (``xcore.job``),
   ``event shop.pinged -> listener`` (``xcore.event``, one per handler run).
+- ``cache.get``, ``main.session``: one per method call a plugin makes on a service
+  (``xcore.service``, ``xcore.service.method``; :mod:`.service_spans`), and ``sql SELECT``, one client
+  span per statement of the ``sql``/``sqlasync`` databases (``db.system.name``; :mod:`.sql_spans`).
+
+No span records a call's arguments, a statement's text, or an exception's message: a failure is
+recorded by :func:`failed`, with the exception's type only.
 
 The context follows the work: actions, events and the jobs a request adds run inside its span, and
 with the redis events backend the ``traceparent`` of the emitting span travels in the event's envelope
