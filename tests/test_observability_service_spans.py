@@ -10,6 +10,7 @@ event or status. With tracing off a plugin gets the very object it got before.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import inspect
 import types
@@ -26,7 +27,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from xcore import hookimpl
 from xcore._builtin_services.cache.base import Cache
 from xcore._builtin_services.scheduler.view import PluginScheduler
-from xcore._observability import sql_spans, tracing
+from xcore._observability import service_spans, sql_spans, tracing
 from xcore._observability.service_spans import service_call_span
 from xcore.backends import ServiceBase, ServiceSettings, ServiceSetup, ServiceType
 from xcore.sdk import TrustedBase, action, ok
@@ -95,9 +96,28 @@ class Counter(ServiceBase):
         await asyncio.sleep(0)
         yield self
 
+    def tally(self) -> Tally:
+        return Tally(self)
+
     async def names(self) -> AsyncIterator[str]:
         for key in sorted(self.counts):
             yield key
+
+
+class Tally:
+    """A plain ``with`` manager a method returns, usable without ``with`` as well."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+
+    def __enter__(self) -> Tally:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def count(self) -> int:
+        return self.counter.total
 
 
 class CounterSettings(ServiceSettings):
@@ -127,6 +147,12 @@ class Shop(TrustedBase):
         async with counter.batch():
             await self.get_service("ext.counter").add("pears")
         found = [key async for key in counter.names()]
+        with counter.tally() as tally:
+            await counter.add("plums")  # inside the ``with`` block: a child of its span
+            assert isinstance(tally, Tally)
+        direct = counter.tally()  # used without ``with``: its span ends at the first use
+        assert isinstance(direct, Tally) and direct.count() == 4
+        await counter.add("figs")
         return ok(total=counter.total, found=found)
 
     @action()
@@ -151,7 +177,7 @@ async def test_a_third_party_service_is_spanned_and_stays_itself(spans: InMemory
         seen.label = "renamed"  # writes reach the real object, reads and properties come from it
         assert real.label == "renamed" and seen.counts is real.counts
         answer = await host.call("shop", "count")
-        assert answer["total"] == 3 and answer["found"] == ["apples", "pears"] and real.total == 3 == seen.total
+        assert answer["total"] == 5 and answer["found"] == ["apples", "pears"] and real.total == 5 == seen.total
         with pytest.raises(ValueError, match="cannot add -1"):
             await host.call("shop", "secret")
     finished = spans.get_finished_spans()
@@ -159,9 +185,12 @@ async def test_a_third_party_service_is_spanned_and_stays_itself(spans: InMemory
     adds = [s for s in finished if s.name == "ext.counter.add" and s.status.is_ok]
     batch = by_name(finished, "ext.counter.batch")
     peek = by_name(finished, "ext.counter.peek")
-    assert len(adds) == 2 and all(s.kind == INTERNAL for s in (*adds, batch, peek))
+    assert len(adds) == 4 and all(s.kind == INTERNAL for s in (*adds, batch, peek))
     assert child_of(adds[0], count) and child_of(peek, count) and child_of(batch, count)
     assert child_of(adds[1], batch)  # a call inside the ``async with`` block nests under it
+    block, direct = sorted((s for s in finished if s.name == "ext.counter.tally"), key=lambda s: s.start_time)
+    assert child_of(adds[2], block) and child_of(block, count)  # ``with``: the whole block
+    assert child_of(direct, count) and direct.end_time <= adds[3].start_time and child_of(adds[3], count)
     assert adds[0].attributes == service_attributes("shop", "ext.counter", "add")
     assert batch.attributes == service_attributes("shop", "ext.counter", "batch")
     assert not [s for s in finished if s.name == "ext.counter.names"]  # a generator method is left as it is
@@ -382,3 +411,17 @@ async def test_service_call_span_is_one_span_or_nothing(spans: InMemorySpanExpor
     assert span.name == "cache.get" and span.attributes == service_attributes("shop", "cache", "get")
     assert span.status.description == "KeyError"
     assert_no_secret((span,))
+
+
+def test_a_class_that_cannot_be_proxied_is_handed_out_as_it_is(spans: InMemorySpanExporter) -> None:
+    tracing.enable()
+    ordered = collections.OrderedDict(a=1)  # a C type: no instance of a subclass without its constructor
+    assert service_spans.traced(ordered, "ext.ordered", "shop") is ordered
+    counter = Counter()
+    proxy = service_spans.traced(counter, "ext.counter", "shop")
+    assert (
+        isinstance(proxy, Counter)
+        and proxy.peek("x") == 0
+        and type(proxy) is type(service_spans.traced(counter, "c", None))
+    )
+    assert [s.name for s in spans.get_finished_spans()] == ["ext.counter.peek"]
