@@ -312,6 +312,8 @@ def _exit(self: Any, kind: Any, error: Any, trace: Any) -> Any:
 
 
 _classes: dict[tuple[type, str], type | None] = {}
+"""Proxy classes by (class, mode): one per service class and per context-manager class a method
+returns, a set fixed by the code loaded, so kept for the process's life."""
 
 
 def _proxy_class(cls: type, mode: str) -> type | None:

@@ -151,9 +151,12 @@ def job_span(job_id: str, plugin: str | None, name: str) -> Iterator[Any]:
     if plugin:
         attributes[PLUGIN] = plugin
     parent = remote_context(_job_parents.pop(job_id, None))
-    with TRACER.start_as_current_span(
-        f"job {plugin or 'host'}.{name}", context=parent, attributes=attributes, **NO_MESSAGES
-    ) as s, _failing_by_type(s):
+    with (
+        TRACER.start_as_current_span(
+            f"job {plugin or 'host'}.{name}", context=parent, attributes=attributes, **NO_MESSAGES
+        ) as s,
+        _failing_by_type(s),
+    ):
         yield s
 
 
