@@ -1,9 +1,10 @@
 """``app.tracing: true``: OpenTelemetry spans, recorded with the SDK's in-memory exporter.
 
 A request's span contains the action it calls, the event handlers it reaches and the job it adds (its
-first run continues the request's trace), each span with the plugin's name; hooks get spans too. With
-the redis events backend the trace crosses into another process through the event's envelope (the
-suite's real Redis, a real second process). No span attribute carries the request's path or query.
+first run continues the request's trace, as a child of the ``scheduler.add_job`` call that added it),
+each span with the plugin's name; hooks get spans too. With the redis events backend the trace crosses
+into another process through the event's envelope (the suite's real Redis, a real second process). No
+span attribute carries the request's path or query.
 """
 
 from __future__ import annotations
@@ -111,9 +112,13 @@ async def test_a_request_its_action_event_and_job_are_one_trace(spans: InMemoryS
     job = by_name(finished, "job shop.deliver-7")
     trace_id = request.context.trace_id
     assert {s.context.trace_id for s in (place, event, job)} == {trace_id}
+    emit = by_name(finished, "events.emit")  # the plugin's call on its events service
+    add_job = by_name(finished, "scheduler.add_job")
     assert place.parent is not None and place.parent.span_id == request.context.span_id
-    assert event.parent is not None and event.parent.span_id == place.context.span_id
-    assert job.parent is not None and job.parent.span_id == request.context.span_id
+    assert emit.parent is not None and emit.parent.span_id == place.context.span_id
+    assert event.parent is not None and event.parent.span_id == emit.context.span_id
+    assert add_job.parent is not None and add_job.parent.span_id == request.context.span_id
+    assert job.parent is not None and job.parent.span_id == add_job.context.span_id
     assert place.attributes["xcore.plugin"] == "shop" and event.attributes["xcore.plugin"] == "mailer"
     assert job.attributes == {"xcore.job": "deliver-7", "xcore.plugin": "shop"}
     hooks = {s.name for s in finished if s.name.startswith("hook ")}

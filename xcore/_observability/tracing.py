@@ -1,4 +1,5 @@
-"""OpenTelemetry spans for requests, actions, hook calls, job runs and event deliveries (``app.tracing``).
+"""OpenTelemetry spans for requests, actions, hook calls, job runs, event deliveries, service calls and
+SQL statements (``app.tracing``).
 
 OpenTelemetry is an extra (``pip install "xcore-host[otel]"``): XCore imports and runs without it, and
 with ``app.tracing: false`` (the default) :data:`TRACER` stays ``None``, so every instrumentation point
@@ -15,6 +16,12 @@ Spans and their attributes (every one carries ``xcore.plugin``, the plugin's nam
   whose spans carry the full target. An incoming W3C ``traceparent`` header is honoured.
 - ``action shop.ping``, ``hook shop.xcore_on_load``, ``job shop.nightly`` (``xcore.job``),
   ``event shop.pinged -> listener`` (``xcore.event``, one per handler run).
+- ``cache.get``, ``main.session``: one per method call a plugin makes on a service
+  (``xcore.service``, ``xcore.service.method``; :mod:`.service_spans`), and ``sql SELECT``, one client
+  span per statement of the ``sql``/``sqlasync`` databases (``db.system.name``; :mod:`.sql_spans`).
+
+No span records a call's arguments, a statement's text, or an exception's message: a failure is
+recorded by :func:`failed`, with the exception's type only.
 
 The context follows the work: actions, events and the jobs a request adds run inside its span, and
 with the redis events backend the ``traceparent`` of the emitting span travels in the event's envelope
@@ -62,12 +69,36 @@ def disable() -> None:
     TRACER = None
 
 
+def failed(span: Any, exc: BaseException) -> None:
+    """Mark ``span`` as failed by ``exc``, by its type only: an exception's message often quotes what
+    the failing code was given (a cache key, a path, a statement), which may be a secret."""
+    from opentelemetry.trace import Status, StatusCode
+
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    span.set_status(Status(StatusCode.ERROR, name))
+    span.add_event("exception", {"exception.type": name})
+
+
+@contextlib.contextmanager
+def _failing_by_type(current: Any) -> Iterator[Any]:
+    try:
+        yield current
+    except Exception as exc:
+        failed(current, exc)
+        raise
+
+
+NO_MESSAGES: dict[str, Any] = {"record_exception": False, "set_status_on_exception": False}
+"""``start_as_current_span`` keywords keeping OpenTelemetry from recording an exception's message."""
+
+
 @contextlib.contextmanager
 def span(name: str, plugin: str | None, **attributes: Any) -> Iterator[Any]:
     """A span around the block, current for it (only called while :data:`TRACER` is set)."""
     if plugin:
         attributes[PLUGIN] = plugin
-    with TRACER.start_as_current_span(name, attributes=attributes) as current:
+    with TRACER.start_as_current_span(name, attributes=attributes, **NO_MESSAGES) as current, _failing_by_type(current):
         yield current
 
 
@@ -120,7 +151,12 @@ def job_span(job_id: str, plugin: str | None, name: str) -> Iterator[Any]:
     if plugin:
         attributes[PLUGIN] = plugin
     parent = remote_context(_job_parents.pop(job_id, None))
-    with TRACER.start_as_current_span(f"job {plugin or 'host'}.{name}", context=parent, attributes=attributes) as s:
+    with (
+        TRACER.start_as_current_span(
+            f"job {plugin or 'host'}.{name}", context=parent, attributes=attributes, **NO_MESSAGES
+        ) as s,
+        _failing_by_type(s),
+    ):
         yield s
 
 
@@ -189,10 +225,13 @@ class RequestSpans:
 
         with tracer.start_as_current_span(
             f"HTTP {method}", context=extract(headers), kind=trace.SpanKind.SERVER,
-            attributes={"http.request.method": method}, start_time=time.time_ns(),
+            attributes={"http.request.method": method}, start_time=time.time_ns(), **NO_MESSAGES,
         ) as current:  # fmt: skip
             try:
                 await self.app(scope, receive, send_status)
+            except Exception as exc:
+                failed(current, exc)
+                raise
             finally:
                 route = getattr(scope.get("route"), "path", None) or "<unmatched>"
                 current.update_name(f"{method} {route}")

@@ -19,6 +19,7 @@ from xcore._config.loader import validate
 from xcore._config.models import EMBEDDED_DEFAULTS, AppConfig, ServicesConfig
 from xcore._errors import BootError, ConfigError, ServiceError, ServiceNotFoundError
 from xcore._observability import metrics as observed
+from xcore._observability import tracing
 from xcore._redaction import describe_exception, redact_text
 from xcore._services.cancellation import reraise_if_cancelled
 from xcore._services.hooks import (
@@ -414,24 +415,33 @@ class ServiceView(Mapping[str, Any]):
     """``ctx.services``: a read-only mapping of the container as one plugin sees it.
 
     Services implementing ``for_plugin`` (see :class:`~xcore._services.types.PluginScoped`) are
-    handed out as that plugin's own view, built once on first use.
+    handed out as that plugin's own view, built once on first use. With ``app.tracing`` on, each is
+    handed out as a proxy recording a span per method call (:mod:`xcore._observability.service_spans`).
     """
 
-    __slots__ = ("_container", "_plugin", "_scoped")
+    __slots__ = ("_container", "_plugin", "_scoped", "_traced")
 
     def __init__(self, container: ServiceContainer, plugin: PluginHandle | None) -> None:
         self._container = container
         self._plugin = plugin
         self._scoped: dict[str, Any] = {}
+        self._traced: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
-        scoped = self._scoped.get(name)
-        if scoped is not None:
-            return scoped
-        service = self._container.get(name)
-        if self._plugin is not None and isinstance(service, PluginScoped):
-            service = self._scoped[name] = service.for_plugin(self._plugin)
-        return service
+        service = self._scoped.get(name)
+        if service is None:
+            service = self._container.get(name)
+            if self._plugin is not None and isinstance(service, PluginScoped):
+                service = self._scoped[name] = service.for_plugin(self._plugin)
+        if tracing.TRACER is None:
+            return service
+        traced = self._traced.get(name)
+        if traced is None:
+            from xcore._observability.service_spans import traced as spanning
+
+            plugin = None if self._plugin is None else self._plugin.name
+            traced = self._traced[name] = spanning(service, self._container.entry(name).spec.name, plugin)
+        return traced
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._container.names())

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
+from xcore._observability.sql_spans import watch
 from xcore._services import ServiceBase, ServiceSetup
 
 from .engine import build_engine
@@ -30,6 +31,7 @@ class SqlDatabase(ServiceBase):
             url = sqlite_file(url, setup.key_path)
         self._url = url
         self._engine = build_engine(url, settings, setup.key_path)
+        watch(self._engine, setup.name)
         self._sessions: Callable[[], TextSession] = sessionmaker(
             bind=self._engine, class_=TextSession, expire_on_commit=False
         )

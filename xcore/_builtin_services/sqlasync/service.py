@@ -15,6 +15,7 @@ from xcore._builtin_services.sql.engine import engine_options, name_connection_e
 from xcore._builtin_services.sql.text import TextSession
 from xcore._builtin_services.sql.urls import is_sqlite_memory, parse_url, shown, sqlite_file
 from xcore._errors import ConfigError
+from xcore._observability.sql_spans import watch
 from xcore._services import ServiceBase, ServiceSetup
 
 from .backends import SERVED, Backend, backend_for
@@ -41,6 +42,7 @@ class AsyncSqlDatabase(ServiceBase):
 
     def __init__(self, settings: AsyncSqlSettings, setup: ServiceSetup) -> None:
         self.key_path = setup.key_path
+        self._name = setup.name
         self._settings = settings
         url = parse_url(settings.url, setup.key_path)
         self.backend: Backend = backend_of(url, setup.key_path)
@@ -89,6 +91,7 @@ class AsyncSqlDatabase(ServiceBase):
             name_connection_errors(engine.sync_engine, self.key_path, self._url)
             if self.backend == "sqlite":
                 prepare_sqlite(engine.sync_engine, self._url)
+            watch(engine.sync_engine, self._name)
             self._engine = engine
         return self._engine
 
