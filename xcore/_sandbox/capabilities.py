@@ -33,6 +33,8 @@ from typing import Any
 
 from xcore._errors import XcoreError
 from xcore._events.patterns import check_name, compile_pattern
+from xcore._observability import tracing
+from xcore._observability.service_spans import service_call_span
 from xcore._sandbox.settings import Grants
 from xcore._sandbox.transactions import (
     CONNECTION_METHODS,
@@ -97,7 +99,18 @@ class Capabilities:
     async def invoke(
         self, service: str, method: str, args: list[Any], kwargs: dict[str, Any], blob: bytes, owner: object = None
     ) -> tuple[Any, bytes]:
-        """Run one service call of the worker ``owner`` (transactions are bound to it) if granted."""
+        """Run one service call of the worker ``owner`` (transactions are bound to it) if granted,
+        in a ``<service>.<method>`` span with tracing on, as a trusted plugin's call is (the
+        scheduler's and other plugins' calls are spanned where they run: the plugin's scheduler
+        view, the ``action`` span)."""
+        if tracing.TRACER is None or service in ("plugins", "scheduler"):
+            return await self._invoke(service, method, args, kwargs, blob, owner)
+        with service_call_span(service, method, self.plugin):
+            return await self._invoke(service, method, args, kwargs, blob, owner)
+
+    async def _invoke(
+        self, service: str, method: str, args: list[Any], kwargs: dict[str, Any], blob: bytes, owner: object
+    ) -> tuple[Any, bytes]:
         call = f"{service}.{method}"
         try:
             if service == "cache":

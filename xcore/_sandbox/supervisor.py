@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xcore._errors import XcoreError
+from xcore._observability import tracing
 from xcore._sandbox.egress import EgressRelay
 from xcore._sandbox.framing import FrameWriter, ProtocolError, encode, open_frames, read_frame
 from xcore._sandbox.zygote import ForkedWorker, Zygote
@@ -89,6 +90,11 @@ class _Stream:
             self.queue.put_nowait(({"error": {"type": type(error).__name__, "message": str(error)}}, b""))
 
 
+def _framed(header: dict[str, Any], ident: int, parent: str | None) -> dict[str, Any]:
+    """A request's header with its id, and the trace it belongs to when there is one."""
+    return {**header, "id": ident} if parent is None else {**header, "id": ident, "tp": parent}
+
+
 def _last(header: dict[str, Any]) -> bool:
     """Whether a response frame ends its response (an error, or a body part with nothing after it)."""
     return "error" in header or not header.get("more", True)
@@ -123,6 +129,9 @@ class WorkerProcess:
         self._log_budget = LogBudget(spawn.name)
         self._ids: list[int] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._parents: dict[str, int] = {}
+        """The ``traceparent`` of each request in flight to the worker (how many carry it): the only
+        ones the worker's service calls may name as their parent (see :meth:`_traced`)."""
 
     @property
     def pid(self) -> int | None:
@@ -279,8 +288,36 @@ class WorkerProcess:
         else:
             log.warning("sandboxed plugin %r sent an unknown frame (op %r); ignored", self.spawn.name, op)
 
+    def _send_parent(self, header: dict[str, Any]) -> str | None:
+        """The current span's ``traceparent``, counted as in flight to the worker (tracing on)."""
+        parent = tracing.traceparent()
+        if parent is not None:
+            self._parents[parent] = self._parents.get(parent, 0) + 1
+        return parent
+
+    def _parent_done(self, parent: str) -> None:
+        left = self._parents.get(parent, 1) - 1
+        if left:
+            self._parents[parent] = left
+        else:
+            self._parents.pop(parent, None)
+
+    async def _traced(self, header: dict[str, Any], blob: bytes) -> bytes:
+        """:meth:`_service_answer` inside the trace of the request the worker is serving, when the
+        call names one still in flight to it (a worker cannot attach its calls to any other trace)."""
+        parent = header.get("tp")
+        if tracing.TRACER is None or not isinstance(parent, str) or parent not in self._parents:
+            return await self._service_answer(header, blob)
+        from opentelemetry import context
+
+        token = context.attach(tracing.remote_context(parent))
+        try:
+            return await self._service_answer(header, blob)
+        finally:
+            context.detach(token)
+
     async def _serve(self, header: dict[str, Any], blob: bytes) -> None:
-        frame = await self._service_answer(header, blob)
+        frame = await self._traced(header, blob)
         if self._writer is not None and self._dead is None:
             self._writer.write(frame)
 
@@ -292,7 +329,7 @@ class WorkerProcess:
                 if header.get("op") != "service" or not isinstance(header.get("id"), int):
                     raise ProtocolError(f"unexpected frame on the synchronous channel (op {header.get('op')!r})")
                 self._serving += 1
-                answer = await self._service_answer(header, blob)
+                answer = await self._traced(header, blob)
                 if self._sync_writer is not None and self._dead is None:
                     self._sync_writer.write(answer)
         except ProtocolError as exc:
@@ -358,12 +395,15 @@ class WorkerProcess:
         self._waiting[ident] = future
         limit = (self.spawn.timeout if timeout is None else timeout) + GRACE
         self._deadlines[ident] = (loop.time() + limit, str(header.get("op")))
+        parent = self._send_parent(header) if tracing.TRACER is not None else None
         try:
-            self._writer.write(encode({**header, "id": ident}, blob))
+            self._writer.write(encode(_framed(header, ident, parent), blob))
             answer, _ = await future
         finally:
             self._waiting.pop(ident, None)
             self._deadlines.pop(ident, None)
+            if parent is not None:
+                self._parent_done(parent)
         if "error" in answer:
             error = answer["error"] if isinstance(answer["error"], dict) else {"message": str(answer["error"])}
             raise _rebuild(error, self.spawn.name)
@@ -410,13 +450,17 @@ class WorkerProcess:
         stream = _Stream(loop)
         self._waiting[ident] = stream
         self._deadlines[ident] = (loop.time() + self.spawn.timeout + GRACE, "HTTP request")
+        parent = self._send_parent(header) if tracing.TRACER is not None else None
         try:
-            self._writer.write(encode({**header, "id": ident}, blob))
+            self._writer.write(encode(_framed(header, ident, parent), blob))
             first, data = await stream.first
         except BaseException:
             self._waiting.pop(ident, None)
             self._deadlines.pop(ident, None)
             raise
+        finally:
+            if parent is not None:
+                self._parent_done(parent)
         if _last(first):
             return first, data, None
         return first, data, self._rest(ident, stream)

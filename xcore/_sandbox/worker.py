@@ -11,6 +11,7 @@ the same way. Any error in a request is answered as an error frame; it never end
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib
 import inspect
 import logging
@@ -42,6 +43,11 @@ def _read_bootstrap(sock: socket.socket) -> dict[str, Any]:
     except ProtocolError:
         raise SystemExit(3) from None
 
+
+TRACE_PARENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("xcore_sandbox_trace", default=None)
+"""The W3C ``traceparent`` of the host's span that sent the request being served (``tp``); the
+worker's own calls to the host carry it back, so the host's spans for them join the same trace.
+Tasks the plugin starts copy it; the worker itself needs no OpenTelemetry."""
 
 WATCH_INTERVAL = 0.05
 """How often the worker looks for calls past their deadline (seconds)."""
@@ -119,6 +125,8 @@ class Worker:
         ident = self._next_id
         future: asyncio.Future[tuple[dict[str, Any], bytes]] = self.loop.create_future()
         self._waiting[ident] = future
+        if (parent := TRACE_PARENT.get()) is not None:
+            header = {**header, "tp": parent}
         try:
             self.send({**header, "id": ident}, blob)
             answer, data = await future
@@ -141,6 +149,8 @@ class Worker:
                 raise TimeoutError("the synchronous service channel is closed (an earlier call timed out)")
             self._sync_id += 1
             ident = self._sync_id
+            if (parent := TRACE_PARENT.get()) is not None:
+                header = {**header, "tp": parent}
             try:
                 sock.settimeout(self.timeout)
                 sock.sendall(encode({**header, "id": ident}, blob))
@@ -270,6 +280,8 @@ class Worker:
     async def dispatch(self, header: dict[str, Any], blob: bytes) -> None:
         ident = header.get("id")
         op = header.get("op")
+        if isinstance(parent := header.get("tp"), str):
+            TRACE_PARENT.set(parent)  # this task's own context
         try:
             if op == "http":
                 await self.http(ident, header, blob)

@@ -42,6 +42,12 @@ class Echo(TrustedBase):
         return ok(env=dict(os.environ), cwd=os.getcwd())
 
     @action()
+    async def remember(self, payload: dict[str, Any]) -> dict[str, Any]:
+        cache = self.get_service("cache")
+        await cache.set("remembered", payload.get("value"))
+        return ok(value=await cache.get("remembered"))
+
+    @action()
     async def write_own(self, payload: dict[str, Any]) -> dict[str, Any]:
         with open("note.txt", "w") as fh:
             fh.write(str(payload.get("text")))
@@ -54,6 +60,10 @@ class Echo(TrustedBase):
         @router.get("/hello/{who}")
         async def hello(who: str, times: int = 1) -> dict[str, Any]:
             return {"hello": who, "times": times}
+
+        @router.get("/remembered")
+        async def remembered() -> dict[str, Any]:
+            return {"value": await self.get_service("cache").get("remembered")}
 
         @router.post("/items", status_code=201)
         async def create(item: Item) -> dict[str, Any]:

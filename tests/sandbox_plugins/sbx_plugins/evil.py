@@ -132,6 +132,21 @@ class Evil(TrustedBase):
         return router
 
     @action()
+    async def forged_trace(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A service call written by hand, naming a trace the host never sent this worker."""
+        import json
+        import struct
+        import sys
+
+        header = json.dumps(
+            {"op": "service", "id": 10**9, "service": "cache", "method": "get", "args": ["x"], "tp": payload["tp"]}
+        ).encode()
+        sock = socket.socket(fileno=os.dup(int(sys.argv[1])))
+        sock.sendall(struct.pack("!II", len(header), len(header)) + header)
+        sock.detach()
+        return ok(sent=True)
+
+    @action()
     async def answer_twice(self, payload: dict[str, Any]) -> dict[str, Any]:
         """From now on every answer frame goes out twice, and frames forged for guessed ids go with them."""
         import gc
