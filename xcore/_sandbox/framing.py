@@ -182,7 +182,7 @@ class FrameWriter:
     (``drain``) as it was.
     """
 
-    __slots__ = ("_loop", "_pending", "_scheduled", "_size", "_writer")
+    __slots__ = ("_loop", "_pending", "_scheduled", "_size", "_writer", "after_flush")
 
     def __init__(self, writer: asyncio.StreamWriter, loop: asyncio.AbstractEventLoop) -> None:
         self._writer = writer
@@ -190,6 +190,8 @@ class FrameWriter:
         self._pending: list[bytes] = []
         self._size = 0
         self._scheduled = False
+        self.after_flush: Callable[[], None] | None = None
+        """Run in the loop's next turn after each write (the worker's idle spin)."""
 
     def write(self, frame: bytes) -> None:
         self._pending.append(frame)
@@ -211,6 +213,8 @@ class FrameWriter:
         self._size = 0
         if not self._writer.is_closing():
             self._writer.write(data)
+            if self.after_flush is not None:
+                self._loop.call_soon(self.after_flush)
 
     async def drain(self) -> None:
         self.flush()

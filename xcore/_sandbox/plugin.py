@@ -124,6 +124,7 @@ class SandboxedPlugin:
                 "data_dir": data_dir,
                 "timeout": limits.timeout,
                 "cpu_seconds": limits.cpu_seconds_per_call,
+                "idle_spin_us": self.settings.sandbox.idle_spin_us,
                 "limits": limits.model_dump(),
                 "require": list(self.settings.sandbox.require),
                 "egress": bool(self.settings.permissions.network),
