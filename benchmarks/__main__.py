@@ -156,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
                 "errors": errors,
             }
         )
-        print(f"{status} in {seconds:.1f}s ({len(results)} results)"
-              + (f": {report.skipped[path.stem]}" if status == "skipped" else ""), file=sys.stderr)
+        print(
+            f"{status} in {seconds:.1f}s ({len(results)} results)"
+            + (f": {report.skipped[path.stem]}" if status == "skipped" else ""),
+            file=sys.stderr,
+        )
     print(render(report))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(as_json(report, time.perf_counter() - began), indent=2, allow_nan=False) + "\n")

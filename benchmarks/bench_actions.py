@@ -24,7 +24,6 @@ AREA = "actions"
 BUDGET_NS = 1000.0
 
 
-
 class RoutedPlugin(TrustedBase):
     """Actions routed by ``@action`` (the SDK's default ``handle``)."""
 

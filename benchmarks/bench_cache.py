@@ -43,8 +43,7 @@ FACTORY_SECONDS = 0.005
 
 
 async def boot(cache: dict[str, Any]) -> Xcore:
-    host = Xcore(config={"app": {"name": "bench"}, "services": no_services(cache=cache)},
-                 discover=False)
+    host = Xcore(config={"app": {"name": "bench"}, "services": no_services(cache=cache)}, discover=False)
     await host.boot()
     return host
 
@@ -71,11 +70,13 @@ async def memory_cases(quick: bool) -> list[Result]:
         get, set_ = cache.get, cache.set
         results = []
         x, b, d = await paired_async(lambda: get("hit"), lambda: raw_get("hit"), ops, rounds)
-        results.append(Result(AREA, "memory get hit (str) vs TTLCache[key]", x, b, "ns/op", target=1.5,
-                              note=ratio_note(d)))
+        results.append(
+            Result(AREA, "memory get hit (str) vs TTLCache[key]", x, b, "ns/op", target=1.5, note=ratio_note(d))
+        )
         x, b, d = await paired_async(lambda: set_("k", "value"), lambda: raw_set("k", "value"), ops, rounds)
-        results.append(Result(AREA, "memory set (str) vs TTLCache[key] = v", x, b, "ns/op", target=1.5,
-                              note=ratio_note(d)))
+        results.append(
+            Result(AREA, "memory set (str) vs TTLCache[key] = v", x, b, "ns/op", target=1.5, note=ratio_note(d))
+        )
 
         await cache.set("row", ROW)
         raw["row"] = ROW
@@ -85,16 +86,38 @@ async def memory_cases(quick: bool) -> list[Result]:
             return copy.deepcopy(raw[key])
 
         x, b, d = await paired_async(lambda: get("row"), lambda: raw_get("row"), ops, rounds)
-        results.append(Result(AREA, "memory get hit (dict) vs TTLCache[key]", x, b, "ns/op",
-                              note=ratio_note(d, "the service returns a private copy, raw cachetools the shared "
-                                                 "object; no target")))
+        results.append(
+            Result(
+                AREA,
+                "memory get hit (dict) vs TTLCache[key]",
+                x,
+                b,
+                "ns/op",
+                note=ratio_note(d, "the service returns a private copy, raw cachetools the shared object; no target"),
+            )
+        )
         x, b, d = await paired_async(lambda: set_("row2", ROW), lambda: raw_set("row2", ROW), ops, rounds)
-        results.append(Result(AREA, "memory set (dict) vs TTLCache[key] = v", x, b, "ns/op",
-                              note=ratio_note(d, "the service stores a private copy, raw cachetools the shared "
-                                                 "object; no target")))
+        results.append(
+            Result(
+                AREA,
+                "memory set (dict) vs TTLCache[key] = v",
+                x,
+                b,
+                "ns/op",
+                note=ratio_note(d, "the service stores a private copy, raw cachetools the shared object; no target"),
+            )
+        )
         x, b, d = await paired_async(lambda: get("row"), lambda: deepcopy_get("row"), ops, rounds)
-        results.append(Result(AREA, "memory get hit (dict) vs deepcopy(TTLCache[key])", x, b, "ns/op",
-                              note=ratio_note(d, "why containers are copied along a plan rather than deep-copied")))
+        results.append(
+            Result(
+                AREA,
+                "memory get hit (dict) vs deepcopy(TTLCache[key])",
+                x,
+                b,
+                "ns/op",
+                note=ratio_note(d, "why containers are copied along a plan rather than deep-copied"),
+            )
+        )
     finally:
         await host.shutdown()
     return results
@@ -113,12 +136,21 @@ async def redis_cases(quick: bool, url: str) -> list[Result]:
         get, set_ = cache.get, cache.set
         results = []
         x, b, d = await paired_async(lambda: get("hit"), lambda: raw.get(hit), ops, rounds)
-        results.append(Result(AREA, "redis get hit vs redis.asyncio get", x, b, "ns/op", target=1.15,
-                              note=ratio_note(d, "raw returns the bytes undecoded")))
-        x, b, d = await paired_async(lambda: set_("k", "value", ttl=300), lambda: raw.set(other, text, px=300_000),
-                                     ops, rounds)
-        results.append(Result(AREA, "redis set vs redis.asyncio set", x, b, "ns/op", target=1.15,
-                              note=ratio_note(d)))
+        results.append(
+            Result(
+                AREA,
+                "redis get hit vs redis.asyncio get",
+                x,
+                b,
+                "ns/op",
+                target=1.15,
+                note=ratio_note(d, "raw returns the bytes undecoded"),
+            )
+        )
+        x, b, d = await paired_async(
+            lambda: set_("k", "value", ttl=300), lambda: raw.set(other, text, px=300_000), ops, rounds
+        )
+        results.append(Result(AREA, "redis set vs redis.asyncio set", x, b, "ns/op", target=1.15, note=ratio_note(d)))
     finally:
         await raw.aclose()
         await host.shutdown()
@@ -196,14 +228,23 @@ async def tiered_cases(quick: bool, url: str) -> list[Result]:
         tget, mget = tiered.get, memory.get
         results = []
         x, b, d = await paired_async(lambda: tget("hit"), lambda: mget("hit"), ops, rounds)
-        results.append(Result(AREA, "tiered get local hit vs memory backend hit", x, b, "ns/op", target=1.5,
-                              note=ratio_note(d)))
+        results.append(
+            Result(AREA, "tiered get local hit vs memory backend hit", x, b, "ns/op", target=1.5, note=ratio_note(d))
+        )
         xs = await invalidation_latencies(url, "tiered", lambda i: tiered.set("hit", i))
         bs = await invalidation_latencies(url, "raw", lambda i: raw.publish("raw:invalidate", "x"))
-        results.append(Result(AREA, "tiered invalidation to another process, p99 vs raw PUBLISH", percentile(xs, 99),
-                              percentile(bs, 99), "ms", target=None,
-                              note=f"p50 {statistics.median(xs):.2f} ms vs {statistics.median(bs):.2f} ms; "
-                                   f"goal p99 <= 5 ms; {INVALIDATION_WRITES} writes"))
+        results.append(
+            Result(
+                AREA,
+                "tiered invalidation to another process, p99 vs raw PUBLISH",
+                percentile(xs, 99),
+                percentile(bs, 99),
+                "ms",
+                target=None,
+                note=f"p50 {statistics.median(xs):.2f} ms vs {statistics.median(bs):.2f} ms; "
+                f"goal p99 <= 5 ms; {INVALIDATION_WRITES} writes",
+            )
+        )
     finally:
         await raw.aclose()
         await tiered_host.shutdown()
@@ -218,8 +259,13 @@ async def timed_burst(call: Callable[[], Awaitable[Any]]) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-async def stampede_case(label: str, cache_section: dict[str, Any], naive_get: Callable[[str], Awaitable[Any]],
-                        naive_set: Callable[[str, Any], Awaitable[Any]], rounds: int) -> Result:
+async def stampede_case(
+    label: str,
+    cache_section: dict[str, Any],
+    naive_get: Callable[[str], Awaitable[Any]],
+    naive_set: Callable[[str, Any], Awaitable[Any]],
+    rounds: int,
+) -> Result:
     host = await boot(cache_section)
     try:
         cache = host.get_service("cache")
@@ -230,6 +276,7 @@ async def stampede_case(label: str, cache_section: dict[str, Any], naive_get: Ca
                 calls[path] += 1
                 await asyncio.sleep(FACTORY_SECONDS)
                 return ROW
+
             return factory
 
         async def naive(key: str) -> Any:
@@ -249,10 +296,15 @@ async def stampede_case(label: str, cache_section: dict[str, Any], naive_get: Ca
                 raise AssertionError(f"{label}: the factory ran {calls['xcore']} times for one cold key")
             calls["naive"] = 0
             bs.append(await timed_burst(partial(naive, key)))
-        return Result(AREA, f"{label} stampede: {STAMPEDE_CALLERS} get_or_set, one cold key", statistics.median(xs),
-                      statistics.median(bs), "ms/burst",
-                      note=f"factory calls: service 1, naive get/compute/set {calls['naive']}; "
-                           f"factory takes {FACTORY_SECONDS * 1000:.0f} ms; no target")
+        return Result(
+            AREA,
+            f"{label} stampede: {STAMPEDE_CALLERS} get_or_set, one cold key",
+            statistics.median(xs),
+            statistics.median(bs),
+            "ms/burst",
+            note=f"factory calls: service 1, naive get/compute/set {calls['naive']}; "
+            f"factory takes {FACTORY_SECONDS * 1000:.0f} ms; no target",
+        )
     finally:
         await host.shutdown()
 
@@ -297,7 +349,10 @@ async def run(quick: bool) -> list[Result]:
     results += await on_server(lambda: RedisServer().start(), on_redis, "redis get/set and stampede", errors)
     return CasesFailed.check(results, errors)
 
+
 if __name__ == "__main__":
     for result in asyncio.run(run(quick=True)):
-        print(f"{result.case:60} {result.xcore:12.1f} {result.baseline:12.1f} {result.unit:9} x{result.ratio:.2f}  "
-              f"{result.note}")
+        print(
+            f"{result.case:60} {result.xcore:12.1f} {result.baseline:12.1f} {result.unit:9} x{result.ratio:.2f}  "
+            f"{result.note}"
+        )

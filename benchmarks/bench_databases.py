@@ -45,9 +45,7 @@ def note(overhead_ns: float, extra: str = "") -> str:
 
 
 async def boot(databases: dict[str, Any]) -> Xcore:
-    host = Xcore(
-        config={"app": {"name": "bench"}, "services": no_services(databases=databases)}, discover=False
-    )
+    host = Xcore(config={"app": {"name": "bench"}, "services": no_services(databases=databases)}, discover=False)
     await host.boot()
     return host
 

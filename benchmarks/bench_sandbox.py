@@ -4,7 +4,8 @@
   same ``TrustedBase`` action in process, and against a raw round trip of the same framing to a
   bare echo subprocess (what the protocol costs with no XCore at all). Target: p50 <= 100 us.
   Measured twice: with the host on asyncio's default loop, and (in a subprocess, one loop per
-  process) on uvloop, the loop uvicorn[standard] serves the host with in production.
+  process) on uvloop, the loop uvicorn[standard] serves the host with in production. A second
+  worker of the same plugin with ``sandbox.idle_spin_us: 0`` shows what the idle spin buys.
 * route under uvicorn: requests per second of the plugin's route sandboxed against trusted, both in
   one server, interleaved rounds. Target: >= 0.5x.
 * worker start: spawn to ready (walls up, plugin imported, ``on_load`` done) against a bare
@@ -53,8 +54,11 @@ def config(tmp: str) -> dict[str, Any]:
     target = "sbx_plugins.echo:Echo"
     return {
         "plugins": {
-            "local": {"echo": target, "echo_t": target},
-            "sandboxed": {"echo": {"sandbox": {"data_dir": f"{tmp}/echo"}}},
+            "local": {"echo": target, "echo_t": target, "echo_ns": target},
+            "sandboxed": {
+                "echo": {"sandbox": {"data_dir": f"{tmp}/echo"}},
+                "echo_ns": {"sandbox": {"data_dir": f"{tmp}/echo_ns", "idle_spin_us": 0}},
+            },
         },
         "services": {
             "databases": {},
@@ -108,6 +112,7 @@ async def actions(rounds: int, calls: int, tmp: str) -> list[Result]:
     await host.boot()
     sandboxed: list[float] = []
     trusted: list[float] = []
+    no_spin: list[float] = []
     raw: list[float] = []
     starts: list[float] = []
     bare_starts: list[float] = []
@@ -116,6 +121,7 @@ async def actions(rounds: int, calls: int, tmp: str) -> list[Result]:
         for _ in range(rounds):
             sandboxed += await call_times(host, "echo", calls)
             trusted += await call_times(host, "echo_t", calls)
+            no_spin += await call_times(host, "echo_ns", calls)
             raw += await raw_round_trips(calls)
             await plugin.restart()
             starts.append(plugin.start_ms)
@@ -142,6 +148,14 @@ async def actions(rounds: int, calls: int, tmp: str) -> list[Result]:
             statistics.median(trusted),
             "us",
             note="trusted = in-process call",
+        ),
+        Result(
+            AREA,
+            "sandboxed action round trip p50, idle_spin_us: 150 (default) vs 0",
+            p50,
+            statistics.median(no_spin),
+            "us",
+            note=f"same plugin, two workers, interleaved; p99 {percentile(no_spin, 99):.0f} us without the spin",
         ),
         Result(
             AREA,

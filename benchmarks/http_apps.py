@@ -30,7 +30,6 @@ GET_PATH = f"/plugins/{PLUGIN}/ping"
 ACTION_PATH = f"/plugins/{PLUGIN}/actions/echo"
 
 
-
 class BenchPlugin(TrustedBase):
     def get_router(self) -> APIRouter:
         router = APIRouter()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,30 @@ async def test_values_cross_the_boundary_exactly(tmp_path: Path) -> None:
         await host.shutdown()
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("spin", [150, 0])
+async def test_an_idle_worker_burns_no_cpu_after_its_spin(tmp_path: Path, spin: int) -> None:
+    """The idle spin is bounded: once calls stop, the worker sleeps (no busy loop left behind)."""
+    config = echo_config(tmp_path, [])
+    config["plugins"]["sandboxed"]["echo"]["sandbox"]["idle_spin_us"] = spin
+    host = Xcore(config=config, discover=False)
+    await host.boot()
+    try:
+        for n in range(200):
+            assert (await host.call("echo", "echo", {"n": n}))["echo"] == {"n": n}
+        pid = host.records["echo"].handle.instance.worker.pid  # type: ignore[union-attr]
+        await asyncio.sleep(0.2)
+        before = cpu_seconds(pid)
+        await asyncio.sleep(1.5)
+        assert cpu_seconds(pid) - before < 0.1, "the worker kept running while idle"
+    finally:
+        await host.shutdown()
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -62,6 +88,8 @@ async def test_values_cross_the_boundary_exactly(tmp_path: Path) -> None:
         ({"limits": {"memory": 5}}, "plugins.sandboxed.p.limits.memory: unknown key"),
         ({"sandbox": {"require": ["teleport"]}}, "plugins.sandboxed.p.sandbox.require.0"),
         ({"permissions": [{"network": ["no-port"]}]}, "host:port"),
+        ({"sandbox": {"idle_spin_us": -1}}, "plugins.sandboxed.p.sandbox.idle_spin_us"),
+        ({"sandbox": {"idle_spin_us": 20_000}}, "plugins.sandboxed.p.sandbox.idle_spin_us"),
     ],
 )
 def test_bad_sandbox_config_names_the_key(entry: dict[str, Any], message: str) -> None:
