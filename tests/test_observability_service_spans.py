@@ -425,3 +425,38 @@ def test_a_class_that_cannot_be_proxied_is_handed_out_as_it_is(spans: InMemorySp
         and type(proxy) is type(service_spans.traced(counter, "c", None))
     )
     assert [s.name for s in spans.get_finished_spans()] == ["ext.counter.peek"]
+
+
+def test_a_block_left_in_another_context_copy_ends_quietly(
+    spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FastAPI runs a sync generator dependency's ``with service.block()`` enter and exit in two
+    thread-pool calls, each in its own context copy: the span still ends, and nothing logs an error."""
+    import contextvars
+
+    tracing.enable()
+    proxy = service_spans.traced(Counter(), "ext.counter", "shop")
+    manager = proxy.tally()
+    kind = type(manager)  # what a ``with`` statement calls
+    contextvars.copy_context().run(kind.__enter__, manager)
+    contextvars.copy_context().run(kind.__exit__, manager, None, None, None)
+    assert "ext.counter.tally" in [s.name for s in spans.get_finished_spans()]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+
+
+def test_a_proxy_never_runs_the_real_objects_finaliser(spans: InMemorySpanExporter) -> None:
+    import gc
+
+    class Pooled(Counter):
+        closed = 0
+
+        def __del__(self) -> None:
+            Pooled.closed += 1  # a real finaliser would close the shared pool here
+
+    tracing.enable()
+    real = Pooled()
+    proxy = service_spans.traced(real, "ext.pooled", "shop")
+    assert isinstance(proxy, Pooled)
+    del proxy
+    gc.collect()
+    assert Pooled.closed == 0

@@ -58,17 +58,32 @@ def test_the_documented_imports_come_from_public_modules() -> None:
     import xcore.backends
     import xcore.sdk
 
-    for name in ("on", "SqlDatabase", "AsyncSqlDatabase", "RedisDatabase", "Cache", "PluginScheduler", "SmtpEmail",
-                 "Storage", "EventsView", "XcoreError", "ServiceNotFoundError", "kernel_events"):
+    for name in (
+        "on",
+        "SqlDatabase",
+        "AsyncSqlDatabase",
+        "RedisDatabase",
+        "Cache",
+        "PluginScheduler",
+        "SmtpEmail",
+        "Storage",
+        "EventsView",
+        "XcoreError",
+        "ServiceNotFoundError",
+        "kernel_events",
+    ):
         assert getattr(xcore.sdk, name) is not None, name
     for name in ("Storage", "UploadData", "read_all", "StorageNotFoundError", "compose", "redact_text"):
         assert getattr(xcore.backends, name) is not None, name
     assert xcore.load_config is not None
     docs = Path(__file__).resolve().parents[1] / "docs"
-    private_imports = [f"{page.name}: {line.strip()}" for page in docs.glob("*.md")
-                       for line in page.read_text().splitlines()
-                       if line.lstrip().startswith(("from xcore._", "import xcore._"))
-                       or line.lstrip().startswith(("from xcore.sdk._", "import xcore.sdk._"))]
+    private_imports = [
+        f"{page.name}: {line.strip()}"
+        for page in docs.glob("*.md")
+        for line in page.read_text().splitlines()
+        if line.lstrip().startswith(("from xcore._", "import xcore._"))
+        or line.lstrip().startswith(("from xcore.sdk._", "import xcore.sdk._"))
+    ]
     assert private_imports == []
 
 
@@ -87,8 +102,13 @@ def test_every_exception_xcore_defines_is_an_xcore_error() -> None:
             continue
         module = importlib.import_module(info.name)
         for name, value in vars(module).items():
-            if (inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == info.name
-                    and not name.startswith("_") and not issubclass(value, XcoreError)):
+            if (
+                inspect.isclass(value)
+                and issubclass(value, BaseException)
+                and value.__module__ == info.name
+                and not name.startswith("_")
+                and not issubclass(value, XcoreError)
+            ):
                 strays.append(f"{info.name}.{name}")
     assert strays == []
 
@@ -114,13 +134,19 @@ def test_the_enable_rules() -> None:
 
 async def test_redaction_lives_as_long_as_a_host() -> None:
     before = logging.getLogRecordFactory()
-    host = Xcore(config={"services": {"cache": {"enabled": False}, "scheduler": {"enabled": False}},
-                         "app": {"secret_key": "s3cr3t-value-here"}}, discover=False)
+    host = Xcore(
+        config={
+            "services": {"cache": {"enabled": False}, "scheduler": {"enabled": False}},
+            "app": {"secret_key": "s3cr3t-value-here"},
+        },
+        discover=False,
+    )
     await host.boot()
     try:
         assert logging.getLogRecordFactory() is not before
-        record = logging.getLogger("t").makeRecord("t", logging.INFO, __file__, 1, "key %s", ("s3cr3t-value-here",),
-                                                   None)
+        record = logging.getLogger("t").makeRecord(
+            "t", logging.INFO, __file__, 1, "key %s", ("s3cr3t-value-here",), None
+        )
         assert "s3cr3t-value-here" not in record.getMessage()
     finally:
         await host.shutdown()
@@ -128,8 +154,9 @@ async def test_redaction_lives_as_long_as_a_host() -> None:
 
 
 def test_no_function_is_above_cyclomatic_complexity_20() -> None:
-    result = subprocess.run([sys.executable, "-m", "radon", "cc", "-s", "-n", "D", str(XCORE)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "radon", "cc", "-s", "-n", "D", str(XCORE)], capture_output=True, text=True, check=True
+    )
     assert result.stdout == ""
 
 
@@ -141,8 +168,11 @@ def test_scheduler_modules_import_each_other_without_a_circle() -> None:
     graph: dict[str, set[str]] = {}
     for path in package.rglob("*.py"):
         name = ".".join(path.relative_to(package).with_suffix("").parts).removesuffix(".__init__")
-        imported = {node.module.removeprefix(prefix) for node in ast.walk(ast.parse(path.read_text()))
-                    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(prefix)}
+        imported = {
+            node.module.removeprefix(prefix)
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(prefix)
+        }
         graph[name] = imported
 
     def reaches(start: str, goal: str, seen: set[str]) -> bool:

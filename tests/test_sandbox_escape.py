@@ -182,6 +182,26 @@ async def test_garbage_and_oversized_frames_restart_only_that_worker(host: Xcore
         await still_serving(host)
 
 
+async def test_a_worker_that_never_reads_cannot_fill_the_hosts_memory(host: Xcore) -> None:
+    """Answers to a worker that does not read stop the host reading from it (bounded buffer); the
+    stuck worker is killed at its deadline and the host keeps serving."""
+    plugin = plugin_of(host)
+    first = plugin.worker.pid
+    flood = asyncio.create_task(host.call("evil", "flood_unread", {"n": 20_000}))  # ~8 MB of answers
+    largest = 0
+    while not flood.done():
+        writer = plugin.worker._writer if plugin.worker is not None else None
+        if writer is not None and writer._writer.transport is not None:
+            largest = max(largest, writer._writer.transport.get_write_buffer_size())
+        await asyncio.sleep(0.005)
+    with contextlib.suppress(Exception):
+        await flood
+    assert largest < 1024 * 1024, f"the host buffered {largest} bytes of answers"
+    await plugin.wait_running()
+    assert plugin.worker.pid != first
+    await still_serving(host)
+
+
 async def test_a_lying_content_length_cannot_reach_the_client(tmp_path: Path) -> None:
     """The worker's own framing headers are dropped: the host sends the length of what it got."""
     config = {
@@ -201,14 +221,17 @@ async def test_a_lying_content_length_cannot_reach_the_client(tmp_path: Path) ->
                 await asyncio.sleep(0.05)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         request = b"GET /plugins/evil/lying-length HTTP/1.1\r\nHost: x\r\n\r\n"
-        writer.write(request + request)  # two requests on one connection: both must parse
+        empty = b"GET /plugins/evil/no-content HTTP/1.1\r\nHost: x\r\n\r\n"
+        writer.write(empty + request + request)  # three requests on one connection: each must parse
         answers = b""
         while answers.count(b"hello") < 2:
             chunk = await asyncio.wait_for(reader.read(65536), 10)
             assert chunk, answers
             answers += chunk
         writer.close()
+        assert answers.startswith(b"HTTP/1.1 204") and b"abc" not in answers, answers
         first, second = answers.split(b"hello")[:2]
+        first = first[first.index(b"HTTP/1.1 200") :]
         for head in (first, second):
             assert head.startswith(b"HTTP/1.1 200"), answers
             assert b"content-length: 5\r\n" in head.lower() and b"chunked" not in head.lower(), answers
@@ -325,3 +348,25 @@ async def test_a_log_flood_is_cut_to_a_budget(host: Xcore, caplog: pytest.LogCap
     assert 0 < len(lines) <= 2 * 100 + 1
     assert any("log lines dropped" in r.getMessage() for r in caplog.records)
     await still_serving(host)
+
+
+async def test_a_stream_flooded_past_its_limit_kills_the_worker_cleanly(tmp_path: Path) -> None:
+    """More unread frames for one streamed response than the limit: the worker is cut off, its
+    waiting callers fail with WorkerError and it is restarted; nothing raises in the read callback."""
+    from xcore._sandbox.supervisor import MAX_STREAM_FRAMES, Spawn, WorkerProcess, _Stream
+
+    exits: list[str] = []
+    loop = asyncio.get_running_loop()
+    worker = WorkerProcess(
+        Spawn("flood", {}, str(tmp_path), 1.0, 1.0),
+        lambda *_: None,
+        lambda _, why: exits.append(why),  # type: ignore[arg-type, return-value]
+    )
+    stream, call = _Stream(loop), loop.create_future()
+    worker._waiting.update({1: stream, 2: call})
+    for _ in range(MAX_STREAM_FRAMES + 5):
+        worker._dispatch({"re": 1, "http": "body", "more": True}, b"x")
+    assert exits and "unread response frames" in exits[0]
+    assert isinstance(call.exception(), WorkerError)
+    frames = [stream.queue.get_nowait() for _ in range(stream.queue.qsize())]
+    assert "error" in frames[-1][0], "the stream's reader would wait forever"

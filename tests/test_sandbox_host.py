@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import sys
 from pathlib import Path
@@ -48,6 +49,9 @@ async def test_values_cross_the_boundary_exactly(tmp_path: Path) -> None:
         answer = (await host.call("echo", "echo", sent))["echo"]
         assert answer == {"big": 2**70, "neg": -(2**64), "f": 0.1, "s": "é\u2028\x00", "t": [1, 2], "3": "x"}
         assert type(answer["big"]) is int
+        when = datetime.datetime(2024, 1, 2, 3, 4, 5)
+        for extra in ({}, {"big": 2**70}):  # whichever writer a frame takes, a value has one form
+            assert (await host.call("echo", "echo", {"when": when, **extra}))["echo"]["when"] == str(when)
         assert (await host.call("echo", "echo", {"nan": float("nan"), "inf": float("inf")}))["echo"] == {
             "nan": None,
             "inf": None,

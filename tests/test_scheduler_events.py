@@ -16,7 +16,8 @@ class Watcher(TrustedBase):
 
     async def on_load(self) -> None:
         self.get_service("scheduler").add_job(
-            func=self._broken, trigger="date", run_date=datetime.now() + timedelta(milliseconds=100), id="broken")
+            func=self._broken, trigger="date", run_date=datetime.now() + timedelta(milliseconds=100), id="broken"
+        )
 
     def _broken(self) -> None:
         raise ValueError("disk full")
@@ -27,8 +28,7 @@ class Watcher(TrustedBase):
 
 
 async def test_failed_job_is_announced_with_plugin_job_and_error() -> None:
-    host = Xcore(config={"services": {"databases": {}, "extensions": {}}}, plugins={"watcher": Watcher},
-                 discover=False)
+    host = Xcore(config={"services": {"databases": {}, "extensions": {}}}, plugins={"watcher": Watcher}, discover=False)
     await host.boot()
     try:
         async with asyncio.timeout(10):
@@ -36,5 +36,6 @@ async def test_failed_job_is_announced_with_plugin_job_and_error() -> None:
                 await asyncio.sleep(0.02)
     finally:
         await host.shutdown()
-    assert Watcher.failures == [{"data": {"plugin": "watcher", "job_id": "broken", "error": "ValueError: disk full"},
-                                 "source": "xcore"}]
+    assert Watcher.failures == [
+        {"data": {"plugin": "watcher", "job_id": "broken", "error": "ValueError: disk full"}, "source": "xcore"}
+    ]

@@ -137,7 +137,8 @@ async def test_jobs_stored_before_the_modules_were_renamed_still_load_and_run(ba
     [stored] = store.get_all_jobs()
     # the same state as written by 0.1: protocol 0 spells every module name out as text
     legacy = pickle.dumps(load_job_state(store._serialize(stored)), protocol=0).replace(
-        b"xcore._builtin_services.", b"xcore.builtin_services.")
+        b"xcore._builtin_services.", b"xcore.builtin_services."
+    )
     assert b"xcore.builtin_services.scheduler.targets" in legacy and b"_builtin_services" not in legacy
     store._serialize = lambda _job: legacy  # type: ignore[method-assign]
     store.update_job(stored)

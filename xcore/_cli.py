@@ -51,12 +51,23 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
 @click.option("--workers", default=1, show_default=True, type=int)
-@click.option("--loop", type=click.Choice(["auto", "uvloop", "asyncio"]), default="auto", show_default=True,
-              help="Event loop, as uvicorn's --loop: auto is uvloop (installed with XCore), else asyncio.")
-@click.option("--http", type=click.Choice(["auto", "httptools", "h11"]), default="auto", show_default=True,
-              help="HTTP/1.1 parser, as uvicorn's --http: auto is httptools (installed with XCore), else h11.")
-def serve(config_path: str | None, strict: bool, host: str, port: int, reload: bool, workers: int, loop: str,
-          http: str) -> None:
+@click.option(
+    "--loop",
+    type=click.Choice(["auto", "uvloop", "asyncio"]),
+    default="auto",
+    show_default=True,
+    help="Event loop, as uvicorn's --loop: auto is uvloop (installed with XCore), else asyncio.",
+)
+@click.option(
+    "--http",
+    type=click.Choice(["auto", "httptools", "h11"]),
+    default="auto",
+    show_default=True,
+    help="HTTP/1.1 parser, as uvicorn's --http: auto is httptools (installed with XCore), else h11.",
+)
+def serve(
+    config_path: str | None, strict: bool, host: str, port: int, reload: bool, workers: int, loop: str, http: str
+) -> None:
     """Serve the application with uvicorn (uvloop and httptools unless --loop / --http say otherwise).
 
     Exit codes: 0 when stopped (Ctrl-C, SIGTERM); 2 when the config is invalid (nothing started);
@@ -85,8 +96,16 @@ def serve(config_path: str | None, strict: bool, host: str, port: int, reload: b
 
         prepare()  # before the workers start: they share their counts through this directory
     try:
-        uvicorn.run("xcore.web:app_from_env", factory=True, host=host, port=port, reload=reload,
-                    workers=workers if not reload else None, loop=loop, http=http)
+        uvicorn.run(
+            "xcore.web:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            reload=reload,
+            workers=workers if not reload else None,
+            loop=loop,
+            http=http,
+        )
     except SystemExit as exc:  # uvicorn's "startup failed" (3) is this command's "boot failed" (1)
         sys.exit(1 if exc.code == STARTUP_FAILURE else exc.code)
 
@@ -99,8 +118,15 @@ def serve(config_path: str | None, strict: bool, host: str, port: int, reload: b
 @url_option
 @admin_key_option
 @click.pass_context
-def plugins_command(ctx: click.Context, config_path: str | None, strict: bool, as_json: bool, check: bool,
-                    url: str | None, admin_key: str | None) -> None:
+def plugins_command(
+    ctx: click.Context,
+    config_path: str | None,
+    strict: bool,
+    as_json: bool,
+    check: bool,
+    url: str | None,
+    admin_key: str | None,
+) -> None:
     """List plugins and service backends: version, distribution, state, error (hooks with --json).
 
     With --url, the running server's plugins (its admin API); `xcore plugins disable|enable|reload NAME
@@ -149,8 +175,11 @@ def services_command(config_path: str | None, as_json: bool, url: str | None, ad
         rows = remote(lambda client: client.get("/services")[1]["services"], url, admin_key)
     else:
         rows = run_host(config_path, False, service_rows)
-    click.echo(json.dumps(rows, indent=2) if as_json else
-               fitted_table(rows, ["name", "kind", "type", "provided_by", "health", "latency_ms"], note="error"))
+    click.echo(
+        json.dumps(rows, indent=2)
+        if as_json
+        else fitted_table(rows, ["name", "kind", "type", "provided_by", "health", "latency_ms"], note="error")
+    )
 
 
 @cli.group("config")
@@ -173,8 +202,10 @@ def config_check(config_path: str | None) -> None:
     warnings = host.registry.config_warnings
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"# {host.loaded.path or 'embedded defaults (no integration.yaml)'}: valid"
-               + (f", {len(warnings)} warning(s) on stderr" if warnings else ""))
+    click.echo(
+        f"# {host.loaded.path or 'embedded defaults (no integration.yaml)'}: valid"
+        + (f", {len(warnings)} warning(s) on stderr" if warnings else "")
+    )
     for checked in host.registry.checked_services:  # defaults taken from other sections, e.g. the scheduler's Redis
         for note in getattr(checked.settings, "notes", ()):
             click.echo(f"# {note}")
@@ -239,8 +270,7 @@ def _add_plugin_commands(group: click.Group, verbose: bool = False) -> None:
                 pm.register(obj() if isinstance(obj, type) else obj, name=f"{group_name}:{name}")
             except Exception as exc:  # a broken plugin must not break the CLI; commands report it once
                 if verbose:
-                    click.echo(f"warning: plugin {name!r} not loaded for CLI commands: {one_line(str(exc))}",
-                               err=True)
+                    click.echo(f"warning: plugin {name!r} not loaded for CLI commands: {one_line(str(exc))}", err=True)
     for impl in pm.hook.xcore_register_commands.get_hookimpls():
         for problem in option_problems({"xcore_register_commands": impl}):
             click.echo(f"warning: plugin {impl.plugin_name!r} not loaded for CLI commands: {problem}", err=True)

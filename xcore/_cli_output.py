@@ -95,7 +95,11 @@ def fitted_table(
                 continue
             text = f"{name}: {one_line(str(extra))}"
             lines += textwrap.wrap(
-                text, width, initial_indent="  ", subsequent_indent="    ", break_long_words=True,
+                text,
+                width,
+                initial_indent="  ",
+                subsequent_indent="    ",
+                break_long_words=True,
                 break_on_hyphens=False,
             )
     return "\n".join(lines)

@@ -47,7 +47,10 @@ def scan_entry_points(groups: tuple[str, ...] = (SERVICES_GROUP, PLUGINS_GROUP))
             continue
         dist = ep.dist
         source = PluginSource(
-            name=ep.name, group=ep.group, target=ep.value, load=ep.load,
+            name=ep.name,
+            group=ep.group,
+            target=ep.value,
+            load=ep.load,
             distribution=dist.name if dist is not None else None,
             version=dist.version if dist is not None else None,
         )
@@ -76,5 +79,4 @@ def given_source(name: str, obj: Any) -> PluginSource:
     """A plugin object handed to ``Xcore(plugins={...})`` directly (tests, embedding)."""
     target = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__qualname__
     module = getattr(obj, "__module__", None)
-    return PluginSource(name=name, group="given", target=f"{module}:{target}" if module else target,
-                        load=lambda: obj)
+    return PluginSource(name=name, group="given", target=f"{module}:{target}" if module else target, load=lambda: obj)

@@ -60,8 +60,11 @@ class PluginRecord:
             "hooks": sorted(self.hooks.names) if self.hooks else [],
             "requires": list(self.dependencies.requires),
             "mounted_at": self.mounted_at,
-            **({"sandbox": sandbox()} if (sandbox := getattr(self.handle and self.handle.instance,
-                                                              "sandbox_report", None)) else {}),
+            **(
+                {"sandbox": sandbox()}
+                if (sandbox := getattr(self.handle and self.handle.instance, "sandbox_report", None))
+                else {}
+            ),
         }
 
 

@@ -67,8 +67,11 @@ def create_app(
             worker_stopped()  # app.metrics: last counts flushed; with several workers, live gauges dropped
 
     app = FastAPI(
-        title=settings.name, version=__version__, lifespan=lifespan,
-        docs_url=None, redoc_url=None,  # /docs: add_docs_page below, without a CDN
+        title=settings.name,
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,  # /docs: add_docs_page below, without a CDN
         openapi_url="/openapi.json" if settings.docs else None,
         **fastapi_telemetry(),  # FastAPI's own spans record the query string: XCore's replace them
     )
@@ -109,13 +112,20 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
     count_request = install_metrics(app, xcore)  # app.metrics: /metrics; the guard below counts each request
     errors = RepeatedErrors(log, settings.error_log_interval)
     if app.middleware_stack is None:
-        app.add_middleware(HostGuard, max_body_size=settings.max_body_size, errors=errors,
-                           plugin_prefix=settings.plugin_prefix, observe=count_request)
+        app.add_middleware(
+            HostGuard,
+            max_body_size=settings.max_body_size,
+            errors=errors,
+            plugin_prefix=settings.plugin_prefix,
+            observe=count_request,
+        )
         if app.exception_handlers.get(RequestValidationError) in (None, request_validation_exception_handler):
             app.add_exception_handler(RequestValidationError, validation_error_handler)  # not over the app's own
     else:
-        log.warning("the app already serves, so XCore's request guard (app.max_body_size, JSON 500s) is not "
-                    "installed: call xcore.web.install_endpoints(app, xcore) before serving")
+        log.warning(
+            "the app already serves, so XCore's request guard (app.max_body_size, JSON 500s) is not "
+            "installed: call xcore.web.install_endpoints(app, xcore) before serving"
+        )
 
     if settings.api_key is not None:
         _add_action_route(app, xcore, settings.api_key.get_secret_value(), settings.plugin_prefix, errors)
@@ -133,8 +143,9 @@ def _xcore_routes_last(app: FastAPI) -> None:
     app.router.routes[:] = [r for r in app.router.routes if r not in last] + last
 
 
-API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
-                              description="app.api_key; `Authorization: Bearer <key>` is accepted too")
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="app.api_key; `Authorization: Bearer <key>` is accepted too"
+)
 """Declared as a security scheme, so the OpenAPI page's Authorize button sends the key."""
 
 
@@ -144,13 +155,18 @@ def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str, err
     def require_key(request: Request, x_api_key: Annotated[str | None, Security(API_KEY_HEADER)]) -> None:
         given = presented_key(request)
         if given is None or not matches(given, expected):
-            raise HTTPException(401, "missing or wrong API key (X-API-Key header)",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "missing or wrong API key (X-API-Key header)", headers={"WWW-Authenticate": "Bearer"}
+            )
 
     # The body is not a parameter: FastAPI would read and parse it before checking the key. The
     # endpoint reads it after (the dependency has run), and the schema is declared for the docs page.
-    @app.post(f"{prefix}/{{plugin}}/actions/{{action}}", tags=["xcore"], dependencies=[Depends(require_key)],
-              openapi_extra=ACTION_BODY)
+    @app.post(
+        f"{prefix}/{{plugin}}/actions/{{action}}",
+        tags=["xcore"],
+        dependencies=[Depends(require_key)],
+        openapi_extra=ACTION_BODY,
+    )
     async def call_action(plugin: str, action: str, request: Request) -> JSONResponse:
         """Run a plugin's action, as ``await xcore.call(plugin, action, payload)`` does in process."""
         payload = parse_payload(await request.body())
@@ -161,16 +177,23 @@ def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str, err
             return JSONResponse(error(str(exc), code="not_found"), status_code=404)
         except Exception as exc:
             errors.report(f"action {action!r} of plugin {plugin!r}", exc)
-            return JSONResponse(error(f"action {action!r} of plugin {plugin!r} failed", code="internal_error"),
-                                status_code=500)
+            return JSONResponse(
+                error(f"action {action!r} of plugin {plugin!r} failed", code="internal_error"), status_code=500
+            )
         try:
             return JSONResponse(result)
         except TypeError:  # datetimes, UUIDs, Decimals...: FastAPI's encoder, only when plain JSON is not enough
             return JSONResponse(jsonable_encoder(result))
 
     # The original XCore's path of the same endpoint, kept so its clients work unchanged.
-    app.post(LEGACY_ACTION_PATH, tags=["xcore"], dependencies=[Depends(require_key)], deprecated=True,
-             openapi_extra=ACTION_BODY, summary="Call Action (the original XCore's path)")(call_action)
+    app.post(
+        LEGACY_ACTION_PATH,
+        tags=["xcore"],
+        dependencies=[Depends(require_key)],
+        deprecated=True,
+        openapi_extra=ACTION_BODY,
+        summary="Call Action (the original XCore's path)",
+    )(call_action)
 
 
 LEGACY_ACTION_PATH = "/app/{plugin}/{action}"
@@ -181,8 +204,9 @@ _LAST_PATHS = frozenset({"/health", "/health/ready", LEGACY_ACTION_PATH})
 def app_from_env() -> FastAPI:
     """The app ``xcore serve`` runs in each uvicorn worker: config from ``$XCORE_CONFIG``."""
     xcore = Xcore(os.environ.get("XCORE_CONFIG") or None)
-    logging.basicConfig(level=xcore.config.app.log_level.upper(),
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=xcore.config.app.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
     if os.environ.get("XCORE_STRICT"):
         xcore.config.app.strict = True
     return create_app(host=xcore)

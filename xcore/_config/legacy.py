@@ -42,8 +42,13 @@ def _strip_colon(value: Any) -> Any:
 
 
 RENAMES: tuple[Rename, ...] = (
-    Rename("services.cache", "prefix", "key_prefix", "it names the app part of the cache's own namespace",
-           convert=_strip_colon),
+    Rename(
+        "services.cache",
+        "prefix",
+        "key_prefix",
+        "it names the app part of the cache's own namespace",
+        convert=_strip_colon,
+    ),
     Rename(
         "services.extensions.<name>",
         "from_address",

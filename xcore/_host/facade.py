@@ -77,10 +77,12 @@ class Xcore:
         self.registry = PluginRegistry(self.config, secrets, given=plugins or {}, discover=discover, tracing=tracing)
         """Discovery, records and checked service sections (read them; the host changes them)."""
         self._actions = ActionDispatcher(self.registry.records, tracing=tracing)
-        self._lifecycle = PluginLifecycle(self.config, self.registry.records, self.services, self._actions,
-                                          env=self.loaded.env, secrets=secrets)
-        self._monitor = HealthMonitor(self.services, self.registry.plugins, timeout=self.config.app.health_timeout,
-                                      secrets=secrets)
+        self._lifecycle = PluginLifecycle(
+            self.config, self.registry.records, self.services, self._actions, env=self.loaded.env, secrets=secrets
+        )
+        self._monitor = HealthMonitor(
+            self.services, self.registry.plugins, timeout=self.config.app.health_timeout, secrets=secrets
+        )
         self.runtime = PluginRuntime(self.config, self.registry, self._lifecycle, self._actions)
         """Disable, enable and reload plugins while the host serves (docs/operations.md)."""
         self.reloader = ConfigReloader(self.loaded, self.runtime, plugins or {}, discover)
@@ -133,8 +135,12 @@ class Xcore:
             self.prepare()
             for warning in self.registry.config_warnings:
                 log.warning("%s", warning)
-            await self.services.build(self.registry.checked_services, app_name=self.config.app.name,
-                                      plugins=self.registry.plugin_handle, inspect_only=self._inspect_only)
+            await self.services.build(
+                self.registry.checked_services,
+                app_name=self.config.app.name,
+                plugins=self.registry.plugin_handle,
+                inspect_only=self._inspect_only,
+            )
             await self._lifecycle.load_all(self.registry.checked_services, self.registry.migration_sources)
             self._check_strict()
             if app is not None:
@@ -155,8 +161,12 @@ class Xcore:
         if app is not None:
             self.reloader.watch_signal()
         self._stalls = watch_host(self)  # app.stall_threshold: reports whatever holds the loop while serving
-        log.info("xcore booted in %.0f ms: %d plugins loaded, %d failed", (time.perf_counter() - began) * 1000,
-                 len(self.registry.plugins("loaded")), sum(r.state == "failed" for r in self.plugins))
+        log.info(
+            "xcore booted in %.0f ms: %d plugins loaded, %d failed",
+            (time.perf_counter() - began) * 1000,
+            len(self.registry.plugins("loaded")),
+            sum(r.state == "failed" for r in self.plugins),
+        )
 
     async def shutdown(self) -> None:
         """Tell services and plugins, unload plugins in reverse order, close services in reverse."""

@@ -37,6 +37,7 @@ sandbox's host-side capability proxies).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import types
@@ -92,6 +93,17 @@ class _Site:
 
 
 def _detach(token: object) -> None:
+    """Undo :meth:`_Site.attach`; quietly nothing when the block is left in another context copy.
+
+    FastAPI runs a synchronous generator dependency's ``with db.session()`` enter and exit in two
+    thread-pool calls, each in its own copy of the context: the copy that attached is gone, and
+    OpenTelemetry's ``detach`` would log an error for every request. Its default runtime context
+    hands out ``contextvars`` tokens, reset here directly; any other runtime gets its own ``detach``.
+    """
+    if isinstance(token, contextvars.Token):
+        with contextlib.suppress(ValueError):  # "created in a different Context"
+            token.var.reset(token)
+        return
     from opentelemetry import context
 
     context.detach(token)  # type: ignore[arg-type]
@@ -311,6 +323,10 @@ def _exit(self: Any, kind: Any, error: Any, trace: Any) -> Any:
     return suppressed
 
 
+def _no_finalizer(self: Any) -> None:
+    return None
+
+
 _classes: dict[tuple[type, str], type | None] = {}
 """Proxy classes by (class, mode): one per service class and per context-manager class a method
 returns, a set fixed by the code loaded, so kept for the process's life."""
@@ -324,6 +340,8 @@ def _proxy_class(cls: type, mode: str) -> type | None:
     namespace: dict[str, Any] = {
         "__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__,
         "__setattr__": _setattr, "__delattr__": _delattr, "__dir__": _dir,
+        # A proxy owns nothing: the real object's finaliser must not run when a proxy is collected.
+        "__del__": _no_finalizer,
     }  # fmt: skip
     if mode == "service":
         namespace.update(

@@ -57,6 +57,7 @@ CACHE_METHODS = frozenset(
 DB_METHODS = frozenset({*CONNECTION_METHODS, "begin", "run", "commit", "rollback"})
 STORAGE_METHODS = frozenset({"upload", "download", "delete", "exists", "list"})
 SCHEDULER_METHODS = frozenset({"add_job", "get_jobs", "get_job", "remove_job", "pause_job", "resume_job"})
+_SPANNED_METHODS = {"cache": CACHE_METHODS, "events": frozenset({"emit", "subscribe"}), "network": frozenset({"open"})}
 
 
 class Denied(XcoreError, PermissionError):
@@ -103,10 +104,19 @@ class Capabilities:
         in a ``<service>.<method>`` span with tracing on, as a trusted plugin's call is (the
         scheduler's and other plugins' calls are spanned where they run: the plugin's scheduler
         view, the ``action`` span)."""
-        if tracing.TRACER is None or service in ("plugins", "scheduler"):
+        if tracing.TRACER is None or not self._spanned(service, method):
             return await self._invoke(service, method, args, kwargs, blob, owner)
         with service_call_span(service, method, self.plugin):
             return await self._invoke(service, method, args, kwargs, blob, owner)
+
+    def _spanned(self, service: str, method: str) -> bool:
+        """Whether a call gets a span here: only a known method of a real service, so the names a
+        worker writes in its frames cannot become span names (any name, any length, unbounded
+        variety). The scheduler's and other plugins' calls are spanned where they run."""
+        if service in ("cache", "events", "network"):
+            return method in _SPANNED_METHODS[service]
+        kind, _ = self._kind_of(service)
+        return (kind == "database" and method in DB_METHODS) or (kind == "extension" and method in STORAGE_METHODS)
 
     async def _invoke(
         self, service: str, method: str, args: list[Any], kwargs: dict[str, Any], blob: bytes, owner: object

@@ -45,7 +45,9 @@ class ProtocolError(XcoreError):
 
 
 _FALLBACK = json.JSONEncoder(separators=(",", ":"), default=str)
-_OPTIONS = orjson.OPT_NON_STR_KEYS
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+"""Datetimes and dataclasses go to ``default=str`` as in the standard library's writer: one form
+whichever writer a frame takes, and a dataclass's ``repr=False`` fields never cross."""
 _STDLIB = 1 << 31
 """Set in the header length of a frame whose header the standard library wrote (and must read)."""
 
@@ -125,6 +127,10 @@ class FrameProtocol(asyncio.streams.FlowControlMixin, asyncio.Protocol):
     (its size is checked before it is buffered further), so memory stays bounded whatever the peer
     sends. ``on_close`` is called once, with why the connection ended (``ProtocolError`` included:
     the connection is then closed). Writing goes through a ``StreamWriter`` (flow control, ``drain``).
+
+    Reading stops while anything holds it (:meth:`hold`): while the peer does not read what this side
+    writes (its answers would otherwise pile up here, one per request it keeps sending), and while a
+    consumer of the frames is behind (a slow HTTP client of a streamed body).
     """
 
     def __init__(self, on_frame: FrameHandler, on_close: CloseHandler) -> None:
@@ -132,10 +138,32 @@ class FrameProtocol(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self._on_frame = on_frame
         self._on_close: CloseHandler | None = on_close
         self._buffer = bytearray()
+        self._holds: set[object] = set()
         self.transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # uvloop's transports are not asyncio.Transport subclasses
+
+    def hold(self, reason: object) -> None:
+        """Stop reading until every reason given here is released."""
+        if not self._holds and self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()  # type: ignore[attr-defined]
+        self._holds.add(reason)
+
+    def release(self, reason: object) -> None:
+        if reason not in self._holds:
+            return
+        self._holds.discard(reason)
+        if not self._holds and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()  # type: ignore[attr-defined]
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.hold(self.pause_writing)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.release(self.pause_writing)
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
@@ -182,10 +210,12 @@ class FrameWriter:
     (``drain``) as it was.
     """
 
-    __slots__ = ("_loop", "_pending", "_scheduled", "_size", "_writer", "after_flush")
+    __slots__ = ("_loop", "_pending", "_scheduled", "_size", "_writer", "after_flush", "protocol")
 
-    def __init__(self, writer: asyncio.StreamWriter, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, protocol: FrameProtocol, loop: asyncio.AbstractEventLoop) -> None:
         self._writer = writer
+        self.protocol = protocol
+        """The connection's reading side (:meth:`FrameProtocol.hold`)."""
         self._loop = loop
         self._pending: list[bytes] = []
         self._size = 0
@@ -232,4 +262,4 @@ async def open_frames(sock: socket.socket, on_frame: FrameHandler, on_close: Clo
     """Serve ``sock`` with a :class:`FrameProtocol`; the writer to send frames on it."""
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_connection(lambda: FrameProtocol(on_frame, on_close), sock=sock)
-    return FrameWriter(asyncio.StreamWriter(transport, protocol, None, loop), loop)
+    return FrameWriter(asyncio.StreamWriter(transport, protocol, None, loop), protocol, loop)

@@ -35,18 +35,27 @@ log = logging.getLogger("xcore.sandbox")
 
 MAX_BODY = MAX_FRAME - 64 * 1024
 """Largest request body forwarded to a worker (one frame); larger requests get 413."""
+MAX_NAME = 100
+"""Longest service or method name of a worker's call the host reads (the rest is cut)."""
 MAX_PATHS = 500
 """Routes taken from a worker's OpenAPI fragment; a larger fragment is not shown (routes still work)."""
 _FRAMING_HEADERS = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer", "content-length"}
 
 
+def _bodiless(status: int) -> bool:
+    """Statuses whose responses carry no body (and no length): 1xx, 204, 304."""
+    return status < 200 or status in (204, 304)
+
+
 def _length(method: str, status: int, size: int, first: dict[str, Any]) -> list[tuple[bytes, bytes]]:
     """The ``content-length`` of a whole response: its real size (a HEAD answer keeps the worker's
     figure, the size a GET would have had; no length on statuses without a body)."""
-    if status < 200 or status in (204, 304):
+    if _bodiless(status):
         return []
     if method == "HEAD":
-        given = [v for k, v in first.get("headers", []) if k.lower() == "content-length" and v.isdigit()]
+        given = [
+            v for k, v in first.get("headers", []) if k.lower() == "content-length" and v.isascii() and v.isdigit()
+        ]
         return [(b"content-length", given[0].encode())] if given else []
     return [(b"content-length", str(size).encode())]
 
@@ -288,9 +297,9 @@ class SandboxedPlugin:
         assert self._caps is not None
         args = header.get("args")
         kwargs = header.get("kwargs")
-        return await self._caps.invoke(
-            str(header.get("service")),
-            str(header.get("method")),
+        return await self._caps.invoke(  # names capped: they reach audit lines and kernel events
+            str(header.get("service"))[:MAX_NAME],
+            str(header.get("method"))[:MAX_NAME],
             args if isinstance(args, list) else [],
             kwargs if isinstance(kwargs, dict) else {},
             blob,
@@ -419,7 +428,7 @@ class SandboxedPlugin:
         ]
         status = int(first.get("status", 500))
         if rest is None:
-            response = Response(data, status_code=status)
+            response = Response(b"" if _bodiless(status) else data, status_code=status)
             response.raw_headers = raw_headers + _length(request.method, status, len(data), first)
             return response
 

@@ -40,7 +40,10 @@ MAX_SERVICE_CALLS = 64
 """Service calls one worker may have running in the host at once; more are refused, not queued."""
 LOG_LINES_PER_SECOND = 100
 MAX_STREAM_FRAMES = 64
-"""HTTP response frames buffered per request while the client reads slowly; a worker past it is cut off."""
+"""HTTP response frames buffered per request; a worker past it broke the protocol and is cut off."""
+STREAM_HOLD = 8
+"""Frames buffered for one streamed response at which the host stops reading from the worker until
+the client has taken them: a slow client holds the worker back instead of filling the host's memory."""
 CRASH_WINDOW = 60.0
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
@@ -84,9 +87,10 @@ class _Stream:
             self.queue.put_nowait((header, blob))
 
     def fail(self, error: BaseException) -> None:
+        """End the response with ``error``; never raises (one slot is kept free for it)."""
         if not self.first.done():
             self.first.set_exception(error)
-        else:
+        elif not self.queue.full():
             self.queue.put_nowait(({"error": {"type": type(error).__name__, "message": str(error)}}, b""))
 
 
@@ -234,13 +238,15 @@ class WorkerProcess:
         ident = header["re"]
         waiting = self._waiting.get(ident) if isinstance(ident, int) else None
         if isinstance(waiting, _Stream):
-            if waiting.queue.full():
+            if waiting.queue.qsize() >= MAX_STREAM_FRAMES:
                 self._die(f"protocol violation: over {MAX_STREAM_FRAMES} unread response frames")
                 return
             self._deadlines.pop(ident, None)
             waiting.put(header, blob)
             if _last(header):
                 self._waiting.pop(ident, None)
+            elif waiting.queue.qsize() >= STREAM_HOLD and self._writer is not None:
+                self._writer.protocol.hold(waiting)
         elif waiting is not None and not waiting.done():
             self._waiting.pop(ident, None)
             waiting.set_result((header, blob))
@@ -358,7 +364,7 @@ class WorkerProcess:
         if self._dead is not None:
             return
         self._dead = reason
-        for waiting in self._waiting.values():
+        for waiting in self._waiting.values():  # fail() and a not-done future's set_exception never raise
             error = WorkerError(f"sandboxed plugin {self.spawn.name!r}: worker stopped ({reason})")
             if isinstance(waiting, _Stream):
                 waiting.fail(error)
@@ -457,15 +463,16 @@ class WorkerProcess:
         except BaseException:
             self._waiting.pop(ident, None)
             self._deadlines.pop(ident, None)
-            raise
-        finally:
             if parent is not None:
                 self._parent_done(parent)
-        if _last(first):
-            return first, data, None
-        return first, data, self._rest(ident, stream)
+            raise
+        if not _last(first):  # a streamed body: the worker's calls while it streams stay in the trace
+            return first, data, self._rest(ident, stream, parent)
+        if parent is not None:
+            self._parent_done(parent)
+        return first, data, None
 
-    async def _rest(self, ident: int, stream: _Stream) -> AsyncIterator[bytes]:
+    async def _rest(self, ident: int, stream: _Stream, parent: str | None) -> AsyncIterator[bytes]:
         """The body chunks after the first frame; ends quietly at an error (the response is cut)."""
         try:
             while True:
@@ -475,6 +482,8 @@ class WorkerProcess:
                 except TimeoutError:
                     await self.kill(f"HTTP request {ident} stopped sending its body")
                     return
+                if self._writer is not None and stream.queue.qsize() < STREAM_HOLD // 2:
+                    self._writer.protocol.release(stream)
                 if "error" in header:
                     return
                 if data:
@@ -483,6 +492,10 @@ class WorkerProcess:
                     return
         finally:
             self._waiting.pop(ident, None)
+            if self._writer is not None:
+                self._writer.protocol.release(stream)
+            if parent is not None:
+                self._parent_done(parent)
 
     async def kill(self, reason: str) -> None:
         """Kill the whole process group now; in-flight requests fail with ``WorkerError``."""

@@ -281,6 +281,9 @@ class Worker:
             return  # data, or the end of the stream: the loop's next poll returns at once
 
     def on_close(self, reason: str) -> None:
+        if self.peek is not None:
+            self.peek.close()
+            self.peek = None
         if not self.closed.done():
             self.closed.set_result(reason)
 
@@ -449,6 +452,9 @@ class Worker:
         try:
             self.cpu.renew()
             await self.app(scope, receive, send)
+            if start is not None:  # a start with no body after it: an empty response
+                start["more"] = False
+                self.send(start)
         except Exception as exc:
             self.send({"re": ident, "error": {"type": type(exc).__name__, "message": str(exc)}})
         finally:

@@ -119,7 +119,11 @@ class ServiceSpec:
 
 
 SELECTOR: dict[ServiceKind, str] = {
-    "database": "type", "extension": "type", "cache": "backend", "events": "backend", "scheduler": "backend",
+    "database": "type",
+    "extension": "type",
+    "cache": "backend",
+    "events": "backend",
+    "scheduler": "backend",
     "tasks": "backend",
 }
 """The key of a section naming its type: ``services.databases.main.type``, ``services.cache.backend``."""
@@ -160,8 +164,11 @@ def service_specs(services: ServicesConfig, problems: list[str]) -> list[Service
             return
         settings = dict(raw)
         package = settings.pop("package", None)
-        specs.append(ServiceSpec(name, kind, str(settings.pop(selector)), key, settings,
-                                 None if package is None else str(package)))
+        specs.append(
+            ServiceSpec(
+                name, kind, str(settings.pop(selector)), key, settings, None if package is None else str(package)
+            )
+        )
 
     for db_name, raw in section("databases").items():
         add(db_name, "database", raw)
@@ -256,8 +263,11 @@ class ServiceContainer:
         (``await health()`` runs them)."""
         return {
             name: {
-                "kind": entry.spec.kind, "type": entry.spec.type_name, "provider": entry.registered.provider,
-                "status": "failed" if entry.start_error else "started", "error": entry.start_error,
+                "kind": entry.spec.kind,
+                "type": entry.spec.type_name,
+                "provider": entry.registered.provider,
+                "status": "failed" if entry.start_error else "started",
+                "error": entry.start_error,
             }
             for name, entry in self._entries.items()
         }
@@ -275,14 +285,17 @@ class ServiceContainer:
         """
         found = [] if problems is None else problems
         checked = []
-        context = SettingsContext(
-            tuple(ConfiguredSection(s.key_path, s.kind, s.type_name, s.settings) for s in specs)
-        )
+        context = SettingsContext(tuple(ConfiguredSection(s.key_path, s.kind, s.type_name, s.settings) for s in specs))
         for spec in specs:
             try:
                 registered = types.lookup(spec.kind, spec.type_name, spec.key_path, spec.package)
-                settings = validate(registered.type.config, spec.settings, "configuration",
-                                    prefix=tuple(spec.key_path.split(".")), context=context)
+                settings = validate(
+                    registered.type.config,
+                    spec.settings,
+                    "configuration",
+                    prefix=tuple(spec.key_path.split(".")),
+                    context=context,
+                )
             except ConfigError as exc:
                 found.append(str(exc))
                 continue
@@ -297,17 +310,22 @@ class ServiceContainer:
         """Create and start every validated service in order (``inspect_only``: see ``ServiceSetup``)."""
         for spec, registered, settings in checked:
             setup = ServiceSetup(
-                name=spec.name, key_path=spec.key_path, app_name=app_name,
+                name=spec.name,
+                key_path=spec.key_path,
+                app_name=app_name,
                 logger=logging.getLogger(f"xcore.service.{spec.name}"),
-                plugins=plugins, services=self.get, inspect_only=inspect_only,
+                plugins=plugins,
+                services=self.get,
+                inspect_only=inspect_only,
             )
             try:
                 service = registered.type.factory(settings, setup)
             except ConfigError:
                 raise
             except Exception as exc:
-                raise ServiceError(f"{spec.key_path}: cannot create {spec.kind} {spec.type_name!r}: "
-                                   f"{redact_text(str(exc))}") from exc
+                raise ServiceError(
+                    f"{spec.key_path}: cannot create {spec.kind} {spec.type_name!r}: {redact_text(str(exc))}"
+                ) from exc
             for note in getattr(settings, "notes", ()):
                 setup.logger.info("%s", note)
             entry = ServiceEntry(spec, service, registered, settings)
@@ -320,10 +338,15 @@ class ServiceContainer:
                 reraise_if_cancelled(exc)
                 entry.start_error = describe_exception(exc, self.secrets)
                 if getattr(settings, "required", False):
-                    raise BootError(f"{spec.key_path}: required service {spec.name!r} failed to start: "
-                                    f"{entry.start_error}") from exc
-                log.warning("service %r (%s) failed to start; it stays unhealthy until its server answers: %s",
-                            spec.name, spec.key_path, entry.start_error)
+                    raise BootError(
+                        f"{spec.key_path}: required service {spec.name!r} failed to start: {entry.start_error}"
+                    ) from exc
+                log.warning(
+                    "service %r (%s) failed to start; it stays unhealthy until its server answers: %s",
+                    spec.name,
+                    spec.key_path,
+                    entry.start_error,
+                )
 
     async def health(self, timeout: float = DEFAULT_HEALTH_TIMEOUT) -> dict[str, dict[str, Any]]:
         """Run every health check concurrently, each bounded by ``timeout`` seconds (default: that of

@@ -129,7 +129,35 @@ class Evil(TrustedBase):
             """Declares 1000 bytes and sends 5: the host must frame the response by what it got."""
             return Response(b"hello", headers={"content-length": "1000", "transfer-encoding": "chunked"})
 
+        @router.get("/no-content")
+        async def no_content() -> Response:
+            """A 204 with a body: the host must send none (the client would read it as the next answer)."""
+            return Response(b"abc", status_code=204)
+
         return router
+
+    @action()
+    async def flood_unread(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Service calls written by hand with the loop blocked, so no answer is ever read."""
+        import json
+        import select
+        import struct
+        import sys
+
+        sock = socket.socket(fileno=os.dup(int(sys.argv[1])))
+        frames = []
+        for n in range(payload.get("n", 20_000)):
+            header = json.dumps({"op": "service", "id": 10**9 + n, "service": "nothing", "method": "x" * 200})
+            frames.append(struct.pack("!II", len(header), len(header)) + header.encode())
+        view = memoryview(b"".join(frames))
+        while view:  # the descriptor is non-blocking (shared with the loop's transport): wait by hand
+            select.select([], [sock], [])  # blocks once the host stops reading: it then kills this worker
+            try:
+                view = view[sock.send(view) :]
+            except BlockingIOError:
+                continue
+        sock.detach()
+        return ok(sent=True)
 
     @action()
     async def forged_trace(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -238,4 +238,3 @@ class TieredCache(Cache, ServiceBase):
         await self.local.delete(key)
         await self._publish("keys", [key])
         return value
-

@@ -40,8 +40,9 @@ async def list_jobs(host: Any) -> list[dict[str, Any]]:
 @click.option("--plugin", "-p", "plugin", default=None, help="Only the jobs of this plugin.")
 @url_option
 @admin_key_option
-def jobs_command(config_path: str | None, as_json: bool, plugin: str | None, url: str | None,
-                 admin_key: str | None) -> None:
+def jobs_command(
+    config_path: str | None, as_json: bool, plugin: str | None, url: str | None, admin_key: str | None
+) -> None:
     """List scheduled jobs: plugin, id, trigger, next run, last outcome.
 
     With --url, the running server's own jobs (its admin API), so the last runs are the ones it made.

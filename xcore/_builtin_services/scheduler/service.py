@@ -47,6 +47,7 @@ FailureListener = Callable[[JobFailure], Awaitable[None] | None]
 
 STORE_RETRY_INTERVAL = 2.0
 
+
 class SchedulerService(ServiceBase):
     """The ``scheduler`` service. Plugins get :meth:`for_plugin` views; see the module docstring."""
 
@@ -296,11 +297,18 @@ class SchedulerService(ServiceBase):
             }
             self._app._add(
                 JobRequest(
-                    func=spec.func, trigger=spec.trigger, trigger_args=spec.trigger_args, args=spec.args,
-                    kwargs=spec.kwargs, id=spec.job_id, name=spec.name,
+                    func=spec.func,
+                    trigger=spec.trigger,
+                    trigger_args=spec.trigger_args,
+                    args=spec.args,
+                    kwargs=spec.kwargs,
+                    id=spec.job_id,
+                    name=spec.name,
                     misfire_grace_time=options.get("misfire_grace_time", undefined),
-                    coalesce=options.get("coalesce", undefined), max_instances=options.get("max_instances", undefined),
-                    replace_existing=True, from_config=True,
+                    coalesce=options.get("coalesce", undefined),
+                    max_instances=options.get("max_instances", undefined),
+                    replace_existing=True,
+                    from_config=True,
                 )
             )
             wanted.add(f":{spec.job_id}")

@@ -230,9 +230,19 @@ class PluginScheduler:
                 )
         return self._add(
             JobRequest(
-                func=func, trigger=trigger, trigger_args=trigger_args, args=args, kwargs=kwargs, id=id, name=name,
-                misfire_grace_time=misfire_grace_time, coalesce=coalesce, max_instances=max_instances,
-                next_run_time=next_run_time, replace_existing=replace_existing, run_in=task_name,
+                func=func,
+                trigger=trigger,
+                trigger_args=trigger_args,
+                args=args,
+                kwargs=kwargs,
+                id=id,
+                name=name,
+                misfire_grace_time=misfire_grace_time,
+                coalesce=coalesce,
+                max_instances=max_instances,
+                next_run_time=next_run_time,
+                replace_existing=replace_existing,
+                run_in=task_name,
             )
         )
 

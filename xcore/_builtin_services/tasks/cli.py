@@ -15,7 +15,6 @@ from xcore.backends import config_option
 COLUMNS = ["id", "plugin", "task", "status", "attempts", "progress", "error"]
 
 
-
 def tasks_service(host: Any) -> Any:
     from xcore._builtin_services.tasks.service import TasksService
 

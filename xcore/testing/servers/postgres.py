@@ -64,18 +64,43 @@ class PostgresServer:
         if self._run_as is not None:
             entry = pwd.getpwnam(self._run_as)
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
-        self._run(str(self.bindir / "initdb"), "-D", self.data, "-U", self.user, "--pwfile", pwfile,
-                  "-A", "scram-sha-256", "-E", "UTF8", "--no-sync")
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            self.data,
+            "-U",
+            self.user,
+            "--pwfile",
+            pwfile,
+            "-A",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
 
     @property
     def url(self) -> str:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
 
     def start(self) -> PostgresServer:
-        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run(str(self.bindir / "pg_ctl"), "-D", self.data, "-o", opts, "-l",
-                  os.path.join(self.dir, "log"), "-w", "-t", "60", "start")
+        opts = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            self.data,
+            "-o",
+            opts,
+            "-l",
+            os.path.join(self.dir, "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         wait_for_port(self.port)
         self._ensure_database()
         return self
