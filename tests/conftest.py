@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 import pytest
 
@@ -129,3 +129,18 @@ def s3_server() -> Iterator[S3Server]:
     from xcore.testing.servers import S3Server
 
     yield from serve(lambda: S3Server().start())
+
+
+@pytest.fixture
+def spans() -> Iterator[Any]:
+    """The in-memory exporter of the process's one OpenTelemetry provider, emptied before and after,
+    with XCore's tracing turned off again afterwards (the otel extra: missing is a failure)."""
+    from xcore._observability import tracing
+
+    from .test_observability_tracing import EXPORTER, provider
+
+    provider()
+    EXPORTER.clear()
+    yield EXPORTER
+    tracing.disable()
+    EXPORTER.clear()

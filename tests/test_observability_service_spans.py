@@ -35,21 +35,10 @@ from xcore.testing.configs import no_services
 from xcore.testing.harness import boot_xcore
 from xcore.testing.servers import PostgresServer
 
-from .test_observability_tracing import by_name, provider
+from .test_observability_tracing import by_name
 
 SECRET = "sk-live-7f3a-never-in-a-span"
 INTERNAL, CLIENT = otel_trace.SpanKind.INTERNAL, otel_trace.SpanKind.CLIENT
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    from .test_observability_tracing import EXPORTER as exporter
-
-    provider()
-    exporter.clear()
-    yield exporter
-    tracing.disable()
-    exporter.clear()
 
 
 def assert_no_secret(finished: tuple[ReadableSpan, ...]) -> None:

@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +39,6 @@ def provider() -> None:
         sdk = TracerProvider()
         sdk.add_span_processor(SimpleSpanProcessor(EXPORTER))
         otel_trace.set_tracer_provider(sdk)
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    provider()
-    EXPORTER.clear()
-    yield EXPORTER
-    tracing.disable()
-    EXPORTER.clear()
 
 
 class Shop(TrustedBase):

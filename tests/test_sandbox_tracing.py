@@ -7,7 +7,7 @@ Runs real workers and the SDK's in-memory exporter (the otel extra: missing is a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,24 +17,12 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from xcore import Xcore
-from xcore._observability import tracing
 from xcore.web import create_app
 
-from .test_observability_tracing import by_name, provider
+from .test_observability_tracing import by_name
 from .test_sandbox_host import echo_config
 
 SECRET = "tok-5a1e-never-in-a-span"
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    from .test_observability_tracing import EXPORTER as exporter
-
-    provider()
-    exporter.clear()
-    yield exporter
-    tracing.disable()
-    exporter.clear()
 
 
 @pytest.fixture
