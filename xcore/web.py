@@ -25,6 +25,7 @@ from fastapi.security import APIKeyHeader
 from xcore import __version__
 from xcore._action_endpoint_off import explain_disabled_actions
 from xcore._action_payload import ACTION_BODY, parse_payload
+from xcore._admin import PREFIX as ADMIN_PREFIX
 from xcore._admin import install_admin
 from xcore._api_keys import matches, operator_keys, presented_key
 from xcore._boot_failure import report_boot_failures_briefly
@@ -33,6 +34,7 @@ from xcore._error_log import RepeatedErrors
 from xcore._errors import PluginNotFoundError
 from xcore._host.facade import Xcore
 from xcore._http_guard import HostGuard
+from xcore._observability.endpoint import METRICS_PATH
 from xcore._observability.endpoint import install as install_metrics
 from xcore._observability.multiprocess import worker_stopped
 from xcore._observability.tracing import fastapi_telemetry
@@ -94,6 +96,7 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
     original XCore's action path behind every other route (``boot`` does, once the plugins' routes are
     mounted): the app's own routes and the plugins' win any clash, and the hot routes match first.
     """
+    existing = list(app.router.routes)
     install_admin(app, xcore)  # app.admin_key only: the admin API and page (docs/operations.md)
     if getattr(app.state, "xcore_endpoints", None) is xcore:
         _xcore_routes_last(app)
@@ -101,7 +104,6 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
     app.state.xcore = xcore
     app.state.xcore_endpoints = xcore
     settings = xcore.config.app
-    existing = list(app.router.routes)
 
     @app.get("/health", tags=["xcore"])
     async def health() -> dict[str, str]:
@@ -131,9 +133,7 @@ def install_endpoints(app: FastAPI, xcore: Xcore) -> None:
         _add_action_route(app, xcore, settings.api_key.get_secret_value(), settings.plugin_prefix, errors)
     elif app.middleware_stack is None:
         explain_disabled_actions(app, settings.plugin_prefix)
-    app.state.xcore_routes_last = [
-        r for r in app.router.routes if getattr(r, "path", None) in _LAST_PATHS and r not in existing
-    ]
+    app.state.xcore_routes_last = [r for r in app.router.routes if _goes_last(r) and r not in existing]
     _xcore_routes_last(app)
 
 
@@ -198,7 +198,16 @@ def _add_action_route(app: FastAPI, xcore: Xcore, api_key: str, prefix: str, err
 
 LEGACY_ACTION_PATH = "/app/{plugin}/{action}"
 """``POST /app/<plugin>/<action>``: the original XCore's action path, the same endpoint and key."""
-_LAST_PATHS = frozenset({"/health", "/health/ready", LEGACY_ACTION_PATH})
+_LAST_PATHS = frozenset({"/health", "/health/ready", LEGACY_ACTION_PATH, METRICS_PATH})
+
+
+def _goes_last(route: object) -> bool:
+    """XCore's own routes that no plugin route may wait behind: the probes, ``/metrics``, the
+    original XCore's action path and the admin API and page (each route passed over costs a match)."""
+    path = getattr(route, "path", None)
+    return isinstance(path, str) and (
+        path in _LAST_PATHS or path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+    )
 
 
 def app_from_env() -> FastAPI:

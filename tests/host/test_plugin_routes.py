@@ -166,13 +166,19 @@ async def test_a_router_with_a_nested_router_still_works_through_include_router(
 def test_a_plugin_route_is_matched_before_xcore_s_docs_page_and_probes() -> None:
     """A request looks for its route in order, and each route passed over costs a match: before a plugin's
     routes come only the OpenAPI document and the action endpoint, as few as before a route of a bare
-    ``FastAPI()``. The docs page, its assets and the probes come after them, and still answer."""
-    app = create_app(config=config(app={"api_key": "k"}), plugins={"catalogue": Catalogue}, discover=False)
+    ``FastAPI()``. The docs page, its assets, the probes, ``/metrics`` and the admin API and page come
+    after them, and still answer."""
+    settings = {"api_key": "k", "metrics": True, "admin_key": "admin-key-long-enough-0123456789"}
+    app = create_app(config=config(app=settings), plugins={"catalogue": Catalogue}, discover=False)
     with TestClient(app) as http:
         paths = [getattr(r, "path", "") for r in app.router.routes]
         first = next(i for i, path in enumerate(paths) if path.startswith("/plugins/catalogue"))
         assert paths[:first] == ["/openapi.json", "/plugins/{plugin}/actions/{action}"]
-        assert {"/docs", "/docs/assets", "/docs/oauth2-redirect", "/health", "/health/ready"} <= set(paths[first:])
-        for path in ("/docs", "/docs/oauth2-redirect", "/docs/assets/swagger-ui.css", "/health"):
+        assert {"/docs", "/docs/assets", "/docs/oauth2-redirect", "/health", "/health/ready", "/metrics"} <= set(
+            paths[first:]
+        )
+        assert any(path.startswith("/xcore/admin") for path in paths[first:])
+        for path in ("/docs", "/docs/oauth2-redirect", "/docs/assets/swagger-ui.css", "/health", "/metrics"):
             assert http.get(path).status_code == 200, path
+        assert http.get("/xcore/admin/api/plugins", headers={"X-Admin-Key": settings["admin_key"]}).status_code == 200
         assert "/docs" not in http.get("/openapi.json").json()["paths"]
