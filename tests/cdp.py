@@ -23,20 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import websockets
 
+from tests.ci import unavailable
 from xcore.testing.servers import free_port
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def chromium_path() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        if IN_CI:
-            pytest.fail("chromium is not installed (CI=true: .ci/run installs it with apt)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        unavailable("chromium is not installed (apt-get install chromium)")
     return found
 
 

@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 
+from tests.ci import unavailable
 from xcore.testing.servers import PostgresServer, RedisServer, ServerUnavailable
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def unavailable(reason: str) -> NoReturn:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: a test server that cannot start fails the run)")
-    pytest.skip(reason)
 
 
 class ExistingServer:

@@ -13,7 +13,6 @@ scheduler, local storage) plus what an example names but the defaults lack (``as
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import types
@@ -26,9 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.ci import unavailable
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPEC = REPO_ROOT.parent / "shared" / "spec" / "working-with-services.md"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 _HEADING = re.compile(r"^(#{2,4})\s+(.*?)\s*$")
 _FENCE = re.compile(r"^```(\w*)\s*$")
@@ -48,9 +48,7 @@ def spec_text() -> str:
     """The spec's text; missing, it fails the run under CI (it must be there) and skips elsewhere."""
     if not SPEC.is_file():
         message = f"the services spec is not at {SPEC} (shared/ must sit beside the repository clone)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     return SPEC.read_text(encoding="utf-8")
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.ci import IN_CI
 from tests.served_process import serving
 from xcore.testing.servers import free_port
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 PLUGIN = """
 from typing import Any

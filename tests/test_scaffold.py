@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.ci import IN_CI
 from tests.venv_support import nested_venv
 from xcore._scaffold import ScaffoldError, create, names_for, render
 from xcore._scaffold.commands import new
 
 STEP_TIMEOUT = 60
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
