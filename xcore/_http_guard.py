@@ -80,72 +80,37 @@ class HostGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.observe is not None:
-            await self._observed(scope, receive, send, self.observe)
+        observe = self.observe
+        if observe is None:
+            await self._guarded(scope, receive, send)
             return
-        await self._guarded(scope, receive, send)
-
-    async def _observed(
-        self, scope: Scope, receive: Receive, send: Send, observe: Callable[[Scope, int, float], None]
-    ) -> None:
-        """The guard, with the request's status and duration handed to ``observe`` (metrics on only).
-
-        A request without a body (most of them) takes one ``send`` wrapper that tracks both the start
-        and the status, not the guard's and then this one's: the metrics stay within a few percent.
-        """
-        began = perf_counter()
-        for name, _ in scope["headers"]:
-            if name in _BODY_HEADERS:
-                break
-        else:
-            sent = 0  # the status once the response started
-
-            def send_started(message: Message) -> Awaitable[None]:
-                nonlocal sent
-                if message["type"] == "http.response.start":
-                    sent = message["status"]
-                return send(message)
-
-            try:
-                await self.app(scope, receive, send_started)
-            except Exception as exc:
-                await self._failed(scope, send, exc, sent != 0)
-            finally:
-                observe(scope, sent or 500, perf_counter() - began)
-            return
-        status = 500
-
-        def send_status(message: Message) -> Awaitable[None]:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            return send(message)
-
+        began, status = perf_counter(), 500
         try:
-            await self._guarded(scope, receive, send_status)
+            status = await self._guarded(scope, receive, send)
         finally:
             observe(scope, status, perf_counter() - began)
 
-    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> int:
+        """Serve one request; the status it was answered with (what ``observe`` counts)."""
         for name, _ in scope["headers"]:
             if name in _BODY_HEADERS:
-                await self._with_body(scope, receive, send)
-                return
-        # No body: nothing to limit. Only whether the response has started is tracked, for the 500.
-        started = False
+                return await self._with_body(scope, receive, send)
+        # No body: nothing to limit. Only the response's status is tracked, for the 500 and the metrics.
+        sent = 0
 
         def send_tracked(message: Message) -> Awaitable[None]:
-            nonlocal started
+            nonlocal sent
             if message["type"] == "http.response.start":
-                started = True
+                sent = message["status"]
             return send(message)
 
         try:
             await self.app(scope, receive, send_tracked)
         except Exception as exc:
-            await self._failed(scope, send, exc, started)
+            return await self._failed(scope, send, exc, sent)
+        return sent or 500
 
-    async def _with_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _with_body(self, scope: Scope, receive: Receive, send: Send) -> int:
         """A request declaring a body: its ``Content-Length`` is checked, a chunked body is counted."""
         chunked = False
         for name, value in scope["headers"]:
@@ -153,16 +118,16 @@ class HostGuard:
                 if not value.isdigit() or int(value) > self.max_body_size:
                     # The server has checked the syntax already; refuse what we cannot count on.
                     await self._answer(send, 413, self._too_large, close=True)
-                    return
+                    return 413
             elif name == b"transfer-encoding":
                 chunked = True
         limited = _LimitedBody(receive, self.max_body_size) if chunked else None
-        started = False
+        sent = 0
 
         def send_tracked(message: Message) -> Awaitable[None]:
-            nonlocal started
+            nonlocal sent
             if message["type"] == "http.response.start":
-                started = True
+                sent = message["status"]
                 if limited is not None and limited.exceeded:
                     message = {**message, "headers": [*message.get("headers", ()), CLOSE]}
             return send(message)
@@ -170,19 +135,22 @@ class HostGuard:
         try:
             await self.app(scope, receive if limited is None else limited, send_tracked)
         except Exception as exc:
-            await self._failed(scope, send, exc, started)
+            return await self._failed(scope, send, exc, sent)
+        return sent or 500
 
-    async def _failed(self, scope: Scope, send: Send, exc: Exception, started: bool) -> None:
-        """An error out of the app: re-raised for test clients, else a 413 or a logged JSON 500 if still possible."""
+    async def _failed(self, scope: Scope, send: Send, exc: Exception, sent: int) -> int:
+        """An error out of the app: re-raised for test clients, else a 413 or a logged JSON 500 if still
+        possible. The status the client got (``sent``, if the response had started)."""
         if RERAISE in scope:
             raise exc
         if isinstance(exc, BodyTooLarge):
-            if not started:
+            if not sent:
                 await self._answer(send, 413, self._too_large, close=True)
-            return
+            return sent or 413
         self.errors.report(self._where(scope), exc)
-        if not started:
+        if not sent:
             await self._answer(send, 500, b'{"detail":"Internal Server Error"}', close=False)
+        return sent or 500
 
     def _where(self, scope: Scope) -> str:
         """``GET /plugins/shop/items/{item_id} (plugin 'shop')``: the route's template, not the raw path."""
