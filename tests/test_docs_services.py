@@ -21,20 +21,13 @@ from xcore._builtin_services.storage.s3 import S3Storage
 from xcore._builtin_services.tasks.view import PluginTasks
 from xcore._events.view import EventsView
 from xcore._host.facade import Xcore
+from xcore._services.container import SELECTOR
 from xcore._services.types import ServiceType
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "services.md"
 BUILTIN = ("sql", "sqlasync", "redis", "cache", "events", "scheduler", "email", "storage", "tasks")
 CHAPTER = {"database": "## Databases", "extension": "## Extensions", "cache": "## Cache", "events": "## Events",
            "scheduler": "## Scheduler", "tasks": "## Tasks"}  # fmt: skip
-SELECTOR = {
-    "database": "type",
-    "extension": "type",
-    "cache": "backend",
-    "events": "backend",
-    "scheduler": "backend",
-    "tasks": "backend",
-}
 LIFECYCLE = {"start", "health", "close", "error", "for_plugin", "plugin_unloaded"}
 
 

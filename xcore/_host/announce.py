@@ -12,7 +12,11 @@ log = logging.getLogger("xcore")
 
 async def announce(services: ServiceContainer, name: str, data: dict[str, Any]) -> None:
     """Emit kernel event ``name`` when an events service exists; a failing delivery is logged only."""
-    bus = services.get_or_none("events")
+    await announce_on(services.get_or_none("events"), name, data)
+
+
+async def announce_on(bus: Any, name: str, data: dict[str, Any]) -> None:
+    """Emit kernel event ``name`` on ``bus`` (nothing if ``None``); a failing delivery is logged only."""
     if bus is None:
         return
     try:

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from xcore._hookspecs import hookimpl
+from xcore._host.announce import announce_on
 from xcore._sandbox.capabilities import SANDBOX_WORKER_FAILED, Capabilities, database_kinds
 from xcore._sandbox.framing import MAX_FRAME
 from xcore._sandbox.settings import Grants, SandboxedPluginConfig
@@ -327,13 +328,7 @@ class SandboxedPlugin:
         return number
 
     async def _announce(self, name: str, data: dict[str, Any]) -> None:
-        bus = self._bus()
-        if bus is None:
-            return
-        try:
-            await bus.emit(name, data, source="xcore")
-        except Exception:
-            log.exception("kernel event %s could not be delivered", name)
+        await announce_on(self._bus(), name, data)
 
     # ------------------------------------------------------------------ routes
 
